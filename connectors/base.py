@@ -1,0 +1,99 @@
+"""The connector protocol and the small, typed exception hierarchy all connectors share.
+
+A connector knows HTTP and its CRM's wire format, nothing of scoring or state.
+Pulls are streams of raw pages, each with the watermark to persist once that
+page is stored (incremental state is a plain parameter, as in dlt). Writes
+take canonical `Change`s whose field names are already the CRM's own (the
+mapping layer chose them) and return one `ChangeResult` per change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+
+from mapping.model import Change, ChangeResult
+
+
+@dataclass
+class RawPage:
+    """One page of raw CRM records from one stream.
+
+    `stream` names what the records are ("contacts", "Lead", "email_events", ...);
+    `cursor` is the stream's watermark to store once the page is persisted
+    (None: leave the stored watermark as it is).
+    """
+
+    stream: str
+    records: list[dict[str, Any]]
+    cursor: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ exceptions
+
+
+class ConnectorError(Exception):
+    """Base of every error a connector raises; carries the CRM's code when it has one."""
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class AuthError(ConnectorError):
+    """Credentials are wrong or expired and one re-authentication did not help."""
+
+
+class QuotaExhausted(ConnectorError):
+    """The daily allocation (or the run's budget) is spent: end the run as 'paused: quota'."""
+
+
+class ConfigError(ConnectorError):
+    """The CRM is missing something leadsync needs (a field, a scope): a person must act."""
+
+
+# ------------------------------------------------------------------ protocol
+
+
+@runtime_checkable
+class Connector(Protocol):
+    name: ClassVar[str]
+    api_calls: int  # HTTP requests sent so far, retries included
+
+    def pull(self, watermarks: Mapping[str, str]) -> Iterator[RawPage]:
+        """Yield contact pages first, then engagement pages, each stream from its watermark.
+
+        An empty mapping means a full backfill.
+        """
+        ...
+
+    def apply(self, changes: Sequence[Change]) -> list[ChangeResult]:
+        """Apply changes in the CRM's largest batches; one result per change, in order."""
+        ...
+
+    def missing_fields(self) -> list[str]:
+        """Fields leadsync writes that the CRM does not have yet (reads only)."""
+        ...
+
+    def ensure_fields(self) -> list[str]:
+        """Create the missing fields idempotently; return the ones created."""
+        ...
+
+    def find_task(self, idempotency_key: str) -> str | None:
+        """The id of a task already created under this key, if any (crash recovery)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def registry() -> dict[str, type]:
+    """Connector classes by name, from the `leadsync.connectors` entry-point group."""
+    return {ep.name: ep.load() for ep in entry_points(group="leadsync.connectors")}
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

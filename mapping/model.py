@@ -1,0 +1,187 @@
+"""The canonical model every layer speaks: contacts, engagement, stages and changes.
+
+Plain frozen dataclasses with slots: the scorer touches millions of these, and a
+pydantic model per record would cost more than the scoring itself. Validation
+happens once, at the edge, in the per-CRM mapping modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Mapping
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+class Stage(StrEnum):
+    """Lifecycle stages, in funnel order (see STAGE_RANK)."""
+
+    SUBSCRIBER = "subscriber"
+    LEAD = "lead"
+    MQL = "mql"
+    SQL = "sql"
+    OPPORTUNITY = "opportunity"
+    CUSTOMER = "customer"
+    OTHER = "other"
+
+
+#: Funnel position; OTHER is outside the funnel and never moved automatically.
+STAGE_RANK: Mapping[Stage, int] = MappingProxyType(
+    {
+        Stage.SUBSCRIBER: 0,
+        Stage.LEAD: 1,
+        Stage.MQL: 2,
+        Stage.SQL: 3,
+        Stage.OPPORTUNITY: 4,
+        Stage.CUSTOMER: 5,
+        Stage.OTHER: -1,
+    }
+)
+
+#: Stages sales owns: leadsync never moves a contact out of them.
+SALES_OWNED: frozenset[Stage] = frozenset({Stage.OPPORTUNITY, Stage.CUSTOMER, Stage.OTHER})
+
+
+class EngagementKind(StrEnum):
+    EMAIL_OPEN = "email_open"
+    EMAIL_CLICK = "email_click"
+    EMAIL_REPLY = "email_reply"
+    PAGE_VIEW = "page_view"
+    FORM_SUBMIT = "form_submit"
+    CONTENT_DOWNLOAD = "content_download"
+    WEBINAR = "webinar"
+    MEETING = "meeting"
+    CALL = "call"
+    DEMO_REQUEST = "demo_request"
+    UNSUBSCRIBE = "unsubscribe"
+    HARD_BOUNCE = "hard_bounce"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """One person as a CRM holds them, in canonical terms.
+
+    `object_type` keeps the CRM's own kind (HubSpot `contacts`, Salesforce
+    `Lead` or `Contact`) because writes must go back to the same object.
+    `managed` holds the CRM's current values of the fields leadsync writes,
+    keyed by the CRM's field name, so a plan can diff without another read.
+    """
+
+    source: str
+    id: str
+    object_type: str = "contacts"
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    company: str | None = None
+    company_size: int | None = None
+    industry: str | None = None
+    country: str | None = None
+    owner_id: str | None = None
+    lifecycle_stage: Stage | None = None
+    lead_status: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    do_not_contact: bool = False
+    archived: bool = False
+    read_only: bool = False  # e.g. a converted Salesforce lead
+    managed: Mapping[str, str | None] = field(default=_EMPTY)
+    extra: Mapping[str, str | None] = field(default=_EMPTY)
+
+    @property
+    def name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p) or (self.email or self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Engagement:
+    """One thing a person did. `detail` is the URL, asset, form or campaign name.
+
+    A connector that only knows the person's email (HubSpot's email events)
+    leaves `contact_id` empty and sets `contact_email`; sync resolves it.
+    """
+
+    source: str
+    id: str
+    contact_id: str
+    kind: EngagementKind
+    occurred_at: datetime
+    detail: str = ""
+    campaign: str = ""
+    contact_email: str | None = None
+
+
+# --------------------------------------------------------------------------- changes
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SetFields:
+    """Set CRM fields on one record. Field names and values are the CRM's own."""
+
+    source: str
+    object_type: str
+    record_id: str
+    fields: Mapping[str, FieldChange]
+    stage_from: Stage | None = None
+    stage_to: Stage | None = None
+    reasons: tuple[str, ...] = ()
+    email: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{self.object_type}:{self.record_id}"
+
+    def values(self) -> dict[str, str | None]:
+        return {name: fc.after for name, fc in self.fields.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTask:
+    """One follow-up task for a contact's owner.
+
+    `idempotency_key` names the (contact, stage transition) so that a task is
+    created at most once across retries, crashes and re-runs.
+    """
+
+    source: str
+    object_type: str
+    contact_id: str
+    owner_id: str | None
+    idempotency_key: str
+    subject: str
+    body: str
+    due: datetime
+    stage_to: Stage = Stage.SQL
+    email: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.idempotency_key
+
+
+Change = SetFields | CreateTask
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    """What the CRM said about one change. `error_code` is the CRM's own code."""
+
+    change: Change
+    ok: bool
+    crm_id: str | None = None  # id of the created task, or the record updated
+    error_code: str | None = None
+    message: str | None = None
+    fields: tuple[str, ...] = ()
+    retryable: bool = False
+    skipped: bool = False  # deliberately not written (e.g. converted lead)

@@ -1,0 +1,227 @@
+"""Deterministic, realistic people and engagement histories for both emulators.
+
+Each person is a pure function of (seed, index, anchor), so a million can be
+made lazily or in parallel and any one regenerated on its own. A hidden
+`propensity` drives how much and how purposefully a person engages, so a good
+scoring model measurably beats a bad one; `fit` drives title, size and
+industry the same way. Some dirt is on purpose: blank and invalid emails,
+duplicates within and across CRMs, unicode, very long values, picklist values
+the CRM does not list.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Iterator
+
+FIRST = ["Ana", "Ben", "Chloé", "Dmitri", "Eva", "Farah", "Gustavo", "Hana", "Ivan", "Jia", "Kofi", "Lena",
+         "Marco", "Nadia", "Olu", "Priya", "Quinn", "Rafael", "Sofia", "Tomás", "Uma", "Viktor", "Wen",
+         "Ximena", "Yusuf", "Zoë", "Amélie", "Björn", "Søren", "Łukasz", "Noor", "Sam", "Alex", "Kim"]
+LAST = ["Smith", "García", "Müller", "Rossi", "Nguyen", "Kowalski", "Tanaka", "Okafor", "Dubois", "Silva",
+        "O'Brien", "Johansson", "Patel", "Kim", "Haddad", "Novák", "Fernández", "Schmidt", "Ivanova",
+        "Chen", "Jones", "Lefèvre", "Andersen", "Costa", "Yılmaz", "Brown", "Walker", "Moreau"]
+COMPANY_A = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent",
+             "Tyrell", "Cyberdyne", "Aperture", "Massive", "Pied Piper", "Wonka", "Gringotts", "Oscorp"]
+COMPANY_B = ["Labs", "Systems", "Group", "Analytics", "Health", "Logistics", "Bank", "Retail", "Software",
+             "Energy", "Foods", "Media", "Robotics", "Cloud", "Partners"]
+# (title, seniority, fit weight): higher weight = better fit for a B2B SaaS seller
+TITLES = [
+    ("Chief Revenue Officer", "executive", 1.0), ("VP Marketing", "vp", 0.95), ("VP Sales", "vp", 0.95),
+    ("Head of Marketing Operations", "director", 0.9), ("Director of Demand Generation", "director", 0.85),
+    ("RevOps Manager", "manager", 0.8), ("Marketing Operations Manager", "manager", 0.75),
+    ("Sales Manager", "manager", 0.6), ("Growth Marketer", "individual", 0.5),
+    ("Marketing Coordinator", "individual", 0.35), ("Account Executive", "individual", 0.3),
+    ("Software Engineer", "individual", 0.2), ("Consultant", "individual", 0.2),
+    ("Student", "student", 0.0), ("Intern", "student", 0.05), ("", "unknown", 0.2),
+]
+INDUSTRIES = [("Technology", 1.0), ("Financial Services", 0.8), ("Healthcare", 0.6), ("Retail", 0.6),
+              ("Manufacturing", 0.5), ("Education", 0.2), ("Government", 0.1), ("Non-Profit", 0.1),
+              ("Media", 0.5), ("Telecommunications", 0.7), ("Crypto Mining", 0.1)]  # last: not in SF picklist
+COUNTRIES = [("United States", 1.0), ("United Kingdom", 0.9), ("Germany", 0.9), ("France", 0.8),
+             ("Canada", 0.9), ("Australia", 0.8), ("Brazil", 0.5), ("India", 0.5), ("Japan", 0.6),
+             ("Nigeria", 0.3), ("Poland", 0.6), ("Mexico", 0.5)]
+SIZES = [(5, 0.1), (25, 0.3), (80, 0.6), (250, 0.9), (900, 1.0), (3500, 1.0), (12000, 0.7), (60000, 0.5)]
+FREE_MAIL = ["gmail.com", "yahoo.com", "outlook.com", "hotmail.com"]
+
+SITE = "https://www.example-saas.com"
+PAGES_GENERIC = ["/", "/blog/lead-scoring-101", "/blog/revops-playbook", "/product", "/integrations",
+                 "/customers", "/about"]
+PAGES_INTENT = ["/pricing", "/product/scoring", "/security", "/compare/leadsync-vs-spreadsheets"]
+PAGES_NEGATIVE = ["/careers", "/careers/engineering"]
+ASSETS = ["ebook-lead-scoring-guide", "whitepaper-revops-benchmarks", "checklist-crm-hygiene"]
+WEBINARS = ["Webinar: Fixing the MQL handoff", "Webinar: Scoring that sales trusts"]
+EMAILS = ["Newsletter October", "Newsletter November", "Product update", "Nurture 1: Why scoring",
+          "Nurture 2: Case study", "Nurture 3: Book a demo"]
+FORMS = ["Newsletter signup", "Contact us", "Content download", "Webinar registration", "Demo request"]
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    index: int
+    first_name: str
+    last_name: str
+    email: str
+    active: bool
+    hubspot_id: str
+    salesforce_id: str
+
+
+OWNERS: tuple[Owner, ...] = tuple(
+    Owner(i, f, l, f"{f.lower()}.{l.lower()}@example-saas.com", active, str(70000001 + i),
+          f"005{'Ow' + str(i).zfill(13)}")
+    for i, (f, l, active) in enumerate([
+        ("Maya", "Reed", True), ("Jonas", "Berg", True), ("Aisha", "Khan", True), ("Leo", "Martin", True),
+        ("Grace", "Ho", True), ("Diego", "Ruiz", True), ("Pat", "Lowe", False), ("Ines", "Duarte", True),
+    ])
+)
+#: A Salesforce lead queue (ids starting 00G): some leads are owned by it, not a user.
+SF_QUEUE_ID = "00GQu0000000001AAA"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: str  # an EngagementKind value
+    at: datetime
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    index: int
+    first_name: str
+    last_name: str
+    email: str  # may be "" or invalid on purpose
+    title: str
+    seniority: str
+    company: str
+    company_size: int | None
+    industry: str
+    country: str
+    created_at: datetime
+    in_hubspot: bool
+    in_salesforce: bool
+    sf_object: str  # "Lead" or "Contact"
+    owner: Owner
+    sf_queue_owned: bool
+    sales_stage: str | None  # "opportunity" / "customer" already set by sales, else None
+    lead_status: str | None
+    propensity: float  # hidden truth: how likely to buy
+    fit: float  # hidden truth: how well they match the ideal customer
+    converted_lead: bool
+    events: tuple[Event, ...] = field(default=())
+
+
+def _pick_weighted(rng: random.Random, items: list, key_weight) -> object:
+    total = sum(key_weight(x) for x in items)
+    r = rng.random() * total
+    for x in items:
+        r -= key_weight(x)
+        if r <= 0:
+            return x
+    return items[-1]
+
+
+def person(seed: int, index: int, anchor: datetime) -> Person:
+    """The person at `index` for this seed; events lie in the 180 days before `anchor`."""
+    rng = random.Random(seed * 1_000_003 + index)
+    fit_pref = rng.random()
+    title, seniority, tw = rng.choice(TITLES) if rng.random() < 0.5 else max(
+        rng.sample(TITLES, 3), key=lambda t: t[2] if fit_pref > 0.5 else -t[2])
+    industry, iw = rng.choice(INDUSTRIES)
+    country, cw = rng.choice(COUNTRIES)
+    size, sw = rng.choice(SIZES)
+    fit = round((tw * 0.45 + iw * 0.25 + sw * 0.2 + cw * 0.1), 3)
+    # Propensity: mostly driven by fit, plus noise; a few great-fit people never buy.
+    propensity = max(0.0, min(1.0, fit * 0.7 + rng.gauss(0.0, 0.18) + (0.1 if rng.random() < 0.1 else 0.0)))
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    company = f"{rng.choice(COMPANY_A)} {rng.choice(COMPANY_B)}"
+    domain = company.lower().replace(" ", "") + ".com"
+    local = f"{first}.{last}".lower().replace("'", "").replace(" ", "")
+    roll = rng.random()
+    if roll < 0.02:
+        email = ""
+    elif roll < 0.035:
+        email = f"{local}.at.{domain}"  # invalid on purpose
+    elif roll < 0.12 or seniority == "student":
+        email = f"{local}{index}@{rng.choice(FREE_MAIL)}"
+    else:
+        email = f"{local}{index}@{domain}"
+    if index % 97 == 96:
+        email = person(seed, index - 1, anchor).email  # a duplicate within the CRM, on purpose
+    if rng.random() < 0.01:
+        title = (title or "Manager") + " — " + "very long title " * 30  # very long value
+    where = rng.random()
+    in_hubspot, in_salesforce = where < 0.75, where >= 0.55  # ~20% in both
+    created_at = anchor - timedelta(days=rng.uniform(20, 720), seconds=rng.randint(0, 86399))
+    owner = OWNERS[rng.randrange(len(OWNERS))]
+    sales_stage = None
+    if propensity > 0.55 and rng.random() < 0.12:
+        sales_stage = "customer" if rng.random() < 0.4 else "opportunity"
+    lead_status = rng.choice(["NEW", "OPEN", "IN_PROGRESS", "ATTEMPTED_TO_CONTACT", None, None])
+    if rng.random() < 0.03:
+        lead_status = "UNQUALIFIED"
+    events = tuple(sorted(_events(rng, propensity, anchor, created_at), key=lambda e: (e.at, e.kind, e.detail)))
+    return Person(
+        index=index, first_name=first, last_name=last, email=email, title=title, seniority=seniority,
+        company=company, company_size=None if rng.random() < 0.08 else size, industry=industry,
+        country=country, created_at=created_at, in_hubspot=in_hubspot, in_salesforce=in_salesforce,
+        sf_object="Contact" if sales_stage or rng.random() < 0.3 else "Lead", owner=owner,
+        sf_queue_owned=rng.random() < 0.05, sales_stage=sales_stage, lead_status=lead_status,
+        propensity=round(propensity, 3), fit=fit, converted_lead=rng.random() < 0.02, events=events,
+    )
+
+
+def _events(rng: random.Random, p: float, anchor: datetime, created: datetime) -> list[Event]:
+    start = max(created, anchor - timedelta(days=180))
+    span = max((anchor - start).total_seconds(), 3600.0)
+
+    def when(recent_bias: float = 1.0) -> datetime:
+        # Engaged people engage more recently: skew towards the anchor.
+        u = rng.random() ** (1.0 + recent_bias * p * 2)
+        return anchor - timedelta(seconds=int(u * span))
+
+    out: list[Event] = []
+    for _ in range(rng.randint(1, 4 + int(p * 14))):
+        name = rng.choice(EMAILS)
+        at = when()
+        out.append(Event("email_open", at, name))
+        if rng.random() < 0.15 + 0.5 * p:
+            out.append(Event("email_click", at + timedelta(minutes=rng.randint(1, 90)), name))
+    for _ in range(rng.randint(0, 2 + int(p * 16))):
+        page = rng.choice(PAGES_INTENT) if rng.random() < p * 0.6 else rng.choice(PAGES_GENERIC)
+        out.append(Event("page_view", when(), SITE + page))
+    if rng.random() < 0.05:
+        out.append(Event("page_view", when(), SITE + rng.choice(PAGES_NEGATIVE)))
+    if rng.random() < 0.2 + 0.5 * p:
+        out.append(Event("form_submit", when(), rng.choice(FORMS[:2])))
+    if rng.random() < 0.1 + 0.5 * p:
+        out.append(Event("content_download", when(), rng.choice(ASSETS)))
+    if rng.random() < 0.05 + 0.3 * p:
+        out.append(Event("webinar", when(), rng.choice(WEBINARS)))
+    if p > 0.55 and rng.random() < (p - 0.45) * 0.9:
+        # A buying burst: several pricing visits in a week, often a demo request.
+        burst = anchor - timedelta(days=rng.uniform(0.5, 25))
+        for k in range(rng.randint(2, 4)):
+            out.append(Event("page_view", burst + timedelta(hours=k * rng.randint(3, 30)), SITE + "/pricing"))
+        if rng.random() < 0.6:
+            out.append(Event("demo_request", burst + timedelta(hours=rng.randint(1, 48)), "Demo request"))
+    if p > 0.6 and rng.random() < 0.2:
+        out.append(Event("meeting", when(), "Discovery call"))
+    if rng.random() < 0.04:
+        out.append(Event("unsubscribe", when(), rng.choice(EMAILS)))
+    if rng.random() < 0.01:
+        out.append(Event("hard_bounce", when(), rng.choice(EMAILS)))
+    return [e for e in out if e.at <= anchor]
+
+
+def people(seed: int, count: int, anchor: datetime) -> Iterator[Person]:
+    for i in range(count):
+        yield person(seed, i, anchor)
+
+
+def default_anchor(now: datetime | None = None) -> datetime:
+    """Midnight UTC today: histories look current, and stay fixed within a day."""
+    now = now or datetime.now(timezone.utc)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)

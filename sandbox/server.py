@@ -1,0 +1,276 @@
+"""A small HTTP/1.1 server shared by both emulators: routing, accounting, faults.
+
+Built on the standard library so the sandbox has no moving parts of its own.
+Keep-alive and TCP_NODELAY matter: without them every response costs ~40 ms
+(Nagle + delayed ACK) and benchmarks measure the sandbox, not leadsync.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)  # from the route pattern
+    raw_target: str = ""
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def args(self, name: str) -> list[str]:
+        """Repeated params (`properties=a&properties=b`) and comma lists alike."""
+        out: list[str] = []
+        for v in self.query.get(name, []):
+            out.extend(p for p in v.split(",") if p)
+        return out
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None  # dict/list -> JSON; bytes/str sent as is
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json;charset=UTF-8"
+
+    def encode(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+class DropConnection(Exception):
+    """Raised by a hook to close the socket without answering (a dropped connection)."""
+
+
+Handler = Callable[[Request], Response]
+Hook = Callable[[Request, str], "Response | None"]
+
+
+@dataclass
+class Fault:
+    """One switchable fault. `endpoint` is a route name or '*'; `rate` in [0, 1]."""
+
+    endpoint: str = "*"
+    status: int | None = None
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    rate: float = 1.0
+    remaining: int | None = None  # fire this many times, then stop
+    latency_ms: int = 0
+    drop: bool = False
+
+
+class App:
+    """Routes plus the sandbox's cross-cutting behaviour (accounting, faults, hooks)."""
+
+    def __init__(self, name: str, seed: int = 0) -> None:
+        self.name = name
+        self.routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
+        self.hooks: list[Hook] = []  # run before the handler: auth, rate limits
+        self.after_hooks: list[Callable[[Request, str, Response], None]] = []
+        self.faults: list[Fault] = []
+        self.counts: Counter[tuple[str, int]] = Counter()
+        self.rng = random.Random(seed)
+        self.lock = threading.RLock()  # one writer at a time keeps the emulator simple and exact
+        self._add_admin_routes()
+
+    def route(self, method: str, pattern: str, name: str) -> Callable[[Handler], Handler]:
+        """Register `pattern` (with `{param}` placeholders; `{param:path}` spans slashes)."""
+
+        def to_regex(p: str) -> str:
+            p = re.sub(r"\{(\w+):path\}", r"(?P<\1>.+)", p)
+            return "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", p) + "/?$"
+
+        def deco(fn: Handler) -> Handler:
+            self.routes.append((method, re.compile(to_regex(pattern)), name, fn))
+            return fn
+
+        return deco
+
+    def match(self, method: str, path: str) -> tuple[str, Handler, dict[str, str]] | None:
+        for m, rx, name, fn in self.routes:
+            if m == method:
+                hit = rx.match(path)
+                if hit:
+                    return name, fn, hit.groupdict()
+        return None
+
+    def handle(self, req: Request) -> Response:
+        found = self.match(req.method, req.path)
+        if found is None:
+            resp = self.not_found(req)
+            self.counts[("unmatched", resp.status)] += 1
+            return resp
+        name, fn, params = found
+        req.params = params
+        resp = None
+        if not name.startswith("admin."):
+            resp = self._fault(req, name)
+            for hook in self.hooks:
+                if resp is not None:
+                    break
+                resp = hook(req, name)
+        if resp is None:
+            try:
+                resp = fn(req)
+            except DropConnection:
+                raise
+            except Exception as exc:  # an emulator bug must surface as a 500, not a hang
+                resp = Response(500, {"status": "error", "message": f"sandbox error: {exc!r}"})
+        for after in self.after_hooks:
+            after(req, name, resp)
+        with self.lock:
+            self.counts[(name, resp.status)] += 1
+        return resp
+
+    def not_found(self, req: Request) -> Response:
+        return Response(404, {"status": "error", "message": f"no route for {req.method} {req.path}"})
+
+    # ----------------------------------------------------------------- faults
+    def _fault(self, req: Request, name: str) -> Response | None:
+        with self.lock:
+            for f in self.faults:
+                if f.endpoint not in ("*", name) or (f.remaining is not None and f.remaining <= 0):
+                    continue
+                if f.rate < 1.0 and self.rng.random() >= f.rate:
+                    continue
+                if f.remaining is not None:
+                    f.remaining -= 1
+                if f.latency_ms:
+                    time.sleep(f.latency_ms / 1000)
+                if f.drop:
+                    raise DropConnection()
+                if f.status:
+                    return Response(f.status, f.body, dict(f.headers))
+        return None
+
+    # ----------------------------------------------------------------- admin
+    def _add_admin_routes(self) -> None:
+        @self.route("GET", "/_sandbox/requests", "admin.requests")
+        def _requests(req: Request) -> Response:
+            rows = [
+                {"endpoint": ep, "status": st, "count": n}
+                for (ep, st), n in sorted(self.counts.items())
+                if not ep.startswith("admin.")
+            ]
+            return Response(200, {"total": sum(r["count"] for r in rows), "requests": rows})
+
+        @self.route("POST", "/_sandbox/requests/reset", "admin.requests.reset")
+        def _reset(req: Request) -> Response:
+            with self.lock:
+                self.counts.clear()
+            return Response(204)
+
+        @self.route("GET", "/_sandbox/faults", "admin.faults")
+        def _faults(req: Request) -> Response:
+            return Response(200, {"faults": [f.__dict__ for f in self.faults]})
+
+        @self.route("POST", "/_sandbox/faults", "admin.faults.set")
+        def _set_faults(req: Request) -> Response:
+            body = req.json() or {}
+            with self.lock:
+                self.faults = [Fault(**f) for f in body.get("faults", [])]
+                if "seed" in body:
+                    self.rng.seed(body["seed"])
+            return Response(200, {"faults": [f.__dict__ for f in self.faults]})
+
+    def api_calls(self) -> int:
+        return sum(n for (ep, _), n in self.counts.items() if not ep.startswith("admin."))
+
+
+def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = f"leadsync-sandbox-{app.name}"
+
+        def setup(self) -> None:
+            super().setup()
+            try:
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            return
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            req = Request(
+                method=self.command,
+                path=parts.path,
+                query=parse_qs(parts.query, keep_blank_values=True),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+                raw_target=self.path,
+            )
+            try:
+                resp = app.handle(req)
+            except DropConnection:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            data = resp.encode()
+            self.send_response(resp.status)
+            if data or resp.status not in (204, 304):
+                self.send_header("Content-Type", resp.content_type)
+            for k, v in resp.headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if data and self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _serve
+
+    return _Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    # A client that closes mid-request is normal in fault tests; don't print tracebacks.
+    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: D401
+        return
+
+
+def serve(
+    app: App, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    """Start `app` on a background thread; port 0 picks a free port."""
+    server = _Server((host, port), _make_handler(app))
+    if ssl_context is not None:
+        server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, name=f"sandbox-{app.name}", daemon=True)
+    thread.start()
+    return server, thread

@@ -13,8 +13,6 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Mapping
 
-_EMPTY: Mapping[str, str] = MappingProxyType({})
-
 
 class Stage(StrEnum):
     """Lifecycle stages, in funnel order (see STAGE_RANK)."""
@@ -90,8 +88,8 @@ class Contact:
     do_not_contact: bool = False
     archived: bool = False
     read_only: bool = False  # e.g. a converted Salesforce lead
-    managed: Mapping[str, str | None] = field(default=_EMPTY)
-    extra: Mapping[str, str | None] = field(default=_EMPTY)
+    managed: Mapping[str, str | None] = field(default_factory=dict)
+    extra: Mapping[str, str | None] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

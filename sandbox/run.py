@@ -1,0 +1,67 @@
+"""Start both emulators together, for `leadsync sandbox serve`, the demo, tests and benchmarks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sandbox.hubspot import HubSpotEmulator
+from sandbox.salesforce import SalesforceEmulator
+from sandbox.seed import default_anchor
+
+HUBSPOT_TOKEN = "pat-sandbox-00000000-0000-0000-0000-000000000000"
+SALESFORCE_SESSION = "00Dsandbox!AQ0AQsandboxsessiontoken"
+
+
+@dataclass
+class Sandbox:
+    hubspot: HubSpotEmulator
+    salesforce: SalesforceEmulator
+    hubspot_url: str
+    salesforce_url: str
+
+    def env(self) -> dict[str, str]:
+        """The settings that point leadsync at this sandbox (sandbox credentials only)."""
+        return {
+            "LEADSYNC_HUBSPOT__ACCESS_TOKEN": HUBSPOT_TOKEN,
+            "LEADSYNC_HUBSPOT__BASE_URL": self.hubspot_url,
+            "LEADSYNC_SALESFORCE__INSTANCE_URL": self.salesforce_url,
+            "LEADSYNC_SALESFORCE__SESSION_ID": SALESFORCE_SESSION,
+            "LEADSYNC_SALESFORCE__CA_BUNDLE": str(self.salesforce.ca_pem_path),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "hubspot": {"base_url": self.hubspot_url, "access_token": HUBSPOT_TOKEN},
+            "salesforce": {
+                "instance_url": self.salesforce_url,
+                "session_id": SALESFORCE_SESSION,
+                "ca_bundle": str(self.salesforce.ca_pem_path),
+            },
+            "env": self.env(),
+        }
+
+    def api_calls(self) -> dict[str, int]:
+        return {"hubspot": self.hubspot.app.api_calls(), "salesforce": self.salesforce.app.api_calls()}
+
+    def stop(self) -> None:
+        self.hubspot.stop()
+        self.salesforce.stop()
+
+
+def start_sandbox(
+    contacts: int = 2000,
+    seed: int = 1,
+    anchor: datetime | None = None,
+    host: str = "127.0.0.1",
+    hubspot_port: int = 0,
+    salesforce_port: int = 0,
+    **hubspot_kw: Any,
+) -> Sandbox:
+    anchor = anchor or default_anchor()
+    hs = HubSpotEmulator(seed=seed, contacts=contacts, anchor=anchor, token=HUBSPOT_TOKEN, **hubspot_kw)
+    sf = SalesforceEmulator(seed=seed, contacts=contacts, anchor=anchor, session_id=SALESFORCE_SESSION)
+    hs_url = hs.start(host=host, port=hubspot_port)
+    sf_url = sf.start(host=host, port=salesforce_port)
+    return Sandbox(hs, sf, hs_url, sf_url)

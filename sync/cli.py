@@ -1,0 +1,463 @@
+"""The `leadsync` command line. Every command has `--json`: one object on stdout."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import tempfile
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from connectors.base import Connector, registry
+from scoring import ScoringModel, default_model, load_model, score
+from sync.engine import Engine, RunSummary
+from sync.settings import Settings
+from sync.state import State
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+sandbox_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local HubSpot and Salesforce emulators.")
+app.add_typer(sandbox_app, name="sandbox")
+out = Console()
+err = Console(stderr=True)
+
+JSON = typer.Option(False, "--json", help="Print one machine-readable JSON object.")
+SOURCE = typer.Option(None, "--source", help="hubspot or salesforce; default: every configured CRM.")
+SUM_KEYS = ("contacts_pulled", "engagements_pulled", "contacts_scored", "fields_updated", "records_updated",
+            "tasks_created", "failed", "skipped", "issues", "api_calls")
+
+
+def _emit(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _model(settings: Settings) -> ScoringModel:
+    return load_model(settings.model_path) if settings.model_path else default_model()
+
+
+def make_connector(name: str, settings: Settings) -> Connector:
+    classes = registry()
+    if name not in classes:
+        raise typer.BadParameter(f"unknown source {name!r}; installed connectors: {', '.join(sorted(classes))}")
+    return classes[name](getattr(settings, name))
+
+
+def _sources(settings: Settings, source: str | None) -> list[str]:
+    if source:
+        return [source]
+    found = settings.configured_sources()
+    if not found:
+        err.print("[red]No CRM configured.[/] Set LEADSYNC_HUBSPOT__ACCESS_TOKEN and/or the LEADSYNC_SALESFORCE__* "
+                  "settings (see README), or try `leadsync demo`.")
+        raise typer.Exit(2)
+    return found
+
+
+class _Progress:
+    """Rich progress on stderr for humans; silent with --json."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and err.is_terminal
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 TextColumn("{task.completed:,}"), TimeElapsedColumn(), console=err, transient=True)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            self.progress.__exit__(*exc)
+
+    def __call__(self, stage: str, n: int) -> None:
+        if not self.enabled:
+            return
+        if stage not in self.tasks:
+            label = {"pull": "pulling records", "score": "scoring and writing"}.get(stage, stage)
+            self.tasks[stage] = self.progress.add_task(label, total=None)
+        self.progress.advance(self.tasks[stage], n)
+
+
+def run_source(settings: Settings, state: State, source: str, kind: str, model: ScoringModel,
+               progress: Any = None) -> tuple[RunSummary, Any]:
+    connector = make_connector(source, settings)
+    try:
+        engine = Engine(state, connector, model, max_attempts=settings.sync.max_attempts,
+                        batch_size=settings.sync.batch_size, due_days=settings.sync.task_due_days,
+                        create_tasks=settings.sync.create_tasks, on_progress=progress)
+        return engine.run(kind)
+    finally:
+        connector.close()
+
+
+def _totals(summaries: list[RunSummary]) -> dict[str, Any]:
+    total: dict[str, Any] = {k: sum(getattr(s, k) for s in summaries) for k in SUM_KEYS}
+    changes: dict[str, int] = {}
+    for s in summaries:
+        for k, v in s.stage_changes.items():
+            changes[k] = changes.get(k, 0) + v
+    total["stage_changes"] = dict(sorted(changes.items()))
+    total["duration_s"] = round(sum(s.duration_s for s in summaries), 3)
+    total["runs"] = [s.to_dict() for s in summaries]
+    return total
+
+
+def _print_summary(s: RunSummary) -> None:
+    colour = "green" if s.status == "ok" else "yellow"
+    out.print(f"[bold]{s.kind}[/] {s.source} [dim]{s.run_id}[/] [{colour}]{s.status}[/]"
+              + (f" — {s.message}" if s.message else ""))
+    out.print(f"  pulled {s.contacts_pulled:,} contacts, {s.engagements_pulled:,} engagements; "
+              f"scored {s.contacts_scored:,}")
+    verb = "would update" if s.kind == "plan" else "updated"
+    out.print(f"  {verb} {s.records_updated:,} records ({s.fields_updated:,} fields); "
+              f"tasks {'to create' if s.kind == 'plan' else 'created'}: {s.tasks_created:,}; "
+              f"failed {s.failed}, skipped {s.skipped}, data issues {s.issues}")
+    if s.stage_changes:
+        out.print("  stage changes: " + ", ".join(f"{k} {v}" for k, v in sorted(s.stage_changes.items())))
+    if s.missing_fields:
+        out.print(f"  [yellow]missing CRM fields[/] (run `leadsync init`): {', '.join(s.missing_fields)}")
+    out.print(f"  {s.api_calls:,} API calls in {s.duration_s:.1f}s")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+@app.command()
+def backfill(source: str = typer.Option(..., "--source", help="hubspot or salesforce"), as_json: bool = JSON,
+             verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Full pull, score and writeback for one CRM."""
+    _setup_logging(verbose)
+    settings = Settings()
+    state = State(settings.state_url)
+    with _Progress(not as_json) as progress:
+        summary, _ = run_source(settings, state, source, "backfill", _model(settings), progress)
+    _emit(summary.to_dict()) if as_json else _print_summary(summary)
+    raise typer.Exit(0 if summary.status.startswith(("ok", "paused")) else 1)
+
+
+@app.command()
+def sync(once: bool = typer.Option(False, "--once", help="Run one incremental pass and exit."),
+         every: Optional[str] = typer.Option(None, "--every", help="Run repeatedly, e.g. 15m, 1h, 90s."),
+         source: Optional[str] = SOURCE, as_json: bool = JSON,
+         verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Incremental sync from the stored watermarks."""
+    _setup_logging(verbose)
+    if not once and not every:
+        raise typer.BadParameter("say --once or --every INTERVAL")
+    settings = Settings()
+    state = State(settings.state_url)
+    model = _model(settings)
+    interval = _parse_interval(every) if every else 0.0
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while True:
+        summaries = []
+        with _Progress(not as_json) as progress:
+            for name in _sources(settings, source):
+                summaries.append(run_source(settings, state, name, "sync", model, progress)[0])
+        if as_json:
+            _emit(_totals(summaries))
+        else:
+            for s in summaries:
+                _print_summary(s)
+        if once or stop.wait(interval):
+            break
+
+
+def _parse_interval(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    except (ValueError, IndexError) as exc:
+        raise typer.BadParameter(f"interval {text!r}: use e.g. 90s, 15m or 1h") from exc
+
+
+@app.command()
+def plan(source: Optional[str] = SOURCE, as_json: bool = JSON,
+         limit: int = typer.Option(50, "--limit", help="Rows to show per CRM (human output).")) -> None:
+    """The changes a sync would make. Writes nothing to the CRM."""
+    settings = Settings()
+    state = State(settings.state_url)
+    model = _model(settings)
+    summaries, plans = [], []
+    for name in _sources(settings, source):
+        s, p = run_source(settings, state, name, "plan", model)
+        summaries.append(s)
+        plans.append((s, p))
+    if as_json:
+        result = _totals(summaries)
+        result["changes"] = [
+            {"source": c.source, "object_type": c.object_type, "record_id": c.record_id, "email": c.email,
+             "fields": {f: {"before": fc.before, "after": fc.after} for f, fc in c.fields.items()},
+             "stage_from": c.stage_from, "stage_to": c.stage_to, "reasons": list(c.reasons)}
+            for _, p in plans for c in p.set_fields
+        ]
+        result["tasks"] = [
+            {"source": t.source, "contact_id": t.contact_id, "email": t.email, "owner_id": t.owner_id,
+             "subject": t.subject, "body": t.body, "idempotency_key": t.idempotency_key}
+            for _, p in plans for t in p.tasks
+        ]
+        _emit(result)
+        return
+    for s, p in plans:
+        _print_summary(s)
+        table = Table("record", "field", "before", "after", "why", title=f"{s.source}: planned changes",
+                      show_lines=False)
+        for c in p.set_fields[:limit]:
+            for i, (f, fc) in enumerate(c.fields.items()):
+                table.add_row(c.email or c.record_id if i == 0 else "", f, str(fc.before), str(fc.after),
+                              "; ".join(c.reasons[:2]) if i == 0 else "")
+        if p.set_fields:
+            out.print(table)
+        if len(p.set_fields) > limit:
+            out.print(f"  … and {len(p.set_fields) - limit:,} more records (use --json for all)")
+        for t in p.tasks[:limit]:
+            out.print(f"  [bold]task[/] for {t.email or t.contact_id}: {t.subject}")
+
+
+@app.command()
+def explain(email: str, as_json: bool = JSON) -> None:
+    """A contact's score, stage and every reason with its points."""
+    settings = Settings()
+    state = State(settings.state_url)
+    model = _model(settings)
+    now = datetime.now(timezone.utc)
+    found = state.contact_by_email(email)
+    if not found:
+        err.print(f"[red]No contact with email {email!r}[/] in the state store ({settings.state_url}). "
+                  "Run a backfill first.")
+        raise typer.Exit(1)
+    results = []
+    for c in found:
+        s = score(model, c, state.engagements_for(c.source, [c.id])[c.id], now)
+        results.append({"source": c.source, "id": c.id, "object_type": c.object_type, "name": c.name,
+                        "crm_stage": c.lifecycle_stage.value if c.lifecycle_stage else None, "score": s.to_dict()})
+        if not as_json:
+            _print_explanation(c, s)
+    if as_json:
+        _emit({"email": email, "contacts": results})
+
+
+def _print_explanation(c: Any, s: Any) -> None:
+    stage = c.lifecycle_stage.value if c.lifecycle_stage else "none"
+    out.print(f"[bold]{c.name}[/] <{c.email}> — {c.source} {c.object_type} {c.id}")
+    out.print(f"  CRM stage: {stage}; score implies: [bold]{s.stage.value}[/]  "
+              f"(fit {s.fit}, engagement {s.engagement}, total {s.total})")
+    if s.disqualified:
+        out.print(f"  [red]blocked:[/] {s.disqualified}")
+    table = Table("kind", "points", "reason", "evidence")
+    for r in s.reasons:
+        table.add_row(r.kind, f"{r.points:+d}", r.text, "; ".join(r.evidence[:3]))
+    out.print(table)
+    if s.interests:
+        out.print("  cared about: " + ", ".join(s.interests))
+
+
+@app.command()
+def runs(run_id: Optional[str] = typer.Argument(None), as_json: bool = JSON,
+         limit: int = typer.Option(20, "--limit")) -> None:
+    """Recent runs, or one run with its audit trail."""
+    state = State(Settings().state_url)
+    if run_id:
+        run = state.run(run_id)
+        if not run:
+            err.print(f"[red]No run {run_id!r}[/]")
+            raise typer.Exit(1)
+        run["audit"] = state.audit_for_run(run_id)
+        run["tasks"] = state.tasks_for_run(run_id)
+        run["issues"] = state.issues(run_id)
+        if as_json:
+            _emit(run)
+            return
+        out.print(f"[bold]{run['id']}[/] {run['kind']} {run['source']} {run['status']} "
+                  f"{run['started_at']} → {run['finished_at']}")
+        for a in run["audit"][:200]:
+            out.print(f"  {a['object_type']} {a['record_id']} {a['field']}: {a['before']} → {a['after']}")
+        return
+    rows = state.runs(limit)
+    if as_json:
+        _emit({"runs": rows})
+        return
+    table = Table("run", "kind", "source", "status", "started", "updated", "tasks", "failed", "calls")
+    for r in rows:
+        s = r["summary"]
+        table.add_row(r["id"], r["kind"], r["source"], r["status"], r["started_at"][:19],
+                      str(s.get("records_updated", "")), str(s.get("tasks_created", "")),
+                      str(s.get("failed", "")), str(s.get("api_calls", "")))
+    out.print(table)
+
+
+@app.command()
+def init(source: Optional[str] = SOURCE, as_json: bool = JSON,
+         write_config: bool = typer.Option(True, "--write-config/--no-write-config",
+                                           help="Write a starter leadsync.toml if there is none.")) -> None:
+    """Create the CRM fields leadsync writes (idempotent) and a starter leadsync.toml."""
+    settings = Settings()
+    result: dict[str, Any] = {"created": {}, "config": None}
+    for name in _sources(settings, source):
+        connector = make_connector(name, settings)
+        try:
+            result["created"][name] = connector.ensure_fields()
+        finally:
+            connector.close()
+    cfg = Path("leadsync.toml")
+    if write_config and not cfg.exists():
+        cfg.write_text(STARTER_CONFIG)
+        result["config"] = str(cfg)
+    if as_json:
+        _emit(result)
+        return
+    for name, created in result["created"].items():
+        out.print(f"{name}: " + (f"created {', '.join(created)}" if created else "all fields present"))
+    if result["config"]:
+        out.print(f"wrote {result['config']}")
+
+
+STARTER_CONFIG = """\
+# leadsync settings. Environment variables (LEADSYNC_…, nested with __) override this file.
+# Secrets (tokens, passwords, keys) belong in the environment, not here.
+state_url = "sqlite:///.leadsync/state.db"
+# model_path = "scoring.toml"   # your scoring model; the shipped default when unset
+
+[hubspot]
+base_url = "https://api.hubapi.com"
+
+[salesforce]
+# instance_url = "https://acme.my.salesforce.com"
+api_version = "59.0"
+
+[sync]
+batch_size = 500
+max_attempts = 5
+task_due_days = 1
+"""
+
+
+@app.command()
+def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed the sandbox with."),
+         seed: int = typer.Option(1, "--seed"), as_json: bool = JSON,
+         state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="Where to keep the demo's state.")) -> None:
+    """Start the sandbox in-process, backfill both CRMs, show the funnel."""
+    from sandbox.run import start_sandbox
+
+    sb = start_sandbox(contacts=contacts, seed=seed)
+    try:
+        state_path = (state_dir or Path(tempfile.mkdtemp(prefix="leadsync-demo-"))) / "state.db"
+        settings = _sandbox_settings(sb, f"sqlite:///{state_path}")
+        state = State(settings.state_url)
+        model = _model(settings)
+        backfills = []
+        with _Progress(not as_json) as progress:
+            for name in ("hubspot", "salesforce"):
+                backfills.append(run_source(settings, state, name, "backfill", model, progress)[0])
+            again = [run_source(settings, state, name, "sync", model)[0] for name in ("hubspot", "salesforce")]
+        funnel = state.stage_counts()
+        result = {"runs": [s.to_dict() for s in backfills], "second_sync": _totals(again), "funnel": funnel,
+                  "state_url": settings.state_url, "sandbox_api_calls": sb.api_calls()}
+        if as_json:
+            _emit(result)
+        else:
+            _print_demo(backfills, again, funnel, settings.state_url)
+        ok = all(s.status == "ok" for s in backfills)
+    finally:
+        sb.stop()
+    raise typer.Exit(0 if ok else 1)
+
+
+def _sandbox_settings(sb: Any, state_url: str) -> Settings:
+    from connectors.hubspot.settings import HubSpotSettings
+    from connectors.salesforce.settings import SalesforceSettings
+
+    env = sb.env()
+    return Settings(
+        hubspot=HubSpotSettings(access_token=env["LEADSYNC_HUBSPOT__ACCESS_TOKEN"],
+                                base_url=env["LEADSYNC_HUBSPOT__BASE_URL"]),
+        salesforce=SalesforceSettings(instance_url=env["LEADSYNC_SALESFORCE__INSTANCE_URL"],
+                                      session_id=env["LEADSYNC_SALESFORCE__SESSION_ID"],
+                                      ca_bundle=env["LEADSYNC_SALESFORCE__CA_BUNDLE"]),
+        state_url=state_url,
+    )
+
+
+STAGE_ORDER = ("subscriber", "lead", "mql", "sql", "opportunity", "customer", "other", "unknown")
+
+
+def _print_demo(backfills: list[RunSummary], again: list[RunSummary], funnel: dict[str, dict[str, int]],
+                state_url: str) -> None:
+    out.rule("[bold]leadsync demo[/]: sandbox HubSpot + Salesforce")
+    table = Table("stage", *[s.source for s in backfills], title="Funnel after the backfill (contacts per stage)")
+    for stage in STAGE_ORDER:
+        counts = [funnel.get(s.source, {}).get(stage, 0) for s in backfills]
+        if any(counts):
+            table.add_row(stage, *[f"{n:,}" for n in counts])
+    out.print(table)
+    t2 = Table("", *[s.source for s in backfills], title="What the backfill did")
+    t2.add_row("contacts pulled", *[f"{s.contacts_pulled:,}" for s in backfills])
+    t2.add_row("engagements pulled", *[f"{s.engagements_pulled:,}" for s in backfills])
+    keys = sorted({k for s in backfills for k in s.stage_changes})
+    for k in keys:
+        t2.add_row(f"stage {k}", *[f"{s.stage_changes.get(k, 0):,}" for s in backfills])
+    t2.add_row("records updated", *[f"{s.records_updated:,}" for s in backfills])
+    t2.add_row("follow-up tasks created", *[f"{s.tasks_created:,}" for s in backfills])
+    t2.add_row("failed / skipped", *[f"{s.failed} / {s.skipped}" for s in backfills])
+    t2.add_row("API calls", *[f"{s.api_calls:,}" for s in backfills])
+    t2.add_row("seconds", *[f"{s.duration_s:.1f}" for s in backfills])
+    out.print(t2)
+    writes = sum(s.records_updated + s.tasks_created for s in again)
+    out.print(f"Second pass (`sync --once`): {writes} writes, {sum(s.api_calls for s in again)} API calls "
+              "— nothing changed, so nothing is written.")
+    out.print(f"State: {state_url}  ·  try `LEADSYNC_STATE_URL={state_url} leadsync runs`")
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(port: int = typer.Option(0, "--port", help="HubSpot port; Salesforce gets port+1. 0: free ports."),
+                  contacts: int = typer.Option(2000, "--contacts"), seed: int = typer.Option(1, "--seed")) -> None:
+    """Run both emulators on loopback; print one JSON line with URLs and credentials."""
+    from sandbox.run import start_sandbox
+
+    sb = start_sandbox(contacts=contacts, seed=seed, hubspot_port=port, salesforce_port=port + 1 if port else 0)
+    sys.stdout.write(json.dumps(sb.describe()) + "\n")
+    sys.stdout.flush()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sb.stop()
+
+
+def _mount_scoring() -> None:
+    try:
+        from scoring.cli import register
+    except ImportError:  # scoring CLI not available: the core commands still work
+        return
+    register(app)
+
+
+_mount_scoring()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

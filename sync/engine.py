@@ -1,0 +1,359 @@
+"""Runs: backfill, incremental sync and plan, one source at a time.
+
+Order of work in a run, each step committed before the next:
+pull pages (store snapshot, advance watermark) → score the contacts that
+changed → diff against the CRM's current values → apply field changes →
+create hand-off tasks through the ledger. A crash anywhere leaves the dirty
+set and the ledger saying exactly what is left to do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from types import ModuleType
+from typing import Any, Callable, Iterable, Sequence
+
+from connectors.base import Connector, QuotaExhausted, RawPage, chunks
+from mapping.base import MappingIssue
+from mapping.model import ChangeResult, CreateTask, SetFields, Stage
+from scoring import Score, ScoringModel, next_stage, score
+from sync.plan import ContactPlan, plan_contact, task_text
+from sync.state import State, contact_to_json, content_hash
+
+log = logging.getLogger("leadsync.sync")
+
+
+def mapping_for(source: str) -> ModuleType:
+    """The mapping module of a connector: `mapping.<source>`."""
+    return importlib.import_module(f"mapping.{source}")
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    source: str
+    kind: str
+    status: str = "running"
+    contacts_pulled: int = 0
+    engagements_pulled: int = 0
+    contacts_scored: int = 0
+    stage_changes: dict[str, int] = field(default_factory=dict)
+    fields_updated: int = 0
+    records_updated: int = 0
+    tasks_created: int = 0
+    failed: int = 0
+    skipped: int = 0
+    issues: int = 0
+    api_calls: int = 0
+    duration_s: float = 0.0
+    missing_fields: list[str] = field(default_factory=list)
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stage_changes"] = dict(sorted(self.stage_changes.items()))
+        return d
+
+
+@dataclass
+class PlanOutput:
+    """What a run would write: kept for `leadsync plan` and for tests."""
+
+    set_fields: list[SetFields] = field(default_factory=list)
+    tasks: list[CreateTask] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(
+        self,
+        state: State,
+        connector: Connector,
+        model: ScoringModel,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        max_attempts: int = 5,
+        batch_size: int = 500,
+        due_days: int = 1,
+        create_tasks: bool = True,
+        on_progress: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.state = state
+        self.connector = connector
+        self.source = connector.name
+        self.mapping = mapping_for(self.source)
+        self.model = model
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.batch_size = batch_size
+        self.due_days = due_days
+        self.create_tasks = create_tasks
+        self.on_progress = on_progress or (lambda stage, n: None)
+
+    # ------------------------------------------------------------------ entry
+    def run(self, kind: str) -> tuple[RunSummary, PlanOutput]:
+        """kind: 'backfill' (full pull), 'sync' (from watermarks) or 'plan' (sync without writes)."""
+        started = time.perf_counter()
+        calls0 = self.connector.api_calls
+        run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{self.source[:2]}-{uuid.uuid4().hex[:6]}"
+        summary = RunSummary(run_id, self.source, kind)
+        out = PlanOutput()
+        self.state.start_run(run_id, kind, self.source)
+        now = self.clock()
+        try:
+            if kind == "plan":
+                summary.missing_fields = self.connector.missing_fields()
+            else:
+                self.connector.ensure_fields()
+            watermarks = {} if kind == "backfill" else self.state.watermarks(self.source)
+            self._pull(watermarks, summary, backfill=kind == "backfill")
+            if kind != "plan":
+                self._recover_tasks(summary)
+            self._score_plan_apply(summary, out, now, write=kind != "plan")
+            summary.status = "ok" if not summary.failed else "ok with failures"
+        except QuotaExhausted as exc:
+            summary.status = "paused: quota"
+            summary.message = str(exc)
+            log.warning("run %s paused: quota (%s)", run_id, exc)
+        except Exception as exc:
+            summary.status = "error"
+            summary.message = f"{type(exc).__name__}: {exc}"
+            log.exception("run %s failed", run_id)
+            raise
+        finally:
+            summary.api_calls = self.connector.api_calls - calls0
+            summary.duration_s = round(time.perf_counter() - started, 3)
+            self.state.finish_run(run_id, summary.status, summary.to_dict())
+        return summary, out
+
+    # ------------------------------------------------------------------ pull
+    def _pull(self, watermarks: dict[str, str], summary: RunSummary, backfill: bool) -> None:
+        """Store every page before advancing its watermark; a backfill stream's watermark lands at its end."""
+        pending: dict[str, str] = {}
+        last_stream = None
+        for page in self.connector.pull(watermarks):
+            if backfill and last_stream and page.stream != last_stream and last_stream in pending:
+                self._set_watermark(last_stream, pending.pop(last_stream))
+            last_stream = page.stream
+            with self.state.tx():
+                self._store_page(page, summary)
+                if page.cursor is not None:
+                    if backfill:
+                        pending[page.stream] = max(page.cursor, pending.get(page.stream, page.cursor))
+                    else:
+                        self._set_watermark(page.stream, page.cursor)
+            self.on_progress("pull", len(page.records))
+        for stream, cursor in pending.items():
+            self._set_watermark(stream, cursor)
+
+    def _set_watermark(self, stream: str, cursor: str) -> None:
+        old = self.state.watermarks(self.source).get(stream)
+        if old is None or cursor > old:
+            self.state.set_watermark(self.source, stream, cursor)
+
+    def _store_page(self, page: RawPage, summary: RunSummary) -> None:
+        mapped = self.mapping.map_page(page)
+        if mapped.issues:
+            self.state.add_issues(summary.run_id, mapped.issues)
+            summary.issues += len(mapped.issues)
+            for issue in mapped.issues[:5]:
+                log.warning("record %s field %s: %s", issue.record_id, issue.field, issue.message)
+        if mapped.contacts:
+            self.state.upsert_contacts(mapped.contacts, summary.run_id)
+            summary.contacts_pulled += len(mapped.contacts)
+        if mapped.engagements:
+            engagements = self._resolve_emails(mapped.engagements, summary)
+            self.state.upsert_engagements(engagements)
+            summary.engagements_pulled += len(engagements)
+
+    def _resolve_emails(self, engagements: Sequence[Any], summary: RunSummary) -> list[Any]:
+        """Email-keyed engagement (email events, form fills) gets its contact id from the snapshot."""
+        emails = [e.contact_email for e in engagements if not e.contact_id and e.contact_email]
+        ids = self.state.ids_by_email(self.source, emails) if emails else {}
+        out, unresolved = [], []
+        for e in engagements:
+            if not e.contact_id and e.contact_email:
+                cid = ids.get(e.contact_email.strip().lower())
+                if cid:
+                    e = replace(e, contact_id=cid)
+                else:
+                    unresolved.append(e)
+            out.append(e)
+        if unresolved:
+            issues = [MappingIssue(self.source, e.id, "contact_email", f"no contact with email {e.contact_email!r}")
+                      for e in unresolved]
+            self.state.add_issues(summary.run_id, issues)
+            summary.issues += len(issues)
+        return out
+
+    # ------------------------------------------------------------------ score, plan, apply
+    def _score_plan_apply(self, summary: RunSummary, out: PlanOutput, now: datetime, write: bool) -> None:
+        dirty = self.state.dirty(self.source)
+        for batch in chunks(dirty, self.batch_size):
+            plans, scores = self._plan_batch(list(batch), now)
+            summary.contacts_scored += len(plans)
+            for p in plans:
+                if p.contact.read_only and not p.contact.archived:
+                    summary.skipped += 1
+                if write:
+                    continue
+                if p.set_fields:
+                    out.set_fields.append(p.set_fields)
+                    self._count_planned(p, summary)
+                if p.task:
+                    out.tasks.append(p.task)
+                    summary.tasks_created += 1
+            if write:
+                self._apply_batch(plans, scores, summary, now)
+            self.on_progress("score", len(plans))
+
+    def _count_planned(self, p: ContactPlan, summary: RunSummary) -> None:
+        assert p.set_fields is not None
+        summary.fields_updated += len(p.set_fields.fields)
+        summary.records_updated += 1
+        if p.stage_to:
+            _count_stage(summary, p.contact.lifecycle_stage, p.stage_to)
+
+    def _plan_batch(self, ids: list[str], now: datetime) -> tuple[list[ContactPlan], dict[str, Score]]:
+        contacts = self.state.contacts(self.source, ids)
+        engagements = self.state.engagements_for(self.source, list(contacts))
+        plans, scores = [], {}
+        for cid, contact in contacts.items():
+            s = score(self.model, contact, engagements.get(cid, []), now)
+            scores[cid] = s
+            stage_to = next_stage(self.model, contact.lifecycle_stage, contact.lead_status, s)
+            desired = self.mapping.outbound_fields(stage_to, s.total, s.fit, s.engagement, s.summary())
+            text = task_text(contact, s.summary(), s.interests, s.total) if self.create_tasks else None
+            reasons = tuple(r.text for r in s.reasons)
+            plans.append(plan_contact(contact, desired, stage_to, reasons, text, now, self.due_days))
+        return plans, scores
+
+    def _apply_batch(
+        self, plans: list[ContactPlan], scores: dict[str, Score], summary: RunSummary, now: datetime
+    ) -> None:
+        changes = [p.set_fields for p in plans if p.set_fields]
+        results = self.connector.apply(changes) if changes else []
+        ok_ids: set[str] = set()
+        keep_dirty: set[str] = set()
+        with self.state.tx():
+            for res in results:
+                ch = res.change
+                assert isinstance(ch, SetFields)
+                if res.ok:
+                    ok_ids.add(ch.record_id)
+                    self._record_write(ch, summary)
+                    self.state.resolve_failure(self.source, ch.key)
+                elif res.skipped:
+                    summary.skipped += 1
+                else:
+                    summary.failed += 1
+                    status = self.state.record_failure(
+                        self.source, ch.key, ch.record_id, "set_fields", res.error_code, res.message, res.fields,
+                        summary.run_id, self.max_attempts,
+                    )
+                    if status == "retry":
+                        keep_dirty.add(ch.record_id)
+                    log.warning("record %s rejected: %s %s", ch.record_id, res.error_code, res.message)
+        tasks = [p.task for p in plans if p.task and (p.set_fields is None or p.contact.id in ok_ids)]
+        self._create_tasks(tasks, summary)
+        with self.state.tx():
+            self._save_scores(plans, scores, ok_ids, now)
+            self.state.clear_dirty(self.source, [p.contact.id for p in plans if p.contact.id not in keep_dirty])
+
+    def _record_write(self, ch: SetFields, summary: RunSummary) -> None:
+        self.state.set_managed(self.source, ch.record_id, ch.values())
+        self.state.audit(summary.run_id, self.source, ch.object_type, ch.record_id,
+                         {f: (fc.before, fc.after) for f, fc in ch.fields.items()})
+        summary.fields_updated += len(ch.fields)
+        summary.records_updated += 1
+        if ch.stage_to:
+            before = ch.stage_from.value if ch.stage_from else None
+            self.state.add_stage_change(self.source, ch.record_id, before, ch.stage_to.value, summary.run_id)
+            self._set_stage(ch.record_id, ch.stage_to)
+            _count_stage(summary, ch.stage_from, ch.stage_to)
+
+    def _set_stage(self, contact_id: str, stage: Stage) -> None:
+        """Keep the snapshot's canonical stage in step with what we wrote."""
+        c = self.state.contacts(self.source, [contact_id]).get(contact_id)
+        if c is not None:
+            c2 = replace(c, lifecycle_stage=stage)
+            self.state.db.execute(
+                "UPDATE contacts SET data=?, hash=? WHERE source=? AND id=?",
+                (contact_to_json(c2), content_hash(c2), self.source, contact_id),
+            )
+
+    def _create_tasks(self, tasks: Iterable[CreateTask], summary: RunSummary) -> None:
+        todo = []
+        for t in tasks:
+            entry = self.state.task_entry(t.idempotency_key)
+            if entry and entry["status"] == "created":
+                continue
+            self.state.task_intent(t.idempotency_key, self.source, t.contact_id, t.stage_to.value, summary.run_id,
+                                   _task_payload(t))
+            todo.append(t)
+        self._apply_tasks(todo, summary)
+
+    def _apply_tasks(self, tasks: list[CreateTask], summary: RunSummary) -> None:
+        if not tasks:
+            return
+        results: list[ChangeResult] = self.connector.apply(tasks)
+        with self.state.tx():
+            for res in results:
+                t = res.change
+                assert isinstance(t, CreateTask)
+                if res.ok:
+                    self.state.task_confirm(t.idempotency_key, res.crm_id)
+                    self.state.audit(summary.run_id, self.source, "task", res.crm_id or "",
+                                     {"created_for": (None, t.contact_id)})
+                    summary.tasks_created += 1
+                else:
+                    summary.failed += 1
+                    self.state.record_failure(self.source, t.idempotency_key, t.contact_id, "create_task",
+                                              res.error_code, res.message, res.fields, summary.run_id,
+                                              self.max_attempts)
+
+    def _recover_tasks(self, summary: RunSummary) -> None:
+        """Tasks whose create call may or may not have landed before a crash: look, then finish."""
+        redo = []
+        for entry in self.state.pending_tasks(self.source):
+            crm_id = self.connector.find_task(entry["key"])
+            if crm_id:
+                self.state.task_confirm(entry["key"], crm_id)
+            elif entry["payload"]:
+                redo.append(_task_from_payload(entry["payload"]))
+        self._apply_tasks(redo, summary)
+
+    def _save_scores(self, plans: list[ContactPlan], scores: dict[str, Score], ok_ids: set[str],
+                     now: datetime) -> None:
+        rows = []
+        for p in plans:
+            s = scores[p.contact.id]
+            crm_stage = p.contact.lifecycle_stage
+            if p.stage_to and p.contact.id in ok_ids:
+                crm_stage = p.stage_to
+            detail = s.to_dict()
+            detail["contact"] = {"email": p.contact.email, "name": p.contact.name, "object_type": p.contact.object_type}
+            rows.append((self.source, p.contact.id, s.fit, s.engagement, s.total, s.stage.value,
+                         crm_stage.value if crm_stage else None, json.dumps(detail, sort_keys=True), now.isoformat()))
+        self.state.save_scores(rows)
+
+
+def _count_stage(summary: RunSummary, before: Stage | None, after: Stage) -> None:
+    key = f"{before.value if before else 'none'}->{after.value}"
+    summary.stage_changes[key] = summary.stage_changes.get(key, 0) + 1
+
+
+def _task_payload(t: CreateTask) -> dict[str, Any]:
+    d = asdict(t)
+    d["due"] = t.due.isoformat()
+    d["stage_to"] = t.stage_to.value
+    return d
+
+
+def _task_from_payload(d: dict[str, Any]) -> CreateTask:
+    return CreateTask(**{**d, "due": datetime.fromisoformat(d["due"]), "stage_to": Stage(d["stage_to"])})

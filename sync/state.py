@@ -1,0 +1,471 @@
+"""The state store: snapshots, watermarks, runs, audit log, task ledger, failures.
+
+SQLite by default. The schema is versioned; an old file is migrated forward,
+never silently recreated. Contacts are kept as a canonical JSON snapshot plus
+a hash, so an incoming record that equals what we last saw (our own write
+echoing back included) is recognised without re-scoring it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from mapping.model import Contact, Engagement, EngagementKind, Stage
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE contacts (
+        source TEXT NOT NULL, id TEXT NOT NULL, object_type TEXT NOT NULL, email TEXT,
+        data TEXT NOT NULL, hash TEXT NOT NULL, updated_at TEXT, seen_run TEXT,
+        PRIMARY KEY (source, id));
+    CREATE INDEX contacts_email ON contacts (source, email);
+    CREATE TABLE engagements (
+        source TEXT NOT NULL, id TEXT NOT NULL, contact_id TEXT NOT NULL, contact_email TEXT,
+        kind TEXT NOT NULL, occurred_at TEXT NOT NULL, detail TEXT NOT NULL, campaign TEXT NOT NULL,
+        PRIMARY KEY (source, id));
+    CREATE INDEX engagements_contact ON engagements (source, contact_id);
+    CREATE TABLE dirty (source TEXT NOT NULL, contact_id TEXT NOT NULL, PRIMARY KEY (source, contact_id));
+    CREATE TABLE watermarks (source TEXT NOT NULL, stream TEXT NOT NULL, value TEXT NOT NULL,
+        updated_at TEXT NOT NULL, PRIMARY KEY (source, stream));
+    CREATE TABLE scores (
+        source TEXT NOT NULL, contact_id TEXT NOT NULL, fit INTEGER, engagement INTEGER, total INTEGER,
+        stage TEXT, crm_stage TEXT, detail TEXT NOT NULL, scored_at TEXT NOT NULL,
+        PRIMARY KEY (source, contact_id));
+    CREATE TABLE stage_history (
+        source TEXT NOT NULL, contact_id TEXT NOT NULL, from_stage TEXT, to_stage TEXT NOT NULL,
+        at TEXT NOT NULL, run_id TEXT NOT NULL);
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, source TEXT NOT NULL, status TEXT NOT NULL,
+        started_at TEXT NOT NULL, finished_at TEXT, summary TEXT NOT NULL DEFAULT '{}');
+    CREATE TABLE audit (
+        run_id TEXT NOT NULL, source TEXT NOT NULL, object_type TEXT NOT NULL, record_id TEXT NOT NULL,
+        field TEXT NOT NULL, before TEXT, after TEXT, at TEXT NOT NULL);
+    CREATE INDEX audit_run ON audit (run_id);
+    CREATE TABLE task_ledger (
+        key TEXT PRIMARY KEY, source TEXT NOT NULL, contact_id TEXT NOT NULL, stage TEXT NOT NULL,
+        status TEXT NOT NULL, crm_id TEXT, run_id TEXT NOT NULL, created_at TEXT NOT NULL,
+        confirmed_at TEXT, payload TEXT NOT NULL DEFAULT '{}');
+    CREATE TABLE failures (
+        source TEXT NOT NULL, change_key TEXT NOT NULL, record_id TEXT NOT NULL, kind TEXT NOT NULL,
+        error_code TEXT, message TEXT, fields TEXT, attempts INTEGER NOT NULL, status TEXT NOT NULL,
+        run_id TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (source, change_key));
+    CREATE TABLE issues (
+        run_id TEXT NOT NULL, source TEXT NOT NULL, record_id TEXT NOT NULL, field TEXT NOT NULL,
+        message TEXT NOT NULL, at TEXT NOT NULL);
+    """,
+}
+
+
+class StateError(Exception):
+    pass
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.astimezone(timezone.utc).isoformat() if dt else None
+
+
+def _dt(s: str | None) -> datetime | None:
+    return datetime.fromisoformat(s) if s else None
+
+
+def norm_value(v: Any) -> str | None:
+    """One spelling per value, so '42', 42 and 42.0 compare equal across CRMs."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(int(v)) if float(v).is_integer() else repr(float(v))
+    s = str(v)
+    try:
+        f = float(s)
+    except ValueError:
+        return s
+    if s.strip() and f.is_integer() and s.replace(".", "", 1).lstrip("-").isdigit():
+        return str(int(f))
+    return s
+
+
+_CONTACT_FIELDS = [f.name for f in fields(Contact)]
+
+
+def contact_to_json(c: Contact) -> str:
+    d = {}
+    for name in _CONTACT_FIELDS:
+        v = getattr(c, name)
+        if isinstance(v, datetime):
+            v = _iso(v)
+        elif name in ("managed", "extra"):
+            v = {k: norm_value(x) if name == "managed" else x for k, x in sorted(v.items())}
+        d[name] = v
+    return json.dumps(d, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def contact_from_json(s: str) -> Contact:
+    d = json.loads(s)
+    for k in ("created_at", "updated_at"):
+        d[k] = _dt(d[k])
+    if d.get("lifecycle_stage"):
+        d["lifecycle_stage"] = Stage(d["lifecycle_stage"])
+    return Contact(**d)
+
+
+def content_hash(c: Contact) -> str:
+    """Hash of what matters for scoring and diffing; `updated_at` alone changing is an echo."""
+    d = json.loads(contact_to_json(c))
+    d.pop("updated_at", None)
+    return hashlib.blake2b(json.dumps(d, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+class State:
+    """A thin, explicit wrapper over the database. One instance per process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = self._sqlite_path(url)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    @staticmethod
+    def _sqlite_path(url: str) -> str:
+        if url.startswith("sqlite:///"):
+            return url[len("sqlite:///") :] or ":memory:"
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            return ":memory:"
+        raise StateError(f"unsupported state URL {url!r}: use sqlite:///PATH")
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        current = int(row[0]) if row else 0
+        if current > SCHEMA_VERSION:
+            raise StateError(
+                f"state database {self.path} has schema {current}, newer than this leadsync ({SCHEMA_VERSION})"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            # One script, one transaction: a migration lands whole or not at all.
+            self.db.executescript(
+                "BEGIN IMMEDIATE;" + _MIGRATIONS[version]
+                + f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{version}'); COMMIT;"
+            )
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------- contacts
+    def upsert_contacts(self, contacts: Sequence[Contact], run_id: str) -> list[str]:
+        """Store snapshots; return the ids whose content changed (they need re-scoring)."""
+        if not contacts:
+            return []
+        src = contacts[0].source
+        ids = [c.id for c in contacts]
+        known = dict(
+            self.db.execute(
+                f"SELECT id, hash FROM contacts WHERE source=? AND id IN ({','.join('?' * len(ids))})",
+                (src, *ids),
+            ).fetchall()
+        )
+        rows, changed = [], []
+        for c in contacts:
+            h = content_hash(c)
+            if known.get(c.id) != h:
+                changed.append(c.id)
+            email = c.email.strip().lower() if c.email else None
+            rows.append((c.source, c.id, c.object_type, email, contact_to_json(c), h, _iso(c.updated_at), run_id))
+        self.db.executemany(
+            "INSERT INTO contacts VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (source, id) DO UPDATE SET "
+            "object_type=excluded.object_type, email=excluded.email, data=excluded.data, hash=excluded.hash, "
+            "updated_at=excluded.updated_at, seen_run=excluded.seen_run",
+            rows,
+        )
+        self.mark_dirty(src, changed)
+        return changed
+
+    def set_managed(self, source: str, contact_id: str, values: dict[str, str | None]) -> None:
+        """Record what we wrote, so the write echoing back is not a change."""
+        row = self.db.execute("SELECT data FROM contacts WHERE source=? AND id=?", (source, contact_id)).fetchone()
+        if not row:
+            return
+        c = contact_from_json(row[0])
+        managed = dict(c.managed)
+        managed.update({k: norm_value(v) for k, v in values.items()})
+        c2 = Contact(**{**{f: getattr(c, f) for f in _CONTACT_FIELDS}, "managed": managed})
+        self.db.execute(
+            "UPDATE contacts SET data=?, hash=? WHERE source=? AND id=?",
+            (contact_to_json(c2), content_hash(c2), source, contact_id),
+        )
+
+    def contacts(self, source: str, ids: Iterable[str]) -> dict[str, Contact]:
+        ids = list(ids)
+        out: dict[str, Contact] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            for (data,) in self.db.execute(
+                f"SELECT data FROM contacts WHERE source=? AND id IN ({','.join('?' * len(part))})",
+                (source, *part),
+            ):
+                c = contact_from_json(data)
+                out[c.id] = c
+        return out
+
+    def contact_by_email(self, email: str, source: str | None = None) -> list[Contact]:
+        q = "SELECT data FROM contacts WHERE email=?" + (" AND source=?" if source else "")
+        args = (email.strip().lower(),) + ((source,) if source else ())
+        return [contact_from_json(d) for (d,) in self.db.execute(q, args)]
+
+    def ids_by_email(self, source: str, emails: Iterable[str]) -> dict[str, str]:
+        emails = list({e.strip().lower() for e in emails if e})
+        out: dict[str, str] = {}
+        for i in range(0, len(emails), 500):
+            part = emails[i : i + 500]
+            for email, cid in self.db.execute(
+                f"SELECT email, id FROM contacts WHERE source=? AND email IN ({','.join('?' * len(part))}) "
+                "ORDER BY id",
+                (source, *part),
+            ):
+                out.setdefault(email, cid)  # lowest id wins on duplicates: deterministic
+        return out
+
+    def all_contact_ids(self, source: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM contacts WHERE source=? ORDER BY id", (source,))]
+
+    def count_contacts(self, source: str | None = None) -> int:
+        if source:
+            return self.db.execute("SELECT count(*) FROM contacts WHERE source=?", (source,)).fetchone()[0]
+        return self.db.execute("SELECT count(*) FROM contacts").fetchone()[0]
+
+    # ------------------------------------------------------------- engagement
+    def upsert_engagements(self, engagements: Sequence[Engagement]) -> list[str]:
+        """Store new engagement; return contact ids that got something new."""
+        if not engagements:
+            return []
+        src = engagements[0].source
+        ids = [e.id for e in engagements]
+        known = {
+            r[0]
+            for r in self.db.execute(
+                f"SELECT id FROM engagements WHERE source=? AND id IN ({','.join('?' * len(ids))})", (src, *ids)
+            )
+        }
+        fresh = [e for e in engagements if e.id not in known]
+        self.db.executemany(
+            "INSERT OR REPLACE INTO engagements VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (e.source, e.id, e.contact_id, e.contact_email, e.kind.value, _iso(e.occurred_at), e.detail, e.campaign)
+                for e in engagements
+            ],
+        )
+        touched = sorted({e.contact_id for e in fresh if e.contact_id})
+        self.mark_dirty(src, touched)
+        return touched
+
+    def engagements_for(self, source: str, contact_ids: Sequence[str]) -> dict[str, list[Engagement]]:
+        out: dict[str, list[Engagement]] = {cid: [] for cid in contact_ids}
+        for i in range(0, len(contact_ids), 500):
+            part = contact_ids[i : i + 500]
+            rows = self.db.execute(
+                "SELECT source, id, contact_id, kind, occurred_at, detail, campaign, contact_email FROM engagements "
+                f"WHERE source=? AND contact_id IN ({','.join('?' * len(part))}) ORDER BY occurred_at, id",
+                (source, *part),
+            )
+            for s, eid, cid, kind, at, detail, campaign, cemail in rows:
+                out[cid].append(
+                    Engagement(s, eid, cid, EngagementKind(kind), datetime.fromisoformat(at), detail, campaign, cemail)
+                )
+        return out
+
+    def count_engagements(self, source: str | None = None) -> int:
+        q = "SELECT count(*) FROM engagements" + (" WHERE source=?" if source else "")
+        return self.db.execute(q, (source,) if source else ()).fetchone()[0]
+
+    # ------------------------------------------------------------- dirty set
+    def mark_dirty(self, source: str, ids: Iterable[str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO dirty VALUES (?, ?)", [(source, i) for i in ids])
+
+    def dirty(self, source: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT contact_id FROM dirty WHERE source=? ORDER BY contact_id", (source,))]
+
+    def clear_dirty(self, source: str, ids: Iterable[str]) -> None:
+        self.db.executemany("DELETE FROM dirty WHERE source=? AND contact_id=?", [(source, i) for i in ids])
+
+    # ------------------------------------------------------------- watermarks
+    def watermarks(self, source: str) -> dict[str, str]:
+        return dict(self.db.execute("SELECT stream, value FROM watermarks WHERE source=?", (source,)).fetchall())
+
+    def set_watermark(self, source: str, stream: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO watermarks VALUES (?,?,?,?) ON CONFLICT (source, stream) DO UPDATE SET "
+            "value=excluded.value, updated_at=excluded.updated_at",
+            (source, stream, value, _iso(datetime.now(timezone.utc))),
+        )
+
+    # ------------------------------------------------------------- scores
+    def save_scores(self, rows: Sequence[tuple[str, str, int, int, int, str, str | None, str, str]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?)", rows)
+
+    def score_detail(self, source: str, contact_id: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT detail FROM scores WHERE source=? AND contact_id=?", (source, contact_id)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def stage_counts(self, source: str | None = None) -> dict[str, dict[str, int]]:
+        """Contacts per CRM stage (what the CRM now holds), per source."""
+        q = "SELECT source, coalesce(crm_stage, 'unknown'), count(*) FROM scores"
+        q += " WHERE source=? GROUP BY 1, 2" if source else " GROUP BY 1, 2"
+        out: dict[str, dict[str, int]] = {}
+        for s, st, n in self.db.execute(q, (source,) if source else ()):
+            out.setdefault(s, {})[st] = n
+        return out
+
+    def add_stage_change(self, source: str, contact_id: str, before: str | None, after: str, run_id: str) -> None:
+        self.db.execute(
+            "INSERT INTO stage_history VALUES (?,?,?,?,?,?)",
+            (source, contact_id, before, after, _iso(datetime.now(timezone.utc)), run_id),
+        )
+
+    # ------------------------------------------------------------- runs
+    def start_run(self, run_id: str, kind: str, source: str) -> None:
+        self.db.execute(
+            "INSERT INTO runs (id, kind, source, status, started_at) VALUES (?,?,?,?,?)",
+            (run_id, kind, source, "running", _iso(datetime.now(timezone.utc))),
+        )
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE runs SET status=?, finished_at=?, summary=? WHERE id=?",
+            (status, _iso(datetime.now(timezone.utc)), json.dumps(summary, sort_keys=True), run_id),
+        )
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            "SELECT id, kind, source, status, started_at, finished_at, summary FROM runs "
+            "ORDER BY started_at DESC, id DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            {"id": r[0], "kind": r[1], "source": r[2], "status": r[3], "started_at": r[4], "finished_at": r[5],
+             "summary": json.loads(r[6])}
+            for r in cur
+        ]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        r = self.db.execute(
+            "SELECT id, kind, source, status, started_at, finished_at, summary FROM runs WHERE id=?", (run_id,)
+        ).fetchone()
+        if not r:
+            return None
+        return {"id": r[0], "kind": r[1], "source": r[2], "status": r[3], "started_at": r[4], "finished_at": r[5],
+                "summary": json.loads(r[6])}
+
+    # ------------------------------------------------------------- audit
+    def audit(self, run_id: str, source: str, object_type: str, record_id: str,
+              changes: dict[str, tuple[str | None, str | None]]) -> None:
+        at = _iso(datetime.now(timezone.utc))
+        self.db.executemany(
+            "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)",
+            [(run_id, source, object_type, record_id, f, b, a, at) for f, (b, a) in changes.items()],
+        )
+
+    def audit_for_run(self, run_id: str) -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            "SELECT source, object_type, record_id, field, before, after, at FROM audit WHERE run_id=? "
+            "ORDER BY rowid", (run_id,)
+        )
+        return [dict(zip(("source", "object_type", "record_id", "field", "before", "after", "at"), r)) for r in cur]
+
+    # ------------------------------------------------------------- task ledger
+    def task_entry(self, key: str) -> dict[str, Any] | None:
+        r = self.db.execute("SELECT key, status, crm_id, run_id FROM task_ledger WHERE key=?", (key,)).fetchone()
+        return dict(zip(("key", "status", "crm_id", "run_id"), r)) if r else None
+
+    def task_intent(self, key: str, source: str, contact_id: str, stage: str, run_id: str,
+                    payload: dict[str, Any]) -> None:
+        """Written (and committed) before the create call: a crash after it is recoverable."""
+        self.db.execute(
+            "INSERT INTO task_ledger (key, source, contact_id, stage, status, run_id, created_at, payload) "
+            "VALUES (?,?,?,?, 'pending', ?, ?, ?) ON CONFLICT (key) DO UPDATE SET run_id=excluded.run_id",
+            (key, source, contact_id, stage, run_id, _iso(datetime.now(timezone.utc)), json.dumps(payload)),
+        )
+
+    def task_confirm(self, key: str, crm_id: str | None, status: str = "created") -> None:
+        self.db.execute(
+            "UPDATE task_ledger SET status=?, crm_id=?, confirmed_at=? WHERE key=?",
+            (status, crm_id, _iso(datetime.now(timezone.utc)), key),
+        )
+
+    def pending_tasks(self, source: str) -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            "SELECT key, contact_id, stage, run_id, payload FROM task_ledger WHERE source=? AND status='pending'",
+            (source,),
+        )
+        return [
+            {"key": k, "contact_id": c, "stage": s, "run_id": r, "payload": json.loads(p)} for k, c, s, r, p in cur
+        ]
+
+    def tasks_for_run(self, run_id: str) -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            "SELECT key, source, contact_id, status, crm_id FROM task_ledger WHERE run_id=?", (run_id,)
+        )
+        return [dict(zip(("key", "source", "contact_id", "status", "crm_id"), r)) for r in cur]
+
+    # ------------------------------------------------------------- failures and issues
+    def record_failure(self, source: str, change_key: str, record_id: str, kind: str, code: str | None,
+                       message: str | None, fields_: Sequence[str], run_id: str, max_attempts: int) -> str:
+        row = self.db.execute(
+            "SELECT attempts FROM failures WHERE source=? AND change_key=?", (source, change_key)
+        ).fetchone()
+        attempts = (row[0] if row else 0) + 1
+        status = "held" if attempts >= max_attempts else "retry"
+        self.db.execute(
+            "INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (source, change_key, record_id, kind, code, message, json.dumps(list(fields_)), attempts, status,
+             run_id, _iso(datetime.now(timezone.utc))),
+        )
+        return status
+
+    def resolve_failure(self, source: str, change_key: str) -> None:
+        self.db.execute("DELETE FROM failures WHERE source=? AND change_key=?", (source, change_key))
+
+    def failures(self, source: str | None = None) -> list[dict[str, Any]]:
+        q = ("SELECT source, change_key, record_id, kind, error_code, message, fields, attempts, status, run_id "
+             "FROM failures" + (" WHERE source=?" if source else "") + " ORDER BY source, record_id")
+        cols = ("source", "change_key", "record_id", "kind", "error_code", "message", "fields", "attempts",
+                "status", "run_id")
+        return [dict(zip(cols, r)) for r in self.db.execute(q, (source,) if source else ())]
+
+    def add_issues(self, run_id: str, issues: Sequence[Any]) -> None:
+        at = _iso(datetime.now(timezone.utc))
+        self.db.executemany(
+            "INSERT INTO issues VALUES (?,?,?,?,?,?)",
+            [(run_id, i.source, i.record_id, i.field, i.message, at) for i in issues],
+        )
+
+    def issues(self, run_id: str) -> list[dict[str, Any]]:
+        cur = self.db.execute("SELECT source, record_id, field, message FROM issues WHERE run_id=?", (run_id,))
+        return [dict(zip(("source", "record_id", "field", "message"), r)) for r in cur]
+

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import sys
 import tempfile
 import threading
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -19,7 +19,9 @@ from rich.table import Table
 
 from connectors.base import Connector, registry
 from scoring import ScoringModel, default_model, load_model, score
+from sync import logs
 from sync.engine import Engine, RunSummary
+from sync.lock import LockBusy, SourceLock
 from sync.settings import Settings
 from sync.state import State
 
@@ -88,14 +90,23 @@ class _Progress:
         self.progress.advance(self.tasks[stage], n)
 
 
+STOP = threading.Event()  # set by SIGTERM: finish the batch in hand, then end the run cleanly
+
+
 def run_source(settings: Settings, state: State, source: str, kind: str, model: ScoringModel,
                progress: Any = None) -> tuple[RunSummary, Any]:
+    """One run against one CRM, holding that CRM's writer lock (plans write nothing, so take none)."""
+    lock = SourceLock(Path(state.path).parent if state.path != ":memory:" else ".leadsync", source)
     connector = make_connector(source, settings)
     try:
-        engine = Engine(state, connector, model, max_attempts=settings.sync.max_attempts,
-                        batch_size=settings.sync.batch_size, due_days=settings.sync.task_due_days,
-                        create_tasks=settings.sync.create_tasks, on_progress=progress)
-        return engine.run(kind)
+        with nullcontext() if kind == "plan" else lock:
+            engine = Engine(state, connector, model, max_attempts=settings.sync.max_attempts,
+                            batch_size=settings.sync.batch_size, due_days=settings.sync.task_due_days,
+                            create_tasks=settings.sync.create_tasks, on_progress=progress, stop=STOP)
+            return engine.run(kind)
+    except LockBusy as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(3) from exc
     finally:
         connector.close()
 
@@ -129,19 +140,20 @@ def _print_summary(s: RunSummary) -> None:
     out.print(f"  {s.api_calls:,} API calls in {s.duration_s:.1f}s")
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+@app.callback()
+def _main(log_format: str = typer.Option("text", "--log-format", help="text or json (one object per line)."),
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each run's progress.")) -> None:
+    """leadsync: one honest lead score for HubSpot and Salesforce."""
+    logs.setup(log_format, verbose)
+    signal.signal(signal.SIGTERM, lambda *_: STOP.set())
 
 
 # ---------------------------------------------------------------------------- commands
 
 
 @app.command()
-def backfill(source: str = typer.Option(..., "--source", help="hubspot or salesforce"), as_json: bool = JSON,
-             verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+def backfill(source: str = typer.Option(..., "--source", help="hubspot or salesforce"), as_json: bool = JSON) -> None:
     """Full pull, score and writeback for one CRM."""
-    _setup_logging(verbose)
     settings = Settings()
     state = State(settings.state_url)
     with _Progress(not as_json) as progress:
@@ -152,19 +164,15 @@ def backfill(source: str = typer.Option(..., "--source", help="hubspot or salesf
 
 @app.command()
 def sync(once: bool = typer.Option(False, "--once", help="Run one incremental pass and exit."),
-         every: Optional[str] = typer.Option(None, "--every", help="Run repeatedly, e.g. 15m, 1h, 90s."),
-         source: Optional[str] = SOURCE, as_json: bool = JSON,
-         verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+         every: str | None = typer.Option(None, "--every", help="Run repeatedly, e.g. 15m, 1h, 90s."),
+         source: str | None = SOURCE, as_json: bool = JSON) -> None:
     """Incremental sync from the stored watermarks."""
-    _setup_logging(verbose)
     if not once and not every:
         raise typer.BadParameter("say --once or --every INTERVAL")
     settings = Settings()
     state = State(settings.state_url)
     model = _model(settings)
     interval = _parse_interval(every) if every else 0.0
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     while True:
         summaries = []
         with _Progress(not as_json) as progress:
@@ -175,7 +183,7 @@ def sync(once: bool = typer.Option(False, "--once", help="Run one incremental pa
         else:
             for s in summaries:
                 _print_summary(s)
-        if once or stop.wait(interval):
+        if once or STOP.wait(interval):
             break
 
 
@@ -188,7 +196,7 @@ def _parse_interval(text: str) -> float:
 
 
 @app.command()
-def plan(source: Optional[str] = SOURCE, as_json: bool = JSON,
+def plan(source: str | None = SOURCE, as_json: bool = JSON,
          limit: int = typer.Option(50, "--limit", help="Rows to show per CRM (human output).")) -> None:
     """The changes a sync would make. Writes nothing to the CRM."""
     settings = Settings()
@@ -269,7 +277,7 @@ def _print_explanation(c: Any, s: Any) -> None:
 
 
 @app.command()
-def runs(run_id: Optional[str] = typer.Argument(None), as_json: bool = JSON,
+def runs(run_id: str | None = typer.Argument(None), as_json: bool = JSON,
          limit: int = typer.Option(20, "--limit")) -> None:
     """Recent runs, or one run with its audit trail."""
     state = State(Settings().state_url)
@@ -303,7 +311,32 @@ def runs(run_id: Optional[str] = typer.Argument(None), as_json: bool = JSON,
 
 
 @app.command()
-def init(source: Optional[str] = SOURCE, as_json: bool = JSON,
+def failures(source: str | None = SOURCE, retry: bool = typer.Option(False, "--retry",
+             help="Plan the failed records again and run a sync now."), as_json: bool = JSON) -> None:
+    """Records the CRM rejected, with its reason; --retry tries them again."""
+    settings = Settings()
+    state = State(settings.state_url)
+    result: dict[str, Any] = {"failures": state.failures(source)}
+    if retry:
+        sources = sorted({f["source"] for f in result["failures"]})
+        summaries = []
+        for name in sources:
+            state.requeue_failures(name)
+            summaries.append(run_source(settings, state, name, "sync", _model(settings))[0])
+        result["retry"] = _totals(summaries)
+        result["failures"] = state.failures(source)
+    if as_json:
+        _emit(result)
+        return
+    table = Table("source", "record", "change", "code", "message", "attempts", "status")
+    for f in result["failures"]:
+        table.add_row(f["source"], f["record_id"], f["kind"], f["error_code"] or "", (f["message"] or "")[:80],
+                      str(f["attempts"]), f["status"])
+    out.print(table if result["failures"] else "No failures.")
+
+
+@app.command()
+def init(source: str | None = SOURCE, as_json: bool = JSON,
          write_config: bool = typer.Option(True, "--write-config/--no-write-config",
                                            help="Write a starter leadsync.toml if there is none.")) -> None:
     """Create the CRM fields leadsync writes (idempotent) and a starter leadsync.toml."""
@@ -351,7 +384,7 @@ task_due_days = 1
 @app.command()
 def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed the sandbox with."),
          seed: int = typer.Option(1, "--seed"), as_json: bool = JSON,
-         state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="Where to keep the demo's state.")) -> None:
+         state_dir: Path | None = typer.Option(None, "--state-dir", help="Where to keep the demo's state.")) -> None:
     """Start the sandbox in-process, backfill both CRMs, show the funnel."""
     from sandbox.run import start_sandbox
 
@@ -433,10 +466,8 @@ def sandbox_serve(port: int = typer.Option(0, "--port", help="HubSpot port; Sale
     sb = start_sandbox(contacts=contacts, seed=seed, hubspot_port=port, salesforce_port=port + 1 if port else 0)
     sys.stdout.write(json.dumps(sb.describe()) + "\n")
     sys.stdout.flush()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while not stop.wait(0.5):
+        while not STOP.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass

@@ -12,21 +12,28 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from types import ModuleType
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from connectors.base import Connector, QuotaExhausted, RawPage, chunks
 from mapping.base import MappingIssue
 from mapping.model import ChangeResult, CreateTask, SetFields, Stage
 from scoring import Score, ScoringModel, next_stage, score
+from sync.logs import run_id_var
 from sync.plan import ContactPlan, plan_contact, task_text
 from sync.state import State, contact_to_json, content_hash
 
 log = logging.getLogger("leadsync.sync")
+
+
+class Stopped(Exception):
+    """A stop was requested (SIGTERM): the run ends after the batch in hand, resumable."""
 
 
 def mapping_for(source: str) -> ModuleType:
@@ -82,6 +89,7 @@ class Engine:
         due_days: int = 1,
         create_tasks: bool = True,
         on_progress: Callable[[str, int], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.state = state
         self.connector = connector
@@ -94,6 +102,7 @@ class Engine:
         self.due_days = due_days
         self.create_tasks = create_tasks
         self.on_progress = on_progress or (lambda stage, n: None)
+        self.stop = stop or threading.Event()
 
     # ------------------------------------------------------------------ entry
     def run(self, kind: str) -> tuple[RunSummary, PlanOutput]:
@@ -104,6 +113,7 @@ class Engine:
         summary = RunSummary(run_id, self.source, kind)
         out = PlanOutput()
         self.state.start_run(run_id, kind, self.source)
+        token = run_id_var.set(run_id)
         now = self.clock()
         try:
             if kind == "plan":
@@ -116,6 +126,9 @@ class Engine:
                 self._recover_tasks(summary)
             self._score_plan_apply(summary, out, now, write=kind != "plan")
             summary.status = "ok" if not summary.failed else "ok with failures"
+        except Stopped:
+            summary.status = "stopped"
+            summary.message = "stopped on request; the next run continues from here"
         except QuotaExhausted as exc:
             summary.status = "paused: quota"
             summary.message = str(exc)
@@ -129,7 +142,13 @@ class Engine:
             summary.api_calls = self.connector.api_calls - calls0
             summary.duration_s = round(time.perf_counter() - started, 3)
             self.state.finish_run(run_id, summary.status, summary.to_dict())
+            log.info("run %s %s: %s", run_id, summary.status, json.dumps(summary.to_dict(), sort_keys=True))
+            run_id_var.reset(token)
         return summary, out
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise Stopped()
 
     # ------------------------------------------------------------------ pull
     def _pull(self, watermarks: dict[str, str], summary: RunSummary, backfill: bool) -> None:
@@ -148,6 +167,7 @@ class Engine:
                     else:
                         self._set_watermark(page.stream, page.cursor)
             self.on_progress("pull", len(page.records))
+            self._check_stop()
         for stream, cursor in pending.items():
             self._set_watermark(stream, cursor)
 
@@ -211,6 +231,7 @@ class Engine:
             if write:
                 self._apply_batch(plans, scores, summary, now)
             self.on_progress("score", len(plans))
+            self._check_stop()
 
     def _count_planned(self, p: ContactPlan, summary: RunSummary) -> None:
         assert p.set_fields is not None

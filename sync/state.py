@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from mapping.model import Contact, Engagement, EngagementKind, Stage
 
@@ -53,7 +54,7 @@ _MIGRATIONS: dict[int, str] = {
     CREATE TABLE task_ledger (
         key TEXT PRIMARY KEY, source TEXT NOT NULL, contact_id TEXT NOT NULL, stage TEXT NOT NULL,
         status TEXT NOT NULL, crm_id TEXT, run_id TEXT NOT NULL, created_at TEXT NOT NULL,
-        confirmed_at TEXT, payload TEXT NOT NULL DEFAULT '{}');
+        confirmed_at TEXT, owner_id TEXT, due_at TEXT, completed_at TEXT, payload TEXT NOT NULL DEFAULT '{}');
     CREATE TABLE failures (
         source TEXT NOT NULL, change_key TEXT NOT NULL, record_id TEXT NOT NULL, kind TEXT NOT NULL,
         error_code TEXT, message TEXT, fields TEXT, attempts INTEGER NOT NULL, status TEXT NOT NULL,
@@ -95,6 +96,7 @@ def norm_value(v: Any) -> str | None:
     return s
 
 
+_RUN_SELECT = "SELECT id, kind, source, status, started_at, finished_at, summary FROM runs"
 _CONTACT_FIELDS = [f.name for f in fields(Contact)]
 
 
@@ -124,6 +126,11 @@ def content_hash(c: Contact) -> str:
     d = json.loads(contact_to_json(c))
     d.pop("updated_at", None)
     return hashlib.blake2b(json.dumps(d, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur]
 
 
 class State:
@@ -362,25 +369,16 @@ class State:
         )
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        cur = self.db.execute(
-            "SELECT id, kind, source, status, started_at, finished_at, summary FROM runs "
-            "ORDER BY started_at DESC, id DESC LIMIT ?",
-            (limit,),
-        )
-        return [
-            {"id": r[0], "kind": r[1], "source": r[2], "status": r[3], "started_at": r[4], "finished_at": r[5],
-             "summary": json.loads(r[6])}
-            for r in cur
-        ]
+        rows = _dicts(self.db.execute(f"{_RUN_SELECT} ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)))
+        for r in rows:
+            r["summary"] = json.loads(r["summary"])
+        return rows
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        r = self.db.execute(
-            "SELECT id, kind, source, status, started_at, finished_at, summary FROM runs WHERE id=?", (run_id,)
-        ).fetchone()
-        if not r:
-            return None
-        return {"id": r[0], "kind": r[1], "source": r[2], "status": r[3], "started_at": r[4], "finished_at": r[5],
-                "summary": json.loads(r[6])}
+        rows = _dicts(self.db.execute(f"{_RUN_SELECT} WHERE id=?", (run_id,)))
+        for r in rows:
+            r["summary"] = json.loads(r["summary"])
+        return rows[0] if rows else None
 
     # ------------------------------------------------------------- audit
     def audit(self, run_id: str, source: str, object_type: str, record_id: str,
@@ -392,24 +390,24 @@ class State:
         )
 
     def audit_for_run(self, run_id: str) -> list[dict[str, Any]]:
-        cur = self.db.execute(
+        return _dicts(self.db.execute(
             "SELECT source, object_type, record_id, field, before, after, at FROM audit WHERE run_id=? "
             "ORDER BY rowid", (run_id,)
-        )
-        return [dict(zip(("source", "object_type", "record_id", "field", "before", "after", "at"), r)) for r in cur]
+        ))
 
     # ------------------------------------------------------------- task ledger
     def task_entry(self, key: str) -> dict[str, Any] | None:
-        r = self.db.execute("SELECT key, status, crm_id, run_id FROM task_ledger WHERE key=?", (key,)).fetchone()
-        return dict(zip(("key", "status", "crm_id", "run_id"), r)) if r else None
+        rows = _dicts(self.db.execute("SELECT key, status, crm_id, run_id FROM task_ledger WHERE key=?", (key,)))
+        return rows[0] if rows else None
 
     def task_intent(self, key: str, source: str, contact_id: str, stage: str, run_id: str,
                     payload: dict[str, Any]) -> None:
         """Written (and committed) before the create call: a crash after it is recoverable."""
         self.db.execute(
-            "INSERT INTO task_ledger (key, source, contact_id, stage, status, run_id, created_at, payload) "
-            "VALUES (?,?,?,?, 'pending', ?, ?, ?) ON CONFLICT (key) DO UPDATE SET run_id=excluded.run_id",
-            (key, source, contact_id, stage, run_id, _iso(datetime.now(timezone.utc)), json.dumps(payload)),
+            "INSERT INTO task_ledger (key, source, contact_id, stage, status, run_id, created_at, owner_id, due_at, "
+            "payload) VALUES (?,?,?,?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET run_id=excluded.run_id",
+            (key, source, contact_id, stage, run_id, _iso(datetime.now(timezone.utc)), payload.get("owner_id"),
+             payload.get("due"), json.dumps(payload)),
         )
 
     def task_confirm(self, key: str, crm_id: str | None, status: str = "created") -> None:
@@ -418,20 +416,29 @@ class State:
             (status, crm_id, _iso(datetime.now(timezone.utc)), key),
         )
 
+    def task_completed(self, key: str, completed_at: datetime) -> None:
+        """Read back from the CRM on sync: the owner closed the task."""
+        self.db.execute("UPDATE task_ledger SET completed_at=? WHERE key=?", (_iso(completed_at), key))
+
+    def open_tasks(self, source: str) -> list[dict[str, Any]]:
+        return _dicts(self.db.execute(
+            "SELECT key, crm_id FROM task_ledger WHERE source=? AND status='created' AND completed_at IS NULL "
+            "ORDER BY key", (source,)
+        ))
+
     def pending_tasks(self, source: str) -> list[dict[str, Any]]:
-        cur = self.db.execute(
+        rows = _dicts(self.db.execute(
             "SELECT key, contact_id, stage, run_id, payload FROM task_ledger WHERE source=? AND status='pending'",
             (source,),
-        )
-        return [
-            {"key": k, "contact_id": c, "stage": s, "run_id": r, "payload": json.loads(p)} for k, c, s, r, p in cur
-        ]
+        ))
+        for r in rows:
+            r["payload"] = json.loads(r["payload"])
+        return rows
 
     def tasks_for_run(self, run_id: str) -> list[dict[str, Any]]:
-        cur = self.db.execute(
+        return _dicts(self.db.execute(
             "SELECT key, source, contact_id, status, crm_id FROM task_ledger WHERE run_id=?", (run_id,)
-        )
-        return [dict(zip(("key", "source", "contact_id", "status", "crm_id"), r)) for r in cur]
+        ))
 
     # ------------------------------------------------------------- failures and issues
     def record_failure(self, source: str, change_key: str, record_id: str, kind: str, code: str | None,
@@ -454,9 +461,15 @@ class State:
     def failures(self, source: str | None = None) -> list[dict[str, Any]]:
         q = ("SELECT source, change_key, record_id, kind, error_code, message, fields, attempts, status, run_id "
              "FROM failures" + (" WHERE source=?" if source else "") + " ORDER BY source, record_id")
-        cols = ("source", "change_key", "record_id", "kind", "error_code", "message", "fields", "attempts",
-                "status", "run_id")
-        return [dict(zip(cols, r)) for r in self.db.execute(q, (source,) if source else ())]
+        return _dicts(self.db.execute(q, (source,) if source else ()))
+
+    def requeue_failures(self, source: str) -> list[str]:
+        """Give held and pending failures a fresh start: their records are planned again next run."""
+        ids = [r[0] for r in self.db.execute(
+            "SELECT DISTINCT record_id FROM failures WHERE source=? AND kind='set_fields'", (source,))]
+        self.db.execute("UPDATE failures SET attempts=0, status='retry' WHERE source=?", (source,))
+        self.mark_dirty(source, ids)
+        return ids
 
     def add_issues(self, run_id: str, issues: Sequence[Any]) -> None:
         at = _iso(datetime.now(timezone.utc))
@@ -466,6 +479,5 @@ class State:
         )
 
     def issues(self, run_id: str) -> list[dict[str, Any]]:
-        cur = self.db.execute("SELECT source, record_id, field, message FROM issues WHERE run_id=?", (run_id,))
-        return [dict(zip(("source", "record_id", "field", "message"), r)) for r in cur]
+        return _dicts(self.db.execute("SELECT source, record_id, field, message FROM issues WHERE run_id=?", (run_id,)))
 

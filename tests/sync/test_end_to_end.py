@@ -1,0 +1,93 @@
+"""The whole pipeline against the sandbox, through the CLI, with the real client libraries."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from sync.cli import app
+from sync.settings import Settings
+from sync.state import State
+
+runner = CliRunner()
+
+
+def cli(*args: str) -> dict:
+    result = runner.invoke(app, [*args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_backfill_then_sync_writes_nothing(sandbox_env):
+    first = cli("backfill", "--source", "hubspot")
+    assert first["contacts_pulled"] > 0 and first["failed"] == 0
+    assert first["fields_updated"] > 0 and first["tasks_created"] > 0
+    again = cli("sync", "--once", "--source", "hubspot")
+    assert again["fields_updated"] == 0 and again["tasks_created"] == 0 and again["failed"] == 0
+
+
+def test_both_crms_promote_and_hand_off(sandbox_env):
+    for source in ("hubspot", "salesforce"):
+        s = cli("backfill", "--source", source)
+        assert s["status"] == "ok", s
+        assert s["contacts_pulled"] > 0 and s["engagements_pulled"] > 0
+        assert any(k.endswith("->mql") for k in s["stage_changes"]), s["stage_changes"]
+        assert any(k.endswith("->sql") for k in s["stage_changes"]), s["stage_changes"]
+        assert s["tasks_created"] > 0 and s["failed"] == 0
+    again = cli("sync", "--once")
+    assert again["fields_updated"] == 0 and again["tasks_created"] == 0
+
+
+def test_tasks_say_why_and_are_never_duplicated(sandbox_env):
+    first = cli("backfill", "--source", "hubspot")
+    tasks = sandbox_env.hubspot.tasks()
+    assert len(tasks) == first["tasks_created"] > 0
+    bodies = " ".join(t["properties"]["hs_task_body"] for t in tasks)
+    assert "requested a demo" in bodies or "/pricing" in bodies
+    # A second full backfill re-plans everything from scratch: still no second task for anyone.
+    state = State(Settings().state_url)
+    state.db.execute("DELETE FROM contacts")
+    state.close()
+    cli("backfill", "--source", "hubspot")
+    assert len(sandbox_env.hubspot.tasks()) == len(tasks)
+
+
+def test_plan_writes_nothing_and_lists_changes(sandbox_env):
+    before = sandbox_env.hubspot.app.counts.copy()
+    plan = cli("plan", "--source", "hubspot")
+    assert plan["changes"] and plan["tasks"]
+    assert plan["fields_updated"] == sum(len(c["fields"]) for c in plan["changes"])
+    written = {ep for (ep, _), n in (sandbox_env.hubspot.app.counts - before).items()
+               if any(w in ep for w in ("update", "create", "upsert", "archive"))}
+    assert not written, written
+    # the plan is what the backfill then does
+    done = cli("sync", "--once", "--source", "hubspot")
+    assert done["fields_updated"] == plan["fields_updated"]
+    assert done["tasks_created"] == plan["tasks_created"]
+
+
+def test_explain_gives_points_and_reasons(sandbox_env):
+    cli("backfill", "--source", "hubspot")
+    state = State(Settings().state_url)
+    email = state.db.execute(
+        "SELECT json_extract(detail, '$.contact.email') FROM scores WHERE stage='sql' "
+        "AND json_extract(detail, '$.contact.email') IS NOT NULL LIMIT 1"
+    ).fetchone()[0]
+    state.close()
+    out = cli("explain", email)
+    (c,) = [c for c in out["contacts"] if c["source"] == "hubspot"]
+    reasons = c["score"]["reasons"]
+    assert reasons and all(r["text"] for r in reasons)
+    assert sum(r["points"] for r in reasons if r["kind"] in ("fit", "engagement")) == c["score"]["total"]
+
+
+def test_demo_reports_both_crms(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = cli("demo", "--contacts", "400", "--state-dir", str(tmp_path))
+    assert {r["source"] for r in out["runs"]} == {"hubspot", "salesforce"}
+    for r in out["runs"]:
+        assert r["contacts_pulled"] > 0 and r["tasks_created"] > 0 and r["failed"] == 0
+        assert any(k.endswith("->mql") for k in r["stage_changes"])
+        assert any(k.endswith("->sql") for k in r["stage_changes"])
+    assert out["second_sync"]["fields_updated"] == 0 and out["second_sync"]["tasks_created"] == 0

@@ -7,11 +7,11 @@ happens once, at the edge, in the per-CRM mapping modules.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
 
 
 class Stage(StrEnum):
@@ -135,6 +135,8 @@ class SetFields:
     stage_to: Stage | None = None
     reasons: tuple[str, ...] = ()
     email: str | None = None
+    #: Set only by undo: the stage may move backwards (HubSpot then needs clear-then-set).
+    allow_regression: bool = False
 
     @property
     def key(self) -> str:

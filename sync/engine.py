@@ -60,6 +60,7 @@ class RunSummary:
     api_calls: int = 0
     duration_s: float = 0.0
     missing_fields: list[str] = field(default_factory=list)
+    streams: dict[str, dict[str, int]] = field(default_factory=dict)  # per stream: pages, records
     message: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,6 +178,9 @@ class Engine:
             self.state.set_watermark(self.source, stream, cursor)
 
     def _store_page(self, page: RawPage, summary: RunSummary) -> None:
+        counts = summary.streams.setdefault(page.stream, {"pages": 0, "records": 0})
+        counts["pages"] += 1
+        counts["records"] += len(page.records)
         mapped = self.mapping.map_page(page)
         if mapped.issues:
             self.state.add_issues(summary.run_id, mapped.issues)

@@ -10,8 +10,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from connectors.hubspot.settings import HubSpotSettings
-from connectors.salesforce.settings import SalesforceSettings
 from pydantic import BaseModel, Field
 from pydantic_settings import (
     BaseSettings,
@@ -19,6 +17,10 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from connectors.csv.settings import CsvSettings
+from connectors.hubspot.settings import HubSpotSettings
+from connectors.salesforce.settings import SalesforceSettings
 
 
 class SyncSettings(BaseModel):
@@ -35,6 +37,7 @@ class Settings(BaseSettings):
 
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
+    csv: CsvSettings = Field(default_factory=CsvSettings)
     state_url: str = "sqlite:///.leadsync/state.db"
     model_path: str | None = None  # scoring model TOML; the shipped default when unset
     sync: SyncSettings = Field(default_factory=SyncSettings)
@@ -63,6 +66,8 @@ class Settings(BaseSettings):
             out.append("salesforce")
         elif sf.username or sf.consumer_key:
             out.append("salesforce")
+        if self.csv.contacts_path:
+            out.append("csv")
         return out
 
     def describe(self) -> dict[str, Any]:

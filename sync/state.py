@@ -481,3 +481,30 @@ class State:
     def issues(self, run_id: str) -> list[dict[str, Any]]:
         return _dicts(self.db.execute("SELECT source, record_id, field, message FROM issues WHERE run_id=?", (run_id,)))
 
+
+    # ------------------------------------------------------------- report queries (read-only, for sync/report.py)
+    def report_contacts(self) -> list[tuple[str, str, str | None, str, str | None, int | None]]:
+        """(source, id, email, data, crm_stage, total) for every contact; score columns None if never scored."""
+        return self.db.execute(
+            "SELECT c.source, c.id, c.email, c.data, s.crm_stage, s.total FROM contacts c "
+            "LEFT JOIN scores s ON s.source = c.source AND s.contact_id = c.id ORDER BY c.source, c.id"
+        ).fetchall()
+
+    def report_stage_history(self) -> list[tuple[str, str, str | None, str, str]]:
+        """(source, contact_id, from_stage, to_stage, at) in the order the changes were written."""
+        return self.db.execute(
+            "SELECT source, contact_id, from_stage, to_stage, at FROM stage_history ORDER BY at, rowid"
+        ).fetchall()
+
+    def report_tasks(self) -> list[dict[str, Any]]:
+        """Every follow-up task in the ledger with its owner and timestamps."""
+        cols = ("key", "source", "contact_id", "stage", "status", "owner_id", "created_at", "confirmed_at",
+                "due_at", "completed_at")
+        cur = self.db.execute(f"SELECT {', '.join(cols)} FROM task_ledger ORDER BY key")
+        return [dict(zip(cols, r)) for r in cur]
+
+    def report_issues(self) -> list[tuple[str, str, str, str, str]]:
+        """(source, record_id, field, message, at) of every mapping issue ever recorded, oldest first."""
+        return self.db.execute(
+            "SELECT source, record_id, field, message, at FROM issues ORDER BY at, rowid"
+        ).fetchall()

@@ -9,9 +9,10 @@ mapping layer chose them) and return one `ChangeResult` per change.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from mapping.model import Change, ChangeResult
 
@@ -84,6 +85,18 @@ class Connector(Protocol):
 
     def find_task(self, idempotency_key: str) -> str | None:
         """The id of a task already created under this key, if any (crash recovery)."""
+        ...
+
+    def read_fields(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Current values of `fields` on records `ids`, in batches (undo checks them before restoring)."""
+        ...
+
+    def task_states(self, crm_ids: Sequence[str]) -> dict[str, bool]:
+        """Whether each task is completed (hand-off health is read back on sync)."""
+        ...
+
+    def complete_tasks(self, crm_ids: Sequence[str]) -> list[str]:
+        """Mark tasks completed (undo of a run); returns the ids it could not complete."""
         ...
 
     def close(self) -> None: ...

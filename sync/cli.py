@@ -24,6 +24,7 @@ from sync.engine import Engine, RunSummary
 from sync.lock import LockBusy, SourceLock
 from sync.settings import Settings
 from sync.state import State
+from sync.undo import undo_run
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 sandbox_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local HubSpot and Salesforce emulators.")
@@ -308,6 +309,35 @@ def runs(run_id: str | None = typer.Argument(None), as_json: bool = JSON,
                       str(s.get("records_updated", "")), str(s.get("tasks_created", "")),
                       str(s.get("failed", "")), str(s.get("api_calls", "")))
     out.print(table)
+
+
+@app.command()
+def undo(run_id: str, as_json: bool = JSON) -> None:
+    """Restore the fields a run changed (where the CRM still holds what it wrote) and close its tasks."""
+    settings = Settings()
+    state = State(settings.state_url)
+    run = state.run(run_id)
+    if run is None:
+        err.print(f"[red]No run {run_id!r}[/] — `leadsync runs` lists them.")
+        raise typer.Exit(1)
+    connector = make_connector(run["source"], settings)
+    lock = SourceLock(Path(state.path).parent if state.path != ":memory:" else ".leadsync", run["source"])
+    try:
+        with lock:
+            summary = undo_run(state, connector, run_id)
+    except LockBusy as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(3) from exc
+    finally:
+        connector.close()
+    if as_json:
+        _emit(summary.to_dict())
+        return
+    out.print(f"undo of {run_id} ({summary.run_id}): restored {summary.fields_restored} fields on "
+              f"{summary.records_updated} records, closed {summary.tasks_closed} tasks, failed {summary.failed}")
+    for left in summary.fields_left[:50]:
+        out.print(f"  [yellow]left[/] {left['record_id']} {left['field']}: the run wrote {left['run_wrote']!r}, "
+                  f"the CRM now holds {left['crm_now']!r} (changed since)")
 
 
 @app.command()

@@ -22,6 +22,8 @@ from scoring import ScoringModel, default_model, load_model, score
 from sync import logs
 from sync.engine import Engine, RunSummary
 from sync.lock import LockBusy, SourceLock
+from sync.report import build_report
+from sync.report_render import render_html, render_terminal
 from sync.settings import Settings
 from sync.state import State
 from sync.undo import undo_run
@@ -278,6 +280,28 @@ def _print_explanation(c: Any, s: Any) -> None:
 
 
 @app.command()
+def report(since: Optional[datetime] = typer.Option(None, "--since", help="Start of the window (date)."),
+           until: Optional[datetime] = typer.Option(None, "--until", help="End of the window (date)."),
+           weeks: int = typer.Option(12, "--weeks", help="Weekly flow over this many weeks (default window)."),
+           html: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML report."),
+           as_json: bool = JSON) -> None:
+    """The funnel marketing and sales share, from the state store (no CRM calls)."""
+    state = State(Settings().state_url)
+    try:
+        figures = build_report(state, now=datetime.now(timezone.utc), since=since, until=until, weeks=weeks)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if html:
+        render_html(figures, html)
+    if as_json:
+        _emit({**figures, "html": str(html) if html else None})
+        return
+    render_terminal(figures, out)
+    if html:
+        out.print(f"HTML report: {html}")
+
+
+@app.command()
 def runs(run_id: str | None = typer.Argument(None), as_json: bool = JSON,
          limit: int = typer.Option(20, "--limit")) -> None:
     """Recent runs, or one run with its audit trail."""
@@ -430,12 +454,15 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
                 backfills.append(run_source(settings, state, name, "backfill", model, progress)[0])
             again = [run_source(settings, state, name, "sync", model)[0] for name in ("hubspot", "salesforce")]
         funnel = state.stage_counts()
+        html = state_path.parent / "leadsync-report.html"
+        render_html(build_report(state, now=datetime.now(timezone.utc)), html)
         result = {"runs": [s.to_dict() for s in backfills], "second_sync": _totals(again), "funnel": funnel,
-                  "state_url": settings.state_url, "sandbox_api_calls": sb.api_calls()}
+                  "state_url": settings.state_url, "sandbox_api_calls": sb.api_calls(), "report_html": str(html)}
         if as_json:
             _emit(result)
         else:
             _print_demo(backfills, again, funnel, settings.state_url)
+            out.print(f"Funnel report (open in a browser): [bold]{html}[/]")
         ok = all(s.status == "ok" for s in backfills)
     finally:
         sb.stop()

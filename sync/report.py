@@ -23,7 +23,7 @@ import json
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -42,6 +42,7 @@ _DAY = timedelta(days=1)
 _WEEK = timedelta(days=7)
 _NO_OWNER = "(no owner)"
 _NO_COUNTRY = "(unknown)"
+InBucket = Callable[[datetime], bool]
 
 
 # --------------------------------------------------------------------------- loaded rows
@@ -263,7 +264,7 @@ def funnel_section(active: Sequence[ContactRow]) -> dict[str, Any]:
 
 
 def _flow_figures(keys: Iterable[tuple[str, str]], journeys_: Mapping[tuple[str, str], Journey],
-                  created: Mapping[tuple[str, str], datetime | None], in_bucket: Any, until: datetime
+                  created: Mapping[tuple[str, str], datetime | None], in_bucket: InBucket, until: datetime
                   ) -> dict[str, Any]:
     """The flow figures for contacts' events that `in_bucket(datetime)` accepts."""
     new_mql = new_sql = cohort = converted = regressions = recycles = 0
@@ -305,7 +306,7 @@ def flow_section(contacts: Sequence[ContactRow], journeys_: Mapping[tuple[str, s
     sources = sorted({k[0] for k in journeys_} | {r.source for r in contacts})
     keys = sorted(journeys_)
 
-    def bucket(start: datetime) -> Any:
+    def bucket(start: datetime) -> InBucket:
         end = start + _WEEK
         return lambda at: window.contains(at) and start <= at < end
 
@@ -343,7 +344,7 @@ def _task_figures(tasks: Sequence[dict[str, Any]], ref: datetime, sla_hours: flo
             within, late = (within + 1, late) if h <= sla_hours else (within, late + 1)
         else:
             open_ += 1
-            overdue += business_hours(t["start"], ref) > sla_hours
+            overdue += int(business_hours(t["start"], ref) > sla_hours)
     return {
         "created": len(tasks), "completed": done, "completed_within_sla": within, "completed_late": late,
         "open": open_, "overdue": overdue, "sla_met_rate": rate(within, done + overdue),
@@ -356,17 +357,19 @@ def handoff_section(state: State, contacts: Sequence[ContactRow], window: Window
     """SQL follow-up tasks created in the window, by owner: completed, late, still open, overdue.
 
     A task's clock starts when the CRM confirmed it (else when it was planned).
+    Tasks closed by `leadsync undo` (status 'undone') and tasks the CRM never
+    confirmed are counted apart: neither says anything about the owner's speed.
     `overdue` = still open past the SLA at the end of the window; `completed_late`
     = closed, but after the SLA; `sla_met_rate` = within / (completed + overdue).
     """
     owners = {(r.source, r.id): r.owner for r in contacts}
-    tasks, pending = [], 0
+    tasks, other = [], Counter[str]()
     for t in state.report_tasks():
         start = parse_time(t["confirmed_at"]) or parse_time(t["created_at"])
         if not window.contains(start):
             continue
         if t["status"] != "created":
-            pending += 1
+            other["undone" if t["status"] == "undone" else "not_confirmed"] += 1
             continue
         owner = t["owner_id"] or owners.get((t["source"], t["contact_id"]), _NO_OWNER)
         tasks.append({"owner": owner, "source": t["source"], "start": start,
@@ -376,7 +379,8 @@ def handoff_section(state: State, contacts: Sequence[ContactRow], window: Window
         by_owner[t["owner"]].append(t)
     return {
         "sla_business_hours": sla_hours,
-        "total": {**_task_figures(tasks, window.until, sla_hours), "not_confirmed": pending},
+        "total": {**_task_figures(tasks, window.until, sla_hours), "not_confirmed": other["not_confirmed"],
+                  "undone": other["undone"]},
         "by_owner": {o: _task_figures(by_owner[o], window.until, sla_hours) for o in sorted(by_owner)},
     }
 
@@ -436,15 +440,15 @@ def score_distribution(active: Sequence[ContactRow]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- forecast
 
 
-def _conversion(stage: str, contacts: Sequence[ContactRow], reached: Mapping[tuple[str, str], int]
-                ) -> dict[str, Any]:
-    """Historical stage→customer rate: won / (won + lost) among contacts known to have reached `stage`.
+def _history_rate(stage: str, contacts: Sequence[ContactRow], reached: Mapping[tuple[str, str], int]
+                  ) -> dict[str, Any]:
+    """Stage→customer from history: won / (won + lost) among contacts known to have reached `stage`.
 
     Known to have reached it: the stage history shows it (or beyond), or they hold it
     (or opportunity) now. Won: customer now. Lost: outside the funnel ('other') or
     back below `stage` now. Still at sql/opportunity: open, left out of the rate.
     """
-    floor = FUNNEL.index(stage) and _rank(stage)
+    floor = _rank(stage)
     won = lost = open_ = 0
     for r in contacts:
         now_rank = _rank(r.stage) if r.stage != "unknown" else -2
@@ -457,36 +461,63 @@ def _conversion(stage: str, contacts: Sequence[ContactRow], reached: Mapping[tup
             lost += 1
         else:
             open_ += 1
-    decided = won + lost
-    return {"stage": stage, "won": won, "lost": lost, "open": open_, "rate": rate(won, decided),
-            "thin_history": decided < MIN_DECIDED}
+    return {"won": won, "lost": lost, "open": open_, "rate": rate(won, won + lost)}
+
+
+def _funnel_rate(stage: str, funnel_total: Mapping[str, int]) -> dict[str, Any]:
+    """Stage→customer from today's funnel: customers / contacts at `stage` or beyond.
+
+    A fallback for thin history; it counts customers that never went through the
+    hand-off and leaves today's open deals as not won, so it is only indicative.
+    """
+    past = sum(funnel_total.get(s, 0) for s in FUNNEL[FUNNEL.index(stage):])
+    customers = funnel_total.get("customer", 0)
+    return {"customers": customers, "at_or_beyond": past, "rate": rate(customers, past)}
+
+
+def _stage_forecast(stage: str, active: Sequence[ContactRow], reached: Mapping[tuple[str, str], int],
+                    funnel_total: Mapping[str, int]) -> tuple[dict[str, Any], str | None]:
+    """One stage's rates (both shown), the one used, the expected customers, and a note when thin."""
+    history = _history_rate(stage, active, reached)
+    funnel = _funnel_rate(stage, funnel_total)
+    decided = history["won"] + history["lost"]
+    thin = decided < MIN_DECIDED
+    method = "history" if not thin else "funnel" if funnel["rate"] is not None else None
+    used = history["rate"] if method == "history" else funnel["rate"]
+    n = funnel_total.get(stage, 0)
+    note = None
+    if method is None:
+        note = f"no {stage}→customer rate: no decided outcomes in the stage history and no customers to compare"
+    elif thin:
+        note = (f"{stage}→customer: only {decided} decided outcome(s) in the stage history (fewer than "
+                f"{MIN_DECIDED}); using the funnel snapshot rate (customers ÷ contacts at {stage} or beyond): "
+                "indicative only")
+    figures = {"now": n, "rate": used, "method": method, "expected": None if used is None else round(n * used, 1),
+               "thin_history": thin, "history": history, "funnel": funnel}
+    return figures, note
 
 
 def forecast_section(active: Sequence[ContactRow], journeys_: Mapping[tuple[str, str], Journey],
                      funnel_total: Mapping[str, int]) -> dict[str, Any]:
-    """Expected customers from today's SQLs and opportunities at their historical rates, rates shown."""
+    """Expected customers from today's SQLs and opportunities at their conversion rates, rates shown.
+
+    The rate comes from stage history once it has MIN_DECIDED decided outcomes,
+    else from the funnel snapshot, and the report says which and why.
+    """
     reached = {k: j.max_rank for k, j in journeys_.items()}
-    rates = [_conversion(stage, active, reached) for stage in ("sql", "opportunity")]
-    parts, notes = {}, []
-    for r in rates:
-        n = funnel_total.get(r["stage"], 0)
-        parts[r["stage"]] = {"now": n, "rate": r["rate"],
-                             "expected": None if r["rate"] is None else round(n * r["rate"], 1)}
-        if r["rate"] is None:
-            notes.append(f"no decided {r['stage']} outcomes yet: no {r['stage']}→customer rate")
-        elif r["thin_history"]:
-            notes.append(f"{r['stage']}→customer rate rests on {r['won'] + r['lost']} decided outcomes "
-                         f"(fewer than {MIN_DECIDED}): treat as indicative only")
-    complete = all(p["expected"] is not None for p in parts.values())
-    expected = round(sum(p["expected"] or 0.0 for p in parts.values()), 1)
+    by_stage, notes = {}, []
+    for stage in ("sql", "opportunity"):
+        by_stage[stage], note = _stage_forecast(stage, active, reached, funnel_total)
+        if note:
+            notes.append(note)
+    complete = all(p["expected"] is not None for p in by_stage.values())
+    expected = round(sum(p["expected"] or 0.0 for p in by_stage.values()), 1)
     return {
         "expected_customers": expected if complete else None,
-        "expected_customers_partial": expected,
         "complete": complete,
-        "thin_history": any(r["thin_history"] for r in rates),
-        "by_stage": parts,
-        "rates": {r["stage"]: {k: v for k, v in r.items() if k != "stage"} for r in rates},
+        "thin_history": any(p["thin_history"] for p in by_stage.values()),
         "min_decided": MIN_DECIDED,
+        "by_stage": by_stage,
         "notes": notes,
     }
 
@@ -574,7 +605,9 @@ DEFINITIONS: dict[str, str] = {
     "regressions": "recorded moves to a lower funnel stage",
     "recycles": "recorded changes out of a stage below one the contact had already reached",
     "sla": "business hours (Mon-Fri, UTC) from the task's confirmation to completion or to the window's end",
-    "forecast": "today's SQLs and opportunities x historical won/(won+lost) rate to customer",
+    "forecast": "today's SQLs and opportunities x their rate to customer: won/(won+lost) in the stage history, "
+                "or customers/(contacts at the stage or beyond) in today's funnel while history is thin",
+    "backfill": "a backfill records its stage changes when leadsync set them, not when the person qualified",
     "time": "all times UTC; weeks start Monday",
 }
 

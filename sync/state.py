@@ -405,7 +405,8 @@ class State:
         """Written (and committed) before the create call: a crash after it is recoverable."""
         self.db.execute(
             "INSERT INTO task_ledger (key, source, contact_id, stage, status, run_id, created_at, owner_id, due_at, "
-            "payload) VALUES (?,?,?,?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET run_id=excluded.run_id",
+            "payload) VALUES (?,?,?,?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET run_id=excluded.run_id, "
+            "status=CASE WHEN status='created' THEN status ELSE 'pending' END",
             (key, source, contact_id, stage, run_id, _iso(datetime.now(timezone.utc)), payload.get("owner_id"),
              payload.get("due"), json.dumps(payload)),
         )

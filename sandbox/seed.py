@@ -12,9 +12,9 @@ the CRM does not list.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
 
 FIRST = ["Ana", "Ben", "Chloé", "Dmitri", "Eva", "Farah", "Gustavo", "Hana", "Ivan", "Jia", "Kofi", "Lena",
          "Marco", "Nadia", "Olu", "Priya", "Quinn", "Rafael", "Sofia", "Tomás", "Uma", "Viktor", "Wen",

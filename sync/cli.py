@@ -280,10 +280,10 @@ def _print_explanation(c: Any, s: Any) -> None:
 
 
 @app.command()
-def report(since: Optional[datetime] = typer.Option(None, "--since", help="Start of the window (date)."),
-           until: Optional[datetime] = typer.Option(None, "--until", help="End of the window (date)."),
+def report(since: datetime | None = typer.Option(None, "--since", help="Start of the window (date)."),
+           until: datetime | None = typer.Option(None, "--until", help="End of the window (date)."),
            weeks: int = typer.Option(12, "--weeks", help="Weekly flow over this many weeks (default window)."),
-           html: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML report."),
+           html: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML report."),
            as_json: bool = JSON) -> None:
     """The funnel marketing and sales share, from the state store (no CRM calls)."""
     state = State(Settings().state_url)

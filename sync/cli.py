@@ -20,7 +20,7 @@ from rich.table import Table
 from connectors.base import Connector, registry
 from scoring import ScoringModel, default_model, load_model, score
 from sync import logs
-from sync.engine import Engine, RunSummary
+from sync.engine import Engine, RunSummary, scoring_time
 from sync.lock import LockBusy, SourceLock
 from sync.report import build_report
 from sync.report_render import render_html, render_terminal
@@ -247,7 +247,7 @@ def explain(email: str, as_json: bool = JSON) -> None:
     settings = Settings()
     state = State(settings.state_url)
     model = _model(settings)
-    now = datetime.now(timezone.utc)
+    now = scoring_time(datetime.now(timezone.utc))
     found = state.contact_by_email(email)
     if not found:
         err.print(f"[red]No contact with email {email!r}[/] in the state store ({settings.state_url}). "

@@ -36,6 +36,11 @@ class Stopped(Exception):
     """A stop was requested (SIGTERM): the run ends after the batch in hand, resumable."""
 
 
+def scoring_time(now: datetime) -> datetime:
+    """Scores decay by the day, not the second: two syncs on one day agree, so nothing new means no write."""
+    return now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def mapping_for(source: str) -> ModuleType:
     """The mapping module of a connector: `mapping.<source>`."""
     return importlib.import_module(f"mapping.{source}")
@@ -115,7 +120,7 @@ class Engine:
         out = PlanOutput()
         self.state.start_run(run_id, kind, self.source)
         token = run_id_var.set(run_id)
-        now = self.clock()
+        now = scoring_time(self.clock())
         try:
             if kind == "plan":
                 summary.missing_fields = self.connector.missing_fields()

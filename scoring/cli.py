@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from scoring.calibrate import CalibrationError, calibrate_csv, score_csv
+from scoring.calibrate import CalibrationError, calibrate_csv, calibrate_rows, score_csv
 from scoring.loader import load_model
 from scoring.schema import ModelError
 
@@ -36,10 +37,18 @@ def _fail(message: str, as_json: bool) -> None:
     raise typer.Exit(1)
 
 
+#: Supplies (rows, label, default features) for `--from-state`; set by the sync layer, which owns the state.
+StateRows = Callable[[], tuple[list[dict[str, Any]], str, list[str]]]
+_state_rows: StateRows | None = None
+
+
 def calibrate_cmd(
-    csv_path: Path = typer.Option(..., "--csv", exists=True, dir_okay=False, help="Historical leads with outcomes."),
-    label: str = typer.Option(..., "--label", help="Outcome column (1/0, yes/no, true/false)."),
-    features: str = typer.Option(..., "--features", help="Comma-separated feature columns."),
+    csv_path: Path | None = typer.Option(None, "--csv", exists=True, dir_okay=False,
+                                         help="Historical leads with outcomes."),
+    from_state: bool = typer.Option(False, "--from-state",
+                                    help="Learn from the state store: contacts that reached opportunity or customer."),
+    label: str | None = typer.Option(None, "--label", help="Outcome column (1/0, yes/no, true/false)."),
+    features: str | None = typer.Option(None, "--features", help="Comma-separated feature columns."),
     out: Path = typer.Option(..., "--out", dir_okay=False, help="Where to write the model TOML."),
     folds: int = typer.Option(5, "--folds", min=2, help="Cross-validation folds."),
     max_rules: int = typer.Option(40, "--max-rules", min=1, help="Most rules the model may have."),
@@ -47,9 +56,18 @@ def calibrate_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one machine-readable JSON object."),
 ) -> None:
     """Fit a readable points model from historical outcomes and report its cross-validated quality."""
-    columns = [c.strip() for c in features.split(",") if c.strip()]
+    columns = [c.strip() for c in (features or "").split(",") if c.strip()]
     try:
-        result = calibrate_csv(csv_path, label, columns, folds=folds, max_rules=max_rules, seed=seed)
+        if from_state:
+            if _state_rows is None:
+                raise CalibrationError("--from-state needs the leadsync CLI (no state store here)")
+            rows, state_label, default_features = _state_rows()
+            result = calibrate_rows(rows, state_label, columns or default_features, folds=folds,
+                                    max_rules=max_rules, seed=seed, source="the state store")
+        elif csv_path and label and columns:
+            result = calibrate_csv(csv_path, label, columns, folds=folds, max_rules=max_rules, seed=seed)
+        else:
+            raise CalibrationError("say --csv FILE --label COL --features A,B,... or --from-state")
     except (CalibrationError, OSError) as exc:
         _fail(f"calibrate: {exc}", as_json)
         return
@@ -87,7 +105,9 @@ def score_cmd(
     _out.print(f"[bold]Scored[/] {summary['rows']:,} rows → {out}  ({stages})")
 
 
-def register(app: typer.Typer) -> None:
-    """Add `calibrate` and `score` to the given Typer app."""
+def register(app: typer.Typer, state_rows: StateRows | None = None) -> None:
+    """Add `calibrate` and `score` to the given Typer app; `state_rows` enables `--from-state`."""
+    global _state_rows
+    _state_rows = state_rows
     app.command("calibrate")(calibrate_cmd)
     app.command("score")(score_cmd)

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from connectors.base import Connector, registry
 from scoring import ScoringModel, default_model, load_model, score
+from scoring.cli import register as register_scoring
 from sync import logs
 from sync.engine import Engine, RunSummary, scoring_time
 from sync.lock import LockBusy, SourceLock
@@ -532,15 +533,23 @@ def sandbox_serve(port: int = typer.Option(0, "--port", help="HubSpot port; Sale
         sb.stop()
 
 
-def _mount_scoring() -> None:
-    try:
-        from scoring.cli import register
-    except ImportError:  # scoring CLI not available: the core commands still work
-        return
-    register(app)
+def _state_rows() -> tuple[list[dict[str, Any]], str, list[str]]:
+    """Calibration rows from the state store: each contact's properties, labelled by whether it reached
+    opportunity or customer. Only properties most contacts carry are offered as default features."""
+    state = State(Settings().state_url)
+    rows = state.calibration_rows()
+    if not rows:
+        raise typer.BadParameter("the state store has no contacts yet: run a backfill first")
+    counts: dict[str, int] = {}
+    for r in rows:
+        for k, v in r.items():
+            if v not in (None, "") and k != "reached_opportunity":
+                counts[k] = counts.get(k, 0) + 1
+    features = sorted(k for k, n in counts.items() if n >= len(rows) / 2)
+    return rows, "reached_opportunity", features
 
 
-_mount_scoring()
+register_scoring(app, _state_rows)
 
 
 def main() -> None:

@@ -120,7 +120,8 @@ class Engine:
         out = PlanOutput()
         self.state.start_run(run_id, kind, self.source)
         token = run_id_var.set(run_id)
-        now = scoring_time(self.clock())
+        self.wall_now = self.clock()  # task due dates count from the real time of the hand-off
+        now = scoring_time(self.wall_now)
         try:
             if kind == "plan":
                 summary.missing_fields = self.connector.missing_fields()
@@ -260,7 +261,7 @@ class Engine:
             desired = self.mapping.outbound_fields(stage_to, s.total, s.fit, s.engagement, s.summary())
             text = task_text(contact, s.summary(), s.interests, s.total) if self.create_tasks else None
             reasons = tuple(r.text for r in s.reasons)
-            plans.append(plan_contact(contact, desired, stage_to, reasons, text, now, self.due_days))
+            plans.append(plan_contact(contact, desired, stage_to, reasons, text, self.wall_now, self.due_days))
         return plans, scores
 
     def _apply_batch(

@@ -464,6 +464,16 @@ class State:
              "FROM failures" + (" WHERE source=?" if source else "") + " ORDER BY source, record_id")
         return _dicts(self.db.execute(q, (source,) if source else ()))
 
+    def calibration_rows(self) -> list[dict[str, Any]]:
+        """One row per contact: its extra properties (what calibrated rules read) and the outcome."""
+        rows = []
+        for (data,) in self.db.execute("SELECT data FROM contacts ORDER BY source, id"):
+            c = json.loads(data)
+            row: dict[str, Any] = dict(c.get("extra") or {})
+            row["reached_opportunity"] = int(c.get("lifecycle_stage") in ("opportunity", "customer"))
+            rows.append(row)
+        return rows
+
     def requeue_failures(self, source: str) -> list[str]:
         """Give held and pending failures a fresh start: their records are planned again next run."""
         ids = [r[0] for r in self.db.execute(
@@ -499,10 +509,10 @@ class State:
 
     def report_tasks(self) -> list[dict[str, Any]]:
         """Every follow-up task in the ledger with its owner and timestamps."""
-        cols = ("key", "source", "contact_id", "stage", "status", "owner_id", "created_at", "confirmed_at",
-                "due_at", "completed_at")
-        cur = self.db.execute(f"SELECT {', '.join(cols)} FROM task_ledger ORDER BY key")
-        return [dict(zip(cols, r)) for r in cur]
+        return _dicts(self.db.execute(
+            "SELECT key, source, contact_id, stage, status, owner_id, created_at, confirmed_at, due_at, completed_at "
+            "FROM task_ledger ORDER BY key"
+        ))
 
     def report_issues(self) -> list[tuple[str, str, str, str, str]]:
         """(source, record_id, field, message, at) of every mapping issue ever recorded, oldest first."""

@@ -192,7 +192,7 @@ class Engine:
             self.state.add_issues(summary.run_id, mapped.issues)
             summary.issues += len(mapped.issues)
             for issue in mapped.issues[:5]:
-                log.warning("record %s field %s: %s", issue.record_id, issue.field, issue.message)
+                log.info("record %s field %s: %s", issue.record_id, issue.field, issue.message)
         if mapped.contacts:
             self.state.upsert_contacts(mapped.contacts, summary.run_id)
             summary.contacts_pulled += len(mapped.contacts)

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from types import ModuleType
@@ -23,7 +23,7 @@ from typing import Any
 
 from connectors.base import Connector, QuotaExhausted, RawPage, chunks
 from mapping.base import MappingIssue
-from mapping.model import ChangeResult, CreateTask, SetFields, Stage
+from mapping.model import STAGE_RANK, ChangeResult, CreateTask, SetFields, Stage
 from scoring import Score, ScoringModel, next_stage, score
 from sync.logs import run_id_var
 from sync.plan import ContactPlan, plan_contact, task_text
@@ -267,7 +267,15 @@ class Engine:
     def _apply_batch(
         self, plans: list[ContactPlan], scores: dict[str, Score], summary: RunSummary, now: datetime
     ) -> None:
+        """Intents first (audit rows, task ledger), then the CRM call, then settle: a kill -9 at any point
+        leaves enough behind for the next run to finish the job without a lost or doubled write."""
         changes = [p.set_fields for p in plans if p.set_fields]
+        tasks = [p.task for p in plans if p.task and self._task_wanted(p.task)]
+        with self.state.tx():
+            self.state.audit_intent(summary.run_id, changes)
+            for t in tasks:
+                self.state.task_intent(t.idempotency_key, self.source, t.contact_id, t.stage_to.value,
+                                       summary.run_id, _task_payload(t))
         results = self.connector.apply(changes) if changes else []
         ok_ids: set[str] = set()
         keep_dirty: set[str] = set()
@@ -279,7 +287,9 @@ class Engine:
                     ok_ids.add(ch.record_id)
                     self._record_write(ch, summary)
                     self.state.resolve_failure(self.source, ch.key)
-                elif res.skipped:
+                    continue
+                self.state.audit_settle(summary.run_id, ch.record_id, "rejected")
+                if res.skipped:
                     summary.skipped += 1
                 else:
                     summary.failed += 1
@@ -290,16 +300,22 @@ class Engine:
                     if status == "retry":
                         keep_dirty.add(ch.record_id)
                     log.warning("record %s rejected: %s %s", ch.record_id, res.error_code, res.message)
-        tasks = [p.task for p in plans if p.task and (p.set_fields is None or p.contact.id in ok_ids)]
-        self._create_tasks(tasks, summary)
+            written = {p.contact.id for p in plans if p.set_fields is None} | ok_ids
+            for t in tasks:
+                if t.contact_id not in written:
+                    self.state.task_cancel(t.idempotency_key)
+        self._apply_tasks([t for t in tasks if t.contact_id in written], summary)
         with self.state.tx():
             self._save_scores(plans, scores, ok_ids, now)
             self.state.clear_dirty(self.source, [p.contact.id for p in plans if p.contact.id not in keep_dirty])
 
+    def _task_wanted(self, task: CreateTask) -> bool:
+        entry = self.state.task_entry(task.idempotency_key)
+        return not (entry and entry["status"] == "created")
+
     def _record_write(self, ch: SetFields, summary: RunSummary) -> None:
         self.state.set_managed(self.source, ch.record_id, ch.values())
-        self.state.audit(summary.run_id, self.source, ch.object_type, ch.record_id,
-                         {f: (fc.before, fc.after) for f, fc in ch.fields.items()})
+        self.state.audit_settle(summary.run_id, ch.record_id, "ok")
         summary.fields_updated += len(ch.fields)
         summary.records_updated += 1
         if ch.stage_to:
@@ -317,17 +333,6 @@ class Engine:
                 "UPDATE contacts SET data=?, hash=? WHERE source=? AND id=?",
                 (contact_to_json(c2), content_hash(c2), self.source, contact_id),
             )
-
-    def _create_tasks(self, tasks: Iterable[CreateTask], summary: RunSummary) -> None:
-        todo = []
-        for t in tasks:
-            entry = self.state.task_entry(t.idempotency_key)
-            if entry and entry["status"] == "created":
-                continue
-            self.state.task_intent(t.idempotency_key, self.source, t.contact_id, t.stage_to.value, summary.run_id,
-                                   _task_payload(t))
-            todo.append(t)
-        self._apply_tasks(todo, summary)
 
     def _apply_tasks(self, tasks: list[CreateTask], summary: RunSummary) -> None:
         if not tasks:
@@ -349,14 +354,21 @@ class Engine:
                                               self.max_attempts)
 
     def _recover_tasks(self, summary: RunSummary) -> None:
-        """Tasks whose create call may or may not have landed before a crash: look, then finish."""
+        """Tasks whose create call may or may not have landed before a crash: look in the CRM first;
+        create only if the CRM really holds the stage the task hands off (the pull just refreshed it)."""
         redo = []
         for entry in self.state.pending_tasks(self.source):
             crm_id = self.connector.find_task(entry["key"])
             if crm_id:
                 self.state.task_confirm(entry["key"], crm_id)
-            elif entry["payload"]:
+                continue
+            contact = self.state.contacts(self.source, [entry["contact_id"]]).get(entry["contact_id"])
+            reached = contact and contact.lifecycle_stage and \
+                STAGE_RANK[contact.lifecycle_stage] >= STAGE_RANK[Stage(entry["stage"])]
+            if reached and entry["payload"]:
                 redo.append(_task_from_payload(entry["payload"]))
+            else:
+                self.state.task_cancel(entry["key"])
         self._apply_tasks(redo, summary)
 
     def _save_scores(self, plans: list[ContactPlan], scores: dict[str, Score], ok_ids: set[str],

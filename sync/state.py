@@ -49,8 +49,8 @@ _MIGRATIONS: dict[int, str] = {
         started_at TEXT NOT NULL, finished_at TEXT, summary TEXT NOT NULL DEFAULT '{}');
     CREATE TABLE audit (
         run_id TEXT NOT NULL, source TEXT NOT NULL, object_type TEXT NOT NULL, record_id TEXT NOT NULL,
-        field TEXT NOT NULL, before TEXT, after TEXT, at TEXT NOT NULL);
-    CREATE INDEX audit_run ON audit (run_id);
+        field TEXT NOT NULL, before TEXT, after TEXT, at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'ok');
+    CREATE INDEX audit_run ON audit (run_id, record_id);
     CREATE TABLE task_ledger (
         key TEXT PRIMARY KEY, source TEXT NOT NULL, contact_id TEXT NOT NULL, stage TEXT NOT NULL,
         status TEXT NOT NULL, crm_id TEXT, run_id TEXT NOT NULL, created_at TEXT NOT NULL,
@@ -385,14 +385,28 @@ class State:
               changes: dict[str, tuple[str | None, str | None]]) -> None:
         at = _iso(datetime.now(timezone.utc))
         self.db.executemany(
-            "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,'ok')",
             [(run_id, source, object_type, record_id, f, b, a, at) for f, (b, a) in changes.items()],
+        )
+
+    def audit_intent(self, run_id: str, changes: Sequence[Any]) -> None:
+        """Written before the CRM call, so even a write whose answer a crash swallowed is traceable."""
+        at = _iso(datetime.now(timezone.utc))
+        self.db.executemany(
+            "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,'pending')",
+            [(run_id, c.source, c.object_type, c.record_id, f, fc.before, fc.after, at)
+             for c in changes for f, fc in c.fields.items()],
+        )
+
+    def audit_settle(self, run_id: str, record_id: str, status: str) -> None:
+        self.db.execute(
+            "UPDATE audit SET status=? WHERE run_id=? AND record_id=? AND status='pending'", (status, run_id, record_id)
         )
 
     def audit_for_run(self, run_id: str) -> list[dict[str, Any]]:
         return _dicts(self.db.execute(
-            "SELECT source, object_type, record_id, field, before, after, at FROM audit WHERE run_id=? "
-            "ORDER BY rowid", (run_id,)
+            "SELECT source, object_type, record_id, field, before, after, at, status FROM audit WHERE run_id=? "
+            "AND status != 'rejected' ORDER BY rowid", (run_id,)
         ))
 
     # ------------------------------------------------------------- task ledger
@@ -410,6 +424,10 @@ class State:
             (key, source, contact_id, stage, run_id, _iso(datetime.now(timezone.utc)), payload.get("owner_id"),
              payload.get("due"), json.dumps(payload)),
         )
+
+    def task_cancel(self, key: str) -> None:
+        """The transition the task was for did not happen (the stage write was rejected)."""
+        self.db.execute("DELETE FROM task_ledger WHERE key=? AND status='pending'", (key,))
 
     def task_confirm(self, key: str, crm_id: str | None, status: str = "created") -> None:
         self.db.execute(

@@ -272,6 +272,7 @@ def serve(
     server = _Server((host, port), _make_handler(app))
     if ssl_context is not None:
         server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, name=f"sandbox-{app.name}", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name=f"sandbox-{app.name}", daemon=True)
     thread.start()
     return server, thread

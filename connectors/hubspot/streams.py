@@ -1,0 +1,265 @@
+"""Pull streams: contacts (backfill by list, incremental by search) and engagement detail.
+
+Each stream yields `RawPage`s whose cursor is safe to persist once that page is
+stored. Sync keeps the greater of two cursors by *string* comparison, so every
+cursor is a 13-digit epoch-ms string, except the contacts backfill's progress
+cursor `0list:<page>:<after>:<started_ms>:<max_ms>`: its leading "0" sorts it
+below any epoch-ms watermark and its zero-padded page number sorts pages in
+order, so a killed backfill resumes and a finished one is superseded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicFetchAssociationsBatchRequest,
+    PublicFetchAssociationsBatchRequest,
+)
+from hubspot.crm.contacts import PublicObjectSearchRequest
+
+from connectors.base import RawPage
+from connectors.hubspot.transport import Transport
+from mapping.hubspot import CONTACT_PROPERTIES, parse_datetime
+
+LIST_PREFIX = "0list:"
+MEETING_PROPERTIES = ("hs_timestamp", "hs_meeting_title", "hs_meeting_start_time", "hs_meeting_end_time",
+                      "hs_meeting_outcome", "hs_lastmodifieddate")
+
+
+def to_ms(value: str | None) -> int | None:
+    at = parse_datetime(value) if value else None
+    return int(at.timestamp() * 1000) if at else None
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def with_final_cursor(pages: Iterator[RawPage], final: Any) -> Iterator[RawPage]:
+    """Hold one page back so the stream's last page carries `final()` as its cursor.
+
+    For streams whose order does not allow a safe cursor per page (newest-first
+    submissions, per-type email queries), the watermark moves only at the end.
+    """
+    pending: RawPage | None = None
+    for page in pages:
+        if pending is not None:
+            yield pending
+        pending = page
+    if pending is not None:
+        pending.cursor = final()
+        yield pending
+
+
+class Streams:
+    def __init__(self, transport: Transport) -> None:
+        self.t = transport
+        self.s = transport.settings
+        self._campaigns: dict[str, str] = {}
+
+    # ---------------------------------------------------------------- contacts
+    def contacts(self, watermark: str | None) -> Iterator[RawPage]:
+        if watermark and not watermark.startswith(LIST_PREFIX):
+            yield from self.contacts_since(int(watermark))
+            return
+        page, after, started, max_ms = 0, None, now_ms(), 0
+        if watermark:  # resume a killed backfill
+            _, page_s, after, started_s, max_s = watermark.split(":")
+            page, after, started, max_ms = int(page_s), after or None, int(started_s), int(max_s)
+        yield from self.contacts_backfill(page, after, started, max_ms)
+
+    def contacts_backfill(self, page: int, after: str | None, started: int, max_ms: int) -> Iterator[RawPage]:
+        """The list endpoint, 100 per page: no 10k cap and no search limit (reference §2.6.4)."""
+        api = self.t.api("crm.contacts.basic_api")
+        while True:
+            page += 1
+            _, body = self.t.call(api.get_page, limit=self.s.contacts_page_size, after=after,
+                                  properties=list(CONTACT_PROPERTIES), archived=False)
+            records = body.get("results") or []
+            max_ms = max([max_ms, *(to_ms(r["properties"].get("lastmodifieddate")) or 0 for r in records)])
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if after is None:  # no `paging` key on the last page (reference §2.1)
+                # Anything changed while we paged has lastmodifieddate >= started: re-read it next time.
+                yield RawPage("contacts", records, str(min(max_ms, started) if max_ms else started))
+                return
+            yield RawPage("contacts", records, f"{LIST_PREFIX}{page:09d}:{after}:{started}:{max_ms}")
+
+    def contacts_since(self, since_ms: int) -> Iterator[RawPage]:
+        """Search on lastmodifieddate ≥ watermark − overlap, ascending (reference §2.6)."""
+        api = self.t.api("crm.contacts.search_api")
+        for records, cursor, total in self._search_since(api.do_search, "lastmodifieddate", CONTACT_PROPERTIES,
+                                                         since_ms):
+            yield RawPage("contacts", records, str(cursor), {"total": total})
+
+    def _search_since(self, search: Callable[..., Any], prop: str,
+                      properties: Sequence[str], since_ms: int) -> Iterator[tuple[list[dict[str, Any]], int, Any]]:
+        """Pages of (new records, cursor ms, total) for `prop` ≥ since − overlap, ascending, deduped by id.
+
+        Before `after + limit` would pass the 10,000-result cap (an HTTP 400), a new search starts
+        from the last timestamp seen (reference §2.5).
+        """
+        low, seen, cursor, after = since_ms - self.s.overlap_ms, set[str](), since_ms, 0
+        while True:
+            req = PublicObjectSearchRequest(
+                filter_groups=[{"filters": [{"propertyName": prop, "operator": "GTE", "value": str(low)}]}],
+                sorts=[{"propertyName": prop, "direction": "ASCENDING"}],
+                properties=list(properties), limit=self.s.search_page_size, after=str(after))
+            _, body = self.t.call(search, req, search=True)
+            results = body.get("results") or []
+            fresh = [r for r in results if r["id"] not in seen]
+            seen.update(r["id"] for r in fresh)
+            cursor = max([cursor, *(to_ms(r["properties"].get(prop)) or 0 for r in results)])
+            nxt = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if fresh or nxt is None:
+                yield fresh, cursor, body.get("total")
+            if nxt is None:
+                return
+            after = int(nxt)
+            if after + self.s.search_page_size > self.s.search_restart_at:
+                if cursor <= low:  # more records than the cap share one millisecond: cannot narrow further
+                    raise RuntimeError(f"more than {self.s.search_restart_at} records with {prop} = {low}")
+                low, after = cursor, 0  # ids dedupe the records seen at `cursor` again
+
+    # -------------------------------------------------------------- page views
+    def page_views(self, watermark: str | None) -> Iterator[RawPage]:
+        """`/events/v3/events` for `e_visited_page`, oldest first; the cursor is the last occurredAt in ms."""
+        api = self.t.api("events.events_api")
+        start = parse_datetime(watermark) if watermark else None
+        if start is not None:
+            start = datetime.fromtimestamp(start.timestamp() - self.s.overlap_ms / 1000, UTC)
+        after = None
+        while True:
+            _, body = self.t.call(api.get_page, object_type="contact", event_type="e_visited_page",
+                                  occurred_after=start, limit=self.s.web_events_page_size, after=after,
+                                  sort=["ASCENDING"])
+            results = body.get("results") or []
+            last = to_ms(results[-1]["occurredAt"]) if results else None
+            cursor = str(last) if last is not None else watermark
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if results or after is None:
+                yield RawPage("page_views", results, cursor)
+            if after is None:
+                return
+
+    # ------------------------------------------------------------ email events
+    def email_events(self, watermark: str | None) -> Iterator[RawPage]:
+        """Legacy email events, one query per event type (SENT/DELIVERED dwarf the rest), up to a fixed end."""
+        end = now_ms()
+        start = int(watermark) - self.s.overlap_ms if watermark else None
+        yield from with_final_cursor(self._email_pages(start, end), lambda: str(end))
+
+    def _email_pages(self, start: int | None, end: int) -> Iterator[RawPage]:
+        for event_type in self.s.email_event_types:
+            offset: str | None = None
+            while True:
+                query: list[tuple[str, Any]] = [("eventType", event_type), ("endTimestamp", end),
+                                                ("limit", self.s.email_events_page_size)]
+                if start is not None:
+                    query.append(("startTimestamp", start))
+                if offset:
+                    query.append(("offset", offset))
+                body = self.t.get("/email/public/v1/events", query)
+                events = body.get("events") or []
+                if events:
+                    yield RawPage("email_events", events, None, {"campaign_names": self._campaign_names(events)})
+                offset = body.get("offset")
+                if not body.get("hasMore"):
+                    break
+
+    def _campaign_names(self, events: list[dict[str, Any]]) -> dict[str, str]:
+        """Campaign names for the page, one call per campaign ever seen (campaigns are few)."""
+        for cid in {str(e.get("emailCampaignId")) for e in events if e.get("emailCampaignId")}:
+            if cid not in self._campaigns:
+                body = self.t.get(f"/email/public/v1/campaigns/{cid}", [])
+                self._campaigns[cid] = str(body.get("name") or cid)
+        return dict(self._campaigns)
+
+    # -------------------------------------------------------- form submissions
+    def form_submissions(self, watermark: str | None) -> Iterator[RawPage]:
+        """Submissions per form, newest first (no time filter exists): stop at the watermark."""
+        since = int(watermark) - self.s.overlap_ms if watermark else None
+        newest = [int(watermark) if watermark else 0]
+
+        def pages() -> Iterator[RawPage]:
+            for form in self._forms():
+                for page in self._submissions(form, since):
+                    newest[0] = max([newest[0], *(int(r["submittedAt"]) for r in page.records)])
+                    yield page
+
+        yield from with_final_cursor(pages(), lambda: str(newest[0]) if newest[0] else None)
+
+    def _forms(self) -> Iterator[dict[str, Any]]:
+        api = self.t.api("marketing.forms.forms_api")
+        after = None
+        while True:
+            _, body = self.t.call(api.get_page, limit=self.s.forms_page_size, after=after)
+            yield from body.get("results") or []
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if after is None:
+                return
+
+    def _submissions(self, form: dict[str, Any], since: int | None) -> Iterator[RawPage]:
+        meta = {"form_id": form["id"], "form_name": form.get("name") or ""}
+        after = None
+        while True:
+            query: list[tuple[str, Any]] = [("limit", self.s.submissions_page_size)]
+            if after:
+                query.append(("after", after))
+            body = self.t.get(f"/form-integrations/v1/submissions/forms/{form['id']}", query)
+            results = body.get("results") or []
+            fresh = [r for r in results if since is None or int(r["submittedAt"]) >= since]
+            if fresh:
+                yield RawPage("form_submissions", fresh, None, dict(meta))
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if after is None or len(fresh) < len(results):
+                return
+
+    # ---------------------------------------------------------------- meetings
+    def meetings(self, watermark: str | None) -> Iterator[RawPage]:
+        """Backfill: the list endpoint with associations. Incremental: search, then associations in batch."""
+        if watermark:
+            yield from self._meetings_since(int(watermark))
+            return
+        api = self.t.api("crm.objects.meetings.basic_api")
+        newest = [0]
+
+        def pages() -> Iterator[RawPage]:
+            after = None
+            while True:
+                _, body = self.t.call(api.get_page, limit=self.s.meetings_page_size, after=after,
+                                      properties=list(MEETING_PROPERTIES), associations=["contacts"])
+                results = body.get("results") or []
+                newest[0] = max([newest[0], *(to_ms(r["properties"].get("hs_lastmodifieddate")) or 0
+                                              for r in results)])
+                if results:
+                    yield RawPage("meetings", results, None)
+                after = ((body.get("paging") or {}).get("next") or {}).get("after")
+                if after is None:
+                    return
+
+        yield from with_final_cursor(pages(), lambda: str(newest[0]) if newest[0] else None)
+
+    def _meetings_since(self, since_ms: int) -> Iterator[RawPage]:
+        """Search results carry no associations: one v4 batch read per page adds them (reference §4.2)."""
+        api = self.t.api("crm.objects.search_api")
+        pages = self._search_since(partial(api.do_search, "meetings"), "hs_lastmodifieddate", MEETING_PROPERTIES,
+                                   since_ms)
+        for records, cursor, total in pages:
+            if records:
+                self._attach_contacts(records)
+            yield RawPage("meetings", records, str(cursor), {"total": total})
+
+    def _attach_contacts(self, meetings: list[dict[str, Any]]) -> None:
+        api = self.t.api("crm.associations.v4.batch_api")
+        req = BatchInputPublicFetchAssociationsBatchRequest(
+            inputs=[PublicFetchAssociationsBatchRequest(id=m["id"]) for m in meetings])
+        _, body = self.t.call(api.get_page, "meetings", "contacts", req)
+        linked = {str(r["from"]["id"]): r.get("to") or [] for r in body.get("results") or []}
+        for m in meetings:
+            results = [{"id": str(t["toObjectId"]), "type": "meeting_event_to_contact"} for t in linked.get(m["id"], [])]
+            m["associations"] = {"contacts": {"results": results}}

@@ -1,0 +1,190 @@
+"""Writes: contact field updates in batches of 100, and follow-up tasks created at most once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInput,
+    BatchReadInputSimplePublicObjectId,
+    SimplePublicObjectBatchInput,
+    SimplePublicObjectId,
+)
+from hubspot.crm.objects.tasks import (
+    AssociationSpec,
+    PublicAssociationsForObject,
+    PublicObjectId,
+    PublicObjectSearchRequest,
+    SimplePublicObjectInputForCreate,
+)
+
+from connectors.base import chunks
+from connectors.hubspot.transport import HubSpotError, Transient, Transport
+from mapping.hubspot import parse_stage
+from mapping.model import STAGE_RANK, ChangeResult, CreateTask, SetFields
+
+TASK_TO_CONTACT = 204  # directional: task → contact (reference §4.1)
+TASK_KEY = "leadsync_key"
+
+
+def _iso(change: CreateTask) -> str:
+    due = change.due if change.due.tzinfo else change.due.replace(tzinfo=UTC)
+    return due.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _needs_clear(change: SetFields) -> bool:
+    """An undo moving the stage back: HubSpot ignores that unless the stage is cleared first (reference §3.1).
+
+    Only undo sets `allow_regression`; a sync never moves a stage backwards, and
+    if it tried, the read-back would report HubSpot's silent no-op.
+    """
+    fc = change.fields.get("lifecyclestage")
+    if not change.allow_regression or fc is None or not fc.after:
+        return False
+    try:
+        before, after = parse_stage(fc.before), parse_stage(fc.after)
+    except ValueError:
+        return True  # a stage we cannot rank: clearing first is harmless
+    return before is None or after is None or STAGE_RANK[after] < STAGE_RANK[before]
+
+
+def _failure(change: SetFields, err: HubSpotError) -> ChangeResult:
+    """One record's failure with HubSpot's own code: the per-property detail code when it gave one."""
+    details = err.details
+    code = str(details[0].get("error")) if details else str(err.code)
+    fields = tuple(str(d.get("name")) for d in details if d.get("name")) or tuple(change.fields)
+    message = "; ".join(str(d.get("message")) for d in details) if details else str(err)
+    return ChangeResult(change, ok=False, crm_id=change.record_id, error_code=code, message=message, fields=fields,
+                        retryable=bool(err.status and err.status >= 500))
+
+
+class Writer:
+    def __init__(self, transport: Transport) -> None:
+        self.t = transport
+        self.s = transport.settings
+
+    # ------------------------------------------------------------ set fields
+    def set_fields(self, changes: Sequence[SetFields]) -> list[ChangeResult]:
+        out: list[ChangeResult] = []
+        for batch in chunks(changes, self.s.batch_size):
+            backward = [c for c in batch if _needs_clear(c)]
+            if backward:  # clear first, in its own request: batch order is not guaranteed
+                self._update([(c, {"lifecyclestage": ""}) for c in backward])
+            out.extend(self._write(list(batch)))
+        return out
+
+    def _write(self, batch: list[SetFields]) -> list[ChangeResult]:
+        """Write one batch; a whole-batch 400 is split in halves until the bad records stand alone."""
+        try:
+            body = self._update([(c, c.values()) for c in batch])
+        except HubSpotError as err:
+            if err.status != 400:
+                raise
+            if len(batch) == 1:
+                return [_failure(batch[0], err)]
+            mid = len(batch) // 2
+            return self._write(batch[:mid]) + self._write(batch[mid:])
+        return self._results(batch, body)
+
+    def _update(self, items: list[tuple[SetFields, dict[str, str | None]]]) -> dict[str, Any]:
+        api = self.t.api("crm.contacts.batch_api")
+        inputs = [SimplePublicObjectBatchInput(id=c.record_id, properties={k: v or "" for k, v in values.items()})
+                  for c, values in items]
+        _, body = self.t.call(api.update, BatchInputSimplePublicObjectBatchInput(inputs=inputs))
+        return body
+
+    def _results(self, batch: list[SetFields], body: dict[str, Any]) -> list[ChangeResult]:
+        """One result per change: 207 errors name ids in `context.ids`; an id in neither list was a no-op."""
+        written = {str(r.get("id")): r for r in body.get("results") or []}
+        failed: dict[str, dict[str, Any]] = {}
+        unnamed: dict[str, Any] = {}  # an error naming no ids explains the records missing from `results`
+        for err in body.get("errors") or []:
+            ids = (err.get("context") or {}).get("ids") or []
+            for rid in ids:
+                failed[str(rid)] = err
+            if not ids:
+                unnamed = err
+        stages = self._read_back_stages(batch, written)
+        out = []
+        for c in batch:
+            if c.record_id in failed:
+                err = failed[c.record_id]
+                out.append(ChangeResult(c, ok=False, crm_id=c.record_id, error_code=str(err.get("category")),
+                                        message=str(err.get("message")), fields=tuple(c.fields)))
+            elif c.record_id not in written:
+                out.append(ChangeResult(
+                    c, ok=False, crm_id=c.record_id, error_code=str(unnamed.get("category") or "NOT_APPLIED"),
+                    message=str(unnamed.get("message") or "HubSpot reported success but returned no record for this id"),
+                    fields=tuple(c.fields)))
+            elif c.record_id in stages and stages[c.record_id] != c.values().get("lifecyclestage"):
+                out.append(ChangeResult(c, ok=False, crm_id=c.record_id, error_code="LIFECYCLE_NOT_APPLIED",
+                                        message=f"HubSpot kept lifecyclestage={stages[c.record_id]!r}",
+                                        fields=("lifecyclestage",)))
+            else:
+                out.append(ChangeResult(c, ok=True, crm_id=c.record_id, fields=tuple(c.fields)))
+        return out
+
+    def _read_back_stages(self, batch: list[SetFields], written: dict[str, Any]) -> dict[str, str | None]:
+        """Re-read lifecyclestage where we wrote it: a backward set succeeds and changes nothing."""
+        ids = [c.record_id for c in batch if c.record_id in written and c.values().get("lifecyclestage")]
+        if not ids or not self.s.read_back_stage:
+            return {}
+        api = self.t.api("crm.contacts.batch_api")
+        req = BatchReadInputSimplePublicObjectId(inputs=[SimplePublicObjectId(id=i) for i in ids],
+                                                 properties=["lifecyclestage"], properties_with_history=[])
+        _, body = self.t.call(api.read, req, archived=False)
+        return {str(r["id"]): (r.get("properties") or {}).get("lifecyclestage") for r in body.get("results") or []}
+
+    # ------------------------------------------------------------------ tasks
+    def create_task(self, change: CreateTask) -> ChangeResult:
+        """Create once: after an ambiguous failure (5xx, timeout) look the key up before trying again."""
+        last = "not attempted"
+        for attempt in range(self.s.task_create_attempts):
+            if attempt:
+                found = self.find_task(change.idempotency_key)
+                if found:
+                    return ChangeResult(change, ok=True, crm_id=found)
+            try:
+                _, body = self.t.call(self.t.api("crm.objects.tasks.basic_api").create, self._task_input(change),
+                                      idempotent=False)
+                return ChangeResult(change, ok=True, crm_id=str(body.get("id")))
+            except Transient as exc:
+                last = str(exc)
+            except HubSpotError as err:
+                details = err.details
+                return ChangeResult(change, ok=False, error_code=str(details[0].get("error")) if details else err.code,
+                                    message=str(err), retryable=False)
+        found = self.find_task(change.idempotency_key)
+        if found:
+            return ChangeResult(change, ok=True, crm_id=found)
+        return ChangeResult(change, ok=False, error_code="UNAVAILABLE", message=last, retryable=True)
+
+    @staticmethod
+    def _task_input(change: CreateTask) -> SimplePublicObjectInputForCreate:
+        props = {
+            "hs_timestamp": _iso(change), "hs_task_subject": change.subject, "hs_task_body": change.body,
+            "hs_task_status": "NOT_STARTED", "hs_task_priority": "HIGH", "hs_task_type": "TODO",
+            TASK_KEY: change.idempotency_key,
+        }
+        if change.owner_id:
+            props["hubspot_owner_id"] = change.owner_id
+        link = PublicAssociationsForObject(
+            to=PublicObjectId(id=change.contact_id),
+            types=[AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=TASK_TO_CONTACT)])
+        return SimplePublicObjectInputForCreate(properties=props, associations=[link])
+
+    def find_task(self, key: str) -> str | None:
+        """The task carrying this `leadsync_key`, via tasks search (idempotent, retried)."""
+        req = PublicObjectSearchRequest(
+            filter_groups=[{"filters": [{"propertyName": TASK_KEY, "operator": "EQ", "value": key}]}],
+            properties=[TASK_KEY], limit=1)
+        try:
+            _, body = self.t.call(self.t.api("crm.objects.tasks.search_api").do_search, req, search=True)
+        except HubSpotError as err:
+            if err.status == 400:  # the key property does not exist yet: no task can carry it
+                return None
+            raise
+        results = body.get("results") or []
+        return str(results[0]["id"]) if results else None

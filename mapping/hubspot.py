@@ -1,0 +1,276 @@
+"""HubSpot raw records ⇄ canonical model. Pure: no I/O, no clock.
+
+The connector hands over raw pages exactly as HubSpot sent them (plus a little
+page `meta`, such as campaign names and the form a submission page belongs to);
+everything HubSpot-specific about values — strings everywhere, two datetime
+precisions, enumeration ranges for company size, numeric custom lifecycle
+stages — is decided here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from connectors.base import RawPage
+from mapping.base import MappedPage, MappingIssue
+from mapping.model import Contact, Engagement, EngagementKind, Stage
+
+SOURCE = "hubspot"
+OBJECT_TYPE = "contacts"
+
+#: Fields leadsync writes; the leadsync_* ones are custom properties the connector creates.
+MANAGED_FIELDS: tuple[str, ...] = (
+    "lifecyclestage", "leadsync_score", "leadsync_fit", "leadsync_engagement", "leadsync_reason",
+)
+#: Contact-level engagement roll-ups, kept in `Contact.extra` for scoring and explanations.
+AGGREGATE_FIELDS: tuple[str, ...] = (
+    "hs_analytics_num_page_views", "hs_analytics_num_visits", "hs_analytics_last_visit_timestamp",
+    "hs_email_open", "hs_email_click", "hs_email_last_open_date", "hs_email_last_click_date",
+    "num_conversion_events", "recent_conversion_event_name", "recent_conversion_date",
+)
+#: What the connector requests for each contact (short enough to stay far below the 8 KB URI limit).
+CONTACT_PROPERTIES: tuple[str, ...] = (
+    "email", "firstname", "lastname", "jobtitle", "company", "numemployees", "industry", "country",
+    "hubspot_owner_id", "lifecyclestage", "hs_lead_status", "createdate", "lastmodifieddate", "hs_email_optout",
+    *AGGREGATE_FIELDS, *MANAGED_FIELDS[1:],
+)
+
+STAGE_FROM_HUBSPOT: Mapping[str, Stage] = MappingProxyType({
+    "subscriber": Stage.SUBSCRIBER, "lead": Stage.LEAD, "marketingqualifiedlead": Stage.MQL,
+    "salesqualifiedlead": Stage.SQL, "opportunity": Stage.OPPORTUNITY, "customer": Stage.CUSTOMER,
+    "evangelist": Stage.OTHER, "other": Stage.OTHER,
+})
+STAGE_TO_HUBSPOT: Mapping[Stage, str] = MappingProxyType({
+    Stage.SUBSCRIBER: "subscriber", Stage.LEAD: "lead", Stage.MQL: "marketingqualifiedlead",
+    Stage.SQL: "salesqualifiedlead", Stage.OPPORTUNITY: "opportunity", Stage.CUSTOMER: "customer",
+})
+#: Legacy email bounce categories that mean the address will never accept mail.
+HARD_BOUNCE_CATEGORIES = frozenset({"UNKNOWN_USER", "MAILBOX_MISCONFIGURATION", "HARD_BOUNCE", "DOMAIN_REPUTATION"})
+#: HubSpot text properties hold at most 65,536 characters.
+MAX_TEXT = 65_536
+
+
+class BadValue(ValueError):
+    """A raw value that cannot be read as its field's type."""
+
+
+# ------------------------------------------------------------------ values
+
+
+def parse_datetime(value: str | int | None) -> datetime | None:
+    """HubSpot datetimes: ISO with or without milliseconds, or epoch milliseconds (reference §2.1)."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, UTC)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise BadValue(f"not a datetime: {text!r}") from exc
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def parse_company_size(value: str | None) -> int | None:
+    """`numemployees`: the midpoint of a range ("100-500" → 300), the bound of "10000+", or a plain number.
+
+    Midpoints, not lower bounds: a scoring threshold such as "≥ 200 employees"
+    should count the "100-500" band, where most of its companies lie.
+    """
+    if value is None or value.strip() == "":
+        return None
+    text = value.strip().replace(",", "")
+    try:
+        if text.endswith("+"):
+            return int(text[:-1])
+        if "-" in text:
+            low, high = (int(p) for p in text.split("-", 1))
+            return (low + high) // 2
+        return int(float(text))
+    except ValueError as exc:
+        raise BadValue(f"not a company size: {value!r}") from exc
+
+
+def parse_stage(value: str | None) -> Stage | None:
+    """Default stages by internal name; evangelist, other and custom (numeric-id) stages are OTHER."""
+    if value is None or value == "":
+        return None
+    stage = STAGE_FROM_HUBSPOT.get(value)
+    if stage is not None:
+        return stage
+    if value.isdigit():
+        return Stage.OTHER
+    raise BadValue(f"unknown lifecycle stage: {value!r}")
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+# ------------------------------------------------------------------ contacts
+
+
+class _Issues:
+    """Collects issues for one record; `read` turns a BadValue into None plus an issue."""
+
+    def __init__(self, record_id: str, sink: list[MappingIssue]) -> None:
+        self.record_id, self.sink = record_id, sink
+
+    def read(self, field: str, parse: Callable[[Any], Any], value: Any, default: Any = None) -> Any:
+        try:
+            return parse(value)
+        except BadValue as exc:
+            self.sink.append(MappingIssue(SOURCE, self.record_id, field, str(exc)))
+            return default
+
+
+def map_contact(record: Mapping[str, Any], issues: list[MappingIssue]) -> Contact:
+    """One `/crm/v3/objects/contacts` record; bad values become None plus an issue."""
+    props: Mapping[str, Any] = record.get("properties") or {}
+    rid = str(record.get("id") or props.get("hs_object_id") or "")
+    check = _Issues(rid, issues)
+    return Contact(
+        source=SOURCE, id=rid, object_type=OBJECT_TYPE,
+        email=_text(props.get("email")), first_name=_text(props.get("firstname")),
+        last_name=_text(props.get("lastname")), title=_text(props.get("jobtitle")),
+        company=_text(props.get("company")),
+        company_size=check.read("numemployees", parse_company_size, props.get("numemployees")),
+        industry=_text(props.get("industry")), country=_text(props.get("country")),
+        owner_id=_text(props.get("hubspot_owner_id")),
+        lifecycle_stage=check.read("lifecyclestage", parse_stage, props.get("lifecyclestage"), Stage.OTHER),
+        lead_status=_text(props.get("hs_lead_status")),
+        created_at=check.read("createdate", parse_datetime, props.get("createdate") or record.get("createdAt")),
+        updated_at=check.read("lastmodifieddate", parse_datetime,
+                              props.get("lastmodifieddate") or record.get("updatedAt")),
+        do_not_contact=str(props.get("hs_email_optout") or "").lower() == "true",
+        archived=bool(record.get("archived")),
+        managed=MappingProxyType({f: props.get(f) for f in MANAGED_FIELDS}),
+        extra=MappingProxyType({f: props.get(f) for f in AGGREGATE_FIELDS if f in props}),
+    )
+
+
+# ---------------------------------------------------------------- engagement
+
+
+def _page_view(rec: Mapping[str, Any], page: RawPage, check: _Issues) -> Engagement | None:
+    at = check.read("occurredAt", parse_datetime, rec.get("occurredAt"))
+    if at is None:
+        return None
+    url = str((rec.get("properties") or {}).get("hs_url") or "")
+    return Engagement(SOURCE, f"web:{rec.get('id')}", str(rec.get("objectId") or ""), EngagementKind.PAGE_VIEW,
+                      at, detail=url)
+
+
+def _email_kind(rec: Mapping[str, Any]) -> EngagementKind:
+    kind = str(rec.get("type") or "")
+    if kind == "OPEN":
+        return EngagementKind.EMAIL_OPEN
+    if kind == "CLICK":
+        return EngagementKind.EMAIL_CLICK
+    if kind == "BOUNCE" and str(rec.get("category") or "") in HARD_BOUNCE_CATEGORIES:
+        return EngagementKind.HARD_BOUNCE
+    if kind == "STATUSCHANGE" and str(rec.get("portalSubscriptionStatus") or "") == "UNSUBSCRIBED":
+        return EngagementKind.UNSUBSCRIBE
+    return EngagementKind.OTHER
+
+
+def _email_event(rec: Mapping[str, Any], page: RawPage, check: _Issues) -> Engagement | None:
+    at = check.read("created", parse_datetime, rec.get("created"))
+    if at is None:
+        return None
+    campaign = str(rec.get("emailCampaignId") or "")
+    names: Mapping[str, str] = page.meta.get("campaign_names") or {}
+    email = _text(rec.get("recipient"))
+    return Engagement(SOURCE, f"email:{rec.get('id')}", "", _email_kind(rec), at,
+                      detail=names.get(campaign, campaign), campaign=campaign,
+                      contact_email=email.lower() if email else None)
+
+
+def _form_kind(form_name: str, values: Mapping[str, str]) -> tuple[EngagementKind, str]:
+    """Which kind of action a form stands for, and its detail (the asset or webinar when the form names one)."""
+    name = form_name.lower()
+    if "demo" in name:
+        return EngagementKind.DEMO_REQUEST, form_name
+    if "asset" in values or "download" in name:
+        return EngagementKind.CONTENT_DOWNLOAD, values.get("asset") or form_name
+    if "webinar" in values or "webinar" in name:
+        return EngagementKind.WEBINAR, values.get("webinar") or form_name
+    return EngagementKind.FORM_SUBMIT, form_name
+
+
+def _submission(rec: Mapping[str, Any], page: RawPage, check: _Issues) -> Engagement | None:
+    at = check.read("submittedAt", parse_datetime, rec.get("submittedAt"))
+    if at is None:
+        return None
+    values = {str(v.get("name")): str(v.get("value") or "") for v in rec.get("values") or []}
+    form_name = str(page.meta.get("form_name") or rec.get("formName") or "")
+    kind, detail = _form_kind(form_name, values)
+    email = _text(values.get("email"))
+    if email is None:
+        check.sink.append(MappingIssue(SOURCE, check.record_id, "email", "submission carries no email"))
+    return Engagement(SOURCE, f"form:{rec.get('conversionId')}", "", kind, at, detail=detail,
+                      campaign=str(page.meta.get("form_id") or ""), contact_email=email.lower() if email else None)
+
+
+def _meetings(rec: Mapping[str, Any], issues: list[MappingIssue]) -> list[Engagement]:
+    """One engagement per associated contact: a meeting with two attendees counts for both."""
+    props: Mapping[str, Any] = rec.get("properties") or {}
+    rid = str(rec.get("id") or "")
+    check = _Issues(rid, issues)
+    at = check.read("hs_meeting_start_time", parse_datetime, props.get("hs_meeting_start_time")
+                    or props.get("hs_timestamp"))
+    contacts = ((rec.get("associations") or {}).get("contacts") or {}).get("results") or []
+    if at is None or not contacts:
+        if at is not None:
+            issues.append(MappingIssue(SOURCE, rid, "associations", "meeting has no associated contact"))
+        return []
+    title = str(props.get("hs_meeting_title") or "")
+    return [Engagement(SOURCE, f"meeting:{rid}:{c.get('id')}", str(c.get("id")), EngagementKind.MEETING, at,
+                       detail=title) for c in contacts]
+
+
+_EVENT_MAPPERS: Mapping[str, Callable[[Mapping[str, Any], RawPage, _Issues], Engagement | None]] = {
+    "page_views": _page_view, "email_events": _email_event, "form_submissions": _submission,
+}
+_ID_KEYS = {"page_views": "id", "email_events": "id", "form_submissions": "conversionId"}
+
+
+def map_page(page: RawPage) -> MappedPage:
+    """Map one raw page of any HubSpot stream; an unknown stream is one issue, not an exception."""
+    out = MappedPage()
+    if page.stream == "contacts":
+        out.contacts = [map_contact(r, out.issues) for r in page.records]
+    elif page.stream == "meetings":
+        out.engagements = [e for r in page.records for e in _meetings(r, out.issues)]
+    elif page.stream in _EVENT_MAPPERS:
+        mapper, id_key = _EVENT_MAPPERS[page.stream], _ID_KEYS[page.stream]
+        for r in page.records:
+            mapped = mapper(r, page, _Issues(str(r.get(id_key) or ""), out.issues))
+            if mapped is not None:
+                out.engagements.append(mapped)
+    else:
+        out.issues.append(MappingIssue(SOURCE, "", "stream", f"unknown stream {page.stream!r}"))
+    return out
+
+
+# ------------------------------------------------------------------ outbound
+
+
+def outbound_fields(stage: Stage | None, score: int, fit: int, engagement: int, reason: str) -> dict[str, str | None]:
+    """The HubSpot values to write; numbers as plain strings (no whitespace, reference §3.4).
+
+    `lifecyclestage` is included only for a funnel stage HubSpot has a default value for.
+    """
+    out: dict[str, str | None] = {
+        "leadsync_score": str(int(score)), "leadsync_fit": str(int(fit)),
+        "leadsync_engagement": str(int(engagement)), "leadsync_reason": reason.strip()[:MAX_TEXT] or None,
+    }
+    if stage is not None and stage in STAGE_TO_HUBSPOT:
+        out["lifecyclestage"] = STAGE_TO_HUBSPOT[stage]
+    return out

@@ -1,0 +1,214 @@
+"""The property catalogue the emulator serves from the Properties API and validates writes against.
+
+Definitions follow the create-response shape seen in real recorded responses
+(reference §3.4); option values follow §3.1 (lifecycle) and §3.2 (lead status).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Default lifecycle stages in funnel order (reference §3.1); the index is the rank.
+LIFECYCLE_STAGES: tuple[str, ...] = (
+    "subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead",
+    "opportunity", "customer", "evangelist", "other",
+)
+LEAD_STATUSES: tuple[str, ...] = (
+    "NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED", "BAD_TIMING",
+)
+#: HubSpot's `numemployees` enumeration ranges, smallest first.
+EMPLOYEE_RANGES: tuple[tuple[str, int], ...] = (
+    ("1-5", 5), ("5-25", 25), ("25-50", 50), ("50-100", 100), ("100-500", 500), ("500-1000", 1000),
+    ("1000-5000", 5000), ("5000-10000", 10000), ("10000+", 10**12),
+)
+TASK_STATUSES = ("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED")
+TASK_PRIORITIES = ("NONE", "LOW", "MEDIUM", "HIGH")
+TASK_TYPES = ("EMAIL", "CALL", "TODO", "LINKED_IN", "MEETING")
+
+
+@dataclass
+class PropertyDef:
+    """One property definition; `read_only` values are calculated by HubSpot and rejected on write."""
+
+    name: str
+    label: str
+    type: str = "string"
+    field_type: str = "text"
+    group: str = "contactinformation"
+    options: tuple[str, ...] = ()
+    read_only: bool = False
+    calculated: bool = False
+    hubspot_defined: bool = True
+    display_order: int = -1
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, stamp: str) -> dict[str, Any]:
+        """The wire shape of GET /crm/v3/properties/{objectType}/{name}."""
+        body: dict[str, Any] = {
+            "updatedAt": stamp, "createdAt": stamp, "name": self.name, "label": self.label,
+            "type": self.type, "fieldType": self.field_type, "description": self.description,
+            "groupName": self.group,
+            "options": [
+                {"label": _label(v), "value": v, "displayOrder": i, "hidden": False}
+                for i, v in enumerate(self.options)
+            ],
+            "displayOrder": self.display_order, "calculated": self.calculated, "externalOptions": False,
+            "hasUniqueValue": self.name in ("email", "hs_object_id"), "hidden": False,
+            "modificationMetadata": {
+                "archivable": not self.hubspot_defined, "readOnlyDefinition": self.hubspot_defined,
+                "readOnlyValue": self.read_only,
+            },
+            "formField": not self.read_only, "dataSensitivity": "non_sensitive", "archived": False,
+        }
+        if self.hubspot_defined:
+            body["hubspotDefined"] = True
+        else:
+            body["createdUserId"] = body["updatedUserId"] = "1"
+        return body
+
+
+def _label(value: str) -> str:
+    return value.replace("_", " ").capitalize()
+
+
+def _ro(name: str, type_: str = "string", group: str = "contactinformation", ft: str = "text") -> PropertyDef:
+    return PropertyDef(name, _label(name), type_, ft, group, read_only=True, calculated=True)
+
+
+def _dt(name: str, group: str = "contactinformation", read_only: bool = True) -> PropertyDef:
+    return PropertyDef(name, _label(name), "datetime", "date", group, read_only=read_only)
+
+
+# Plain writable text properties a real portal lists (kept short; each is a string on the wire).
+_TEXT = (
+    "email", "firstname", "lastname", "jobtitle", "company", "industry", "country", "phone", "mobilephone",
+    "address", "city", "state", "zip", "website", "fax", "salutation", "message", "hs_additional_emails",
+    "twitterhandle", "linkedinbio", "annualrevenue", "job_function", "seniority", "school", "degree",
+    "field_of_study", "graduation_date", "military_status", "marital_status", "date_of_birth",
+    "hs_language", "hs_persona", "hs_buying_role", "hs_timezone", "work_email", "ip_city", "ip_country",
+)
+_ANALYTICS = (
+    "hs_analytics_num_page_views", "hs_analytics_num_visits", "hs_analytics_num_event_completions",
+    "hs_analytics_average_page_views", "hs_email_open", "hs_email_click", "hs_email_delivered",
+    "hs_email_bounce", "num_conversion_events", "num_unique_conversion_events", "num_contacted_notes",
+    "num_notes", "num_associated_deals",
+)
+_ANALYTICS_DATES = (
+    "hs_analytics_last_visit_timestamp", "hs_analytics_first_visit_timestamp", "hs_email_last_open_date",
+    "hs_email_last_click_date", "hs_email_last_send_date", "recent_conversion_date", "first_conversion_date",
+    "notes_last_contacted", "notes_last_updated", "hs_last_sales_activity_timestamp",
+    "engagements_last_meeting_booked", "hs_lastmodifieddate",
+)
+
+
+# Calculated properties a real portal also lists (read-only here); the type follows the name.
+_CALCULATED = (
+    "hs_analytics_source", "hs_analytics_source_data_1", "hs_analytics_source_data_2", "hs_analytics_first_url",
+    "hs_analytics_last_url", "hs_analytics_first_referrer", "hs_analytics_last_referrer",
+    "hs_analytics_first_timestamp", "hs_analytics_last_timestamp", "hs_analytics_revenue",
+    "hs_latest_source", "hs_latest_source_data_1", "hs_latest_source_data_2", "hs_latest_source_timestamp",
+    "hs_social_twitter_clicks", "hs_social_facebook_clicks", "hs_social_linkedin_clicks",
+    "hs_social_num_broadcast_clicks", "hs_social_last_engagement", "hs_email_first_send_date",
+    "hs_email_first_open_date", "hs_email_first_click_date", "hs_email_sends_since_last_engagement",
+    "hs_email_quarantined", "hs_email_is_ineligible", "hs_emailconfirmationstatus", "hs_email_domain",
+    "hs_sales_email_last_opened", "hs_sales_email_last_clicked", "hs_sales_email_last_replied",
+    "hs_last_sales_activity_date", "hs_last_sales_activity_type", "hs_legal_basis", "hs_marketable_status",
+    "hs_marketable_reason_id", "hs_marketable_reason_type", "hs_marketable_until_renewal",
+    "hs_predictivecontactscore_v2", "hs_predictivescoringtier", "hubspotscore",
+    "hs_time_to_first_engagement", "hs_time_to_move_from_lead_to_customer",
+    "hs_time_to_move_from_subscriber_to_customer", "hs_time_to_move_from_marketingqualifiedlead_to_customer",
+    "hs_time_to_move_from_opportunity_to_customer", "hs_time_to_move_from_salesqualifiedlead_to_customer",
+    "hs_created_by_user_id", "hs_updated_by_user_id", "hs_all_owner_ids", "hs_all_team_ids",
+    "hs_all_accessible_team_ids", "hubspot_team_id", "hubspot_owner_assigneddate", "hs_object_source",
+    "hs_object_source_id", "hs_object_source_label", "hs_object_source_detail_1", "hs_merged_object_ids",
+    "hs_calculated_merged_vids", "hs_calculated_phone_number", "hs_calculated_mobile_number",
+    "hs_searchable_calculated_phone_number", "hs_ip_timezone", "ip_state", "ip_state_code", "ip_zipcode",
+    "hs_linkedinid", "hs_twitterid", "twitterprofilephoto", "followercount", "linkedinconnections",
+    "hs_avatar_filemanager_key", "associatedcompanyid", "associatedcompanylastupdated", "recent_deal_amount",
+    "recent_deal_close_date", "total_revenue", "first_deal_created_date", "days_to_close",
+    "hs_document_last_revisited", "hs_first_engagement_object_id", "hs_latest_meeting_activity",
+    "hs_latest_sequence_enrolled", "hs_latest_sequence_enrolled_date", "hs_sequences_is_enrolled",
+    "hs_sequences_actively_enrolled_count", "notes_next_activity_date", "hs_registered_member",
+    "hs_membership_has_accessed_private_content", "hs_content_membership_status", "hs_currently_enrolled_in_prospecting_agent",
+    "hs_first_outreach_date", "hs_last_sms_send_date", "hs_source_object_id", "hs_was_imported",
+    "hs_is_contact", "hs_is_unworked", "hs_journey_stage", "hs_lifecyclestage_changed_date",
+)
+
+
+def _calculated(name: str) -> PropertyDef:
+    """A read-only property typed by its name, as HubSpot's own names suggest."""
+    if name.endswith(("_date", "_timestamp", "assigneddate", "lastupdated", "_revisited", "_activity")):
+        return _dt(name, "analyticsinformation")
+    if name.startswith(("num_", "hs_time_", "days_", "total_", "recent_deal_amount", "followercount",
+                        "linkedinconnections", "hubspotscore", "hs_predictivecontactscore")) or name.endswith(
+                            ("_clicks", "_count", "_revenue", "_since_last_engagement")):
+        return _ro(name, "number", "analyticsinformation", "number")
+    return _ro(name, group="analyticsinformation")
+
+
+def contact_properties() -> list[PropertyDef]:
+    """The default contact properties; `lifecyclestage` options are in rank order."""
+    out = [PropertyDef(n, _label(n)) for n in _TEXT]
+    out += [
+        _ro("hs_object_id", "number", ft="number"), _dt("createdate"), _dt("lastmodifieddate"),
+        PropertyDef("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", options=LIFECYCLE_STAGES),
+        PropertyDef("hs_lead_status", "Lead Status", "enumeration", "radio", options=LEAD_STATUSES),
+        PropertyDef("numemployees", "Number of Employees", "enumeration", "select",
+                    options=tuple(r for r, _ in EMPLOYEE_RANGES)),
+        PropertyDef("hubspot_owner_id", "Contact owner", "enumeration", "select", "sales_properties"),
+        PropertyDef("hs_email_optout", "Unsubscribed from all email", "bool", "booleancheckbox", "emailinformation",
+                    options=("true", "false"), read_only=True),
+        _ro("recent_conversion_event_name", group="conversioninformation"),
+        _ro("first_conversion_event_name", group="conversioninformation"),
+        _ro("hs_email_hard_bounce_reason_enum", group="emailinformation"),
+        PropertyDef("hs_pipeline", "Pipeline", "enumeration", "select", read_only=True,
+                    options=("contacts-lifecycle-pipeline",)),
+    ]
+    out += [_ro(n, "number", "analyticsinformation", "number") for n in _ANALYTICS]
+    out += [_dt(n, "analyticsinformation") for n in _ANALYTICS_DATES]
+    out += [_calculated(n) for n in _CALCULATED]
+    for s in LIFECYCLE_STAGES:
+        out += [_dt(f"hs_lifecyclestage_{s}_date"), _dt(f"hs_date_entered_{s}"), _dt(f"hs_date_exited_{s}"),
+                _ro(f"hs_time_in_{s}", "number", ft="number")]
+    return out
+
+
+def task_properties() -> list[PropertyDef]:
+    """Task properties per reference §4.1; `hs_timestamp` is required on create."""
+    return [
+        PropertyDef("hs_timestamp", "Due date", "datetime", "date", "task"),
+        PropertyDef("hs_task_subject", "Task Title", group="task"),
+        PropertyDef("hs_task_body", "Notes", field_type="textarea", group="task"),
+        PropertyDef("hs_task_status", "Task Status", "enumeration", "select", "task", options=TASK_STATUSES),
+        PropertyDef("hs_task_priority", "Priority", "enumeration", "select", "task", options=TASK_PRIORITIES),
+        PropertyDef("hs_task_type", "Task Type", "enumeration", "select", "task", options=TASK_TYPES),
+        PropertyDef("hs_task_reminders", "Reminder", "string", "text", "task"),
+        PropertyDef("hubspot_owner_id", "Assigned to", "enumeration", "select", "task"),
+        _ro("hs_task_family", group="task"), _ro("hs_task_is_completed", "number", "task", "number"),
+        _ro("hs_object_id", "number", "task", "number"), _dt("hs_createdate", "task"),
+        _dt("hs_lastmodifieddate", "task"), _ro("hs_pipeline", group="task"), _ro("hs_pipeline_stage", group="task"),
+    ]
+
+
+def meeting_properties() -> list[PropertyDef]:
+    return [
+        PropertyDef("hs_timestamp", "Activity date", "datetime", "date", "meeting"),
+        PropertyDef("hs_meeting_title", "Meeting name", group="meeting"),
+        PropertyDef("hs_meeting_body", "Meeting description", field_type="textarea", group="meeting"),
+        PropertyDef("hs_meeting_start_time", "Start time", "datetime", "date", "meeting"),
+        PropertyDef("hs_meeting_end_time", "End time", "datetime", "date", "meeting"),
+        PropertyDef("hs_meeting_outcome", "Outcome", "enumeration", "select", "meeting",
+                    options=("SCHEDULED", "COMPLETED", "RESCHEDULED", "NO_SHOW", "CANCELED")),
+        PropertyDef("hubspot_owner_id", "Activity assigned to", "enumeration", "select", "meeting"),
+        _ro("hs_object_id", "number", "meeting", "number"), _dt("hs_createdate", "meeting"),
+        _dt("hs_lastmodifieddate", "meeting"),
+    ]
+
+
+def employee_range(size: int | None) -> str | None:
+    """The `numemployees` option a company of `size` falls into; None when unknown."""
+    if size is None:
+        return None
+    return next(name for name, upper in EMPLOYEE_RANGES if size <= upper)

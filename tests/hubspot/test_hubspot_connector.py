@@ -16,6 +16,7 @@ from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from mapping.hubspot import map_page, outbound_fields, parse_datetime
 from mapping.model import CreateTask, FieldChange, SetFields, Stage
 from sandbox.server import Fault, Response
+from tests.live import live_settings
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 RATE_429 = {"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
@@ -209,12 +210,16 @@ def test_fields_are_reported_then_created_idempotently(emu, make_connector):
 
 
 def test_replays_a_recorded_cassette_on_any_port(new_emu, make_connector):
-    """Recorded once against the emulator; replayed by method + path + query, whatever the port."""
+    """Recorded once against the emulator; replayed by method + path + query, whatever the port.
+
+    With LEADSYNC_RECORD_LIVE=1 and LEADSYNC_HUBSPOT__* set, it re-records against that portal instead.
+    """
     cassette = CASSETTES / "hubspot_backfill.yaml"
-    recording = not cassette.exists()
+    live = live_settings("hubspot")
+    recording = live is not None or not cassette.exists()
     emu = new_emu(contacts=150)
-    conn = make_connector(emu)
-    with vcr.use_cassette(str(cassette), record_mode="once", filter_headers=["authorization"],
+    conn = HubSpotConnector(live) if live else make_connector(emu)
+    with vcr.use_cassette(str(cassette), record_mode="all" if live else "once", filter_headers=["authorization"],
                           match_on=["method", "path", "query"]):
         missing = conn.missing_fields()
         pages = []
@@ -222,9 +227,13 @@ def test_replays_a_recorded_cassette_on_any_port(new_emu, make_connector):
             if page.stream != "contacts":
                 break
             pages.append(page)
+    text = cassette.read_text()
+    assert emu.token not in text and (live is None or live.access_token.get_secret_value() not in text)
+    if live:
+        assert pages and pages[0].records
+        return
     assert "contacts.leadsync_score" in missing
     assert [r["id"] for p in pages for r in p.records] == emu.contact_ids()
-    assert emu.token not in cassette.read_text()
     if not recording:
         assert emu.app.api_calls() == 0  # everything came from the cassette
 

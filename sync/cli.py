@@ -98,7 +98,7 @@ STOP = threading.Event()  # set by SIGTERM: finish the batch in hand, then end t
 
 
 def run_source(settings: Settings, state: State, source: str, kind: str, model: ScoringModel,
-               progress: Any = None) -> tuple[RunSummary, Any]:
+               progress: Any = None, resume: bool = False) -> tuple[RunSummary, Any]:
     """One run against one CRM, holding that CRM's writer lock (plans write nothing, so take none)."""
     lock = SourceLock(Path(state.path).parent if state.path != ":memory:" else ".leadsync", source)
     connector = make_connector(source, settings)
@@ -107,7 +107,7 @@ def run_source(settings: Settings, state: State, source: str, kind: str, model: 
             engine = Engine(state, connector, model, max_attempts=settings.sync.max_attempts,
                             batch_size=settings.sync.batch_size, due_days=settings.sync.task_due_days,
                             create_tasks=settings.sync.create_tasks, on_progress=progress, stop=STOP)
-            return engine.run(kind)
+            return engine.run(kind, resume=resume)
     except LockBusy as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(3) from exc
@@ -156,12 +156,14 @@ def _main(log_format: str = typer.Option("text", "--log-format", help="text or j
 
 
 @app.command()
-def backfill(source: str = typer.Option(..., "--source", help="hubspot or salesforce"), as_json: bool = JSON) -> None:
+def backfill(source: str = typer.Option(..., "--source", help="hubspot or salesforce"),
+             resume: bool = typer.Option(False, "--resume", help="Continue a killed or paused backfill."),
+             as_json: bool = JSON) -> None:
     """Full pull, score and writeback for one CRM."""
     settings = Settings()
     state = State(settings.state_url)
     with _Progress(not as_json) as progress:
-        summary, _ = run_source(settings, state, source, "backfill", _model(settings), progress)
+        summary, _ = run_source(settings, state, source, "backfill", _model(settings), progress, resume)
     _emit(summary.to_dict()) if as_json else _print_summary(summary)
     raise typer.Exit(0 if summary.status.startswith(("ok", "paused")) else 1)
 

@@ -111,8 +111,9 @@ class Engine:
         self.stop = stop or threading.Event()
 
     # ------------------------------------------------------------------ entry
-    def run(self, kind: str) -> tuple[RunSummary, PlanOutput]:
-        """kind: 'backfill' (full pull), 'sync' (from watermarks) or 'plan' (sync without writes)."""
+    def run(self, kind: str, resume: bool = False) -> tuple[RunSummary, PlanOutput]:
+        """kind: 'backfill' (full pull; `resume` continues a killed one from its checkpoints),
+        'sync' (from watermarks) or 'plan' (a sync that writes nothing to the CRM)."""
         started = time.perf_counter()
         calls0 = self.connector.api_calls
         run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{self.source[:2]}-{uuid.uuid4().hex[:6]}"
@@ -127,8 +128,7 @@ class Engine:
                 summary.missing_fields = self.connector.missing_fields()
             else:
                 self.connector.ensure_fields()
-            watermarks = {} if kind == "backfill" else self.state.watermarks(self.source)
-            self._pull(watermarks, summary, backfill=kind == "backfill")
+            self._pull(self._start_from(kind, resume), summary, backfill=kind == "backfill")
             if kind != "plan":
                 self._recover_tasks(summary)
             self._score_plan_apply(summary, out, now, write=kind != "plan")
@@ -159,24 +159,35 @@ class Engine:
 
     # ------------------------------------------------------------------ pull
     def _pull(self, watermarks: dict[str, str], summary: RunSummary, backfill: bool) -> None:
-        """Store every page before advancing its watermark; a backfill stream's watermark lands at its end."""
-        pending: dict[str, str] = {}
-        last_stream = None
+        """Store every page before its cursor is kept.
+
+        Incremental: the cursor is the stream's watermark at once. Backfill: the cursor is a checkpoint
+        (a killed backfill resumes from it), and becomes the watermark when the whole pull is done.
+        """
         for page in self.connector.pull(watermarks):
-            if backfill and last_stream and page.stream != last_stream and last_stream in pending:
-                self._set_watermark(last_stream, pending.pop(last_stream))
-            last_stream = page.stream
             with self.state.tx():
                 self._store_page(page, summary)
                 if page.cursor is not None:
                     if backfill:
-                        pending[page.stream] = max(page.cursor, pending.get(page.stream, page.cursor))
+                        self.state.set_checkpoint(self.source, page.stream, page.cursor)
                     else:
                         self._set_watermark(page.stream, page.cursor)
             self.on_progress("pull", len(page.records))
             self._check_stop()
-        for stream, cursor in pending.items():
-            self._set_watermark(stream, cursor)
+        if backfill:
+            with self.state.tx():
+                for stream, cursor in self.state.checkpoints(self.source).items():
+                    self._set_watermark(stream, cursor)
+                self.state.clear_checkpoints(self.source)
+
+    def _start_from(self, kind: str, resume: bool) -> dict[str, str]:
+        """Where each stream starts: nowhere (backfill), its checkpoint (resumed backfill), its watermark."""
+        if kind != "backfill":
+            return self.state.watermarks(self.source)
+        if resume:
+            return self.state.checkpoints(self.source)
+        self.state.clear_checkpoints(self.source)
+        return {}
 
     def _set_watermark(self, stream: str, cursor: str) -> None:
         old = self.state.watermarks(self.source).get(stream)

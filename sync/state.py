@@ -321,7 +321,22 @@ class State:
 
     # ------------------------------------------------------------- watermarks
     def watermarks(self, source: str) -> dict[str, str]:
-        return dict(self.db.execute("SELECT stream, value FROM watermarks WHERE source=?", (source,)).fetchall())
+        return dict(self.db.execute(
+            "SELECT stream, value FROM watermarks WHERE source=? AND stream NOT LIKE 'checkpoint:%'", (source,)
+        ).fetchall())
+
+    def checkpoints(self, source: str) -> dict[str, str]:
+        """A backfill's progress per stream, kept until the whole backfill is done."""
+        rows = self.db.execute(
+            "SELECT stream, value FROM watermarks WHERE source=? AND stream LIKE 'checkpoint:%'", (source,)
+        ).fetchall()
+        return {stream.removeprefix("checkpoint:"): value for stream, value in rows}
+
+    def set_checkpoint(self, source: str, stream: str, value: str) -> None:
+        self.set_watermark(source, f"checkpoint:{stream}", value)
+
+    def clear_checkpoints(self, source: str) -> None:
+        self.db.execute("DELETE FROM watermarks WHERE source=? AND stream LIKE 'checkpoint:%'", (source,))
 
     def set_watermark(self, source: str, stream: str, value: str) -> None:
         self.db.execute(

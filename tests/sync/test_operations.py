@@ -1,0 +1,53 @@
+"""Running unattended: JSON logs with the run id, no secret anywhere, a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from sandbox.run import HUBSPOT_TOKEN, SALESFORCE_SESSION
+
+
+def _env(sb, tmp_path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADSYNC_")}
+    env.update(sb.env(), LEADSYNC_STATE_URL=f"sqlite:///{tmp_path}/state.db")
+    return env
+
+
+def test_json_logs_carry_the_run_id_and_no_secret(sandbox, tmp_path):
+    env = _env(sandbox, tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "sync.cli", "--log-format", "json", "-v", "backfill", "--source",
+                           "salesforce", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [json.loads(line) for line in proc.stderr.splitlines() if line.strip()]
+    run_id = json.loads(proc.stdout)["run_id"]
+    assert lines and any(entry["run_id"] == run_id for entry in lines)
+    assert all({"ts", "level", "run_id", "msg"} <= entry.keys() for entry in lines)
+    db = (tmp_path / "state.db").read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("state.db-*"))
+    for secret in (HUBSPOT_TOKEN, SALESFORCE_SESSION):
+        assert secret not in proc.stdout and secret not in proc.stderr
+        assert secret.encode() not in db
+    rows = sqlite3.connect(tmp_path / "state.db").execute("SELECT summary FROM runs").fetchall()
+    assert all(SALESFORCE_SESSION not in r[0] for r in rows)
+
+
+def test_sigterm_finishes_cleanly_and_the_next_run_continues(sandbox, tmp_path):
+    env = _env(sandbox, tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "sync.cli", "sync", "--every", "1s", "--source", "hubspot",
+                             "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = tmp_path / "state.db"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if db.exists() and sqlite3.connect(db).execute("SELECT count(*) FROM runs WHERE status='ok'").fetchone()[0]:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    statuses = [r[0] for r in sqlite3.connect(db).execute("SELECT status FROM runs")]
+    assert "running" not in statuses and statuses.count("ok") >= 1

@@ -131,6 +131,7 @@ class Engine:
             self._pull(self._start_from(kind, resume), summary, backfill=kind == "backfill")
             if kind != "plan":
                 self._recover_tasks(summary)
+                self._read_back_tasks()
             self._score_plan_apply(summary, out, now, write=kind != "plan")
             summary.status = "ok" if not summary.failed else "ok with failures"
         except Stopped:
@@ -381,6 +382,16 @@ class Engine:
             else:
                 self.state.task_cancel(entry["key"])
         self._apply_tasks(redo, summary)
+
+    def _read_back_tasks(self) -> None:
+        """Which hand-off tasks the owners closed since the last run (the report's SLA figures)."""
+        open_tasks = self.state.open_tasks(self.source)
+        by_id = {t["crm_id"]: t["key"] for t in open_tasks if t["crm_id"]}
+        for part in chunks(list(by_id), 100):
+            done = [crm_id for crm_id, closed in self.connector.task_states(part).items() if closed]
+            with self.state.tx():
+                for crm_id in done:
+                    self.state.task_completed(by_id[crm_id], self.wall_now)
 
     def _save_scores(self, plans: list[ContactPlan], scores: dict[str, Score], ok_ids: set[str],
                      now: datetime) -> None:

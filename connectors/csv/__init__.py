@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from connectors.base import ConfigError, RawPage
 from connectors.csv.settings import PAGE_SIZE, CsvSettings
@@ -100,6 +100,17 @@ class CsvConnector:
             return None
         with p.open(newline="", encoding="utf-8") as fh:
             return next((r["key"] for r in csv.DictReader(fh) if r["key"] == idempotency_key), None)
+
+    def read_fields(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Only leadsync's own writes are readable back: the export itself is never changed."""
+        written = self._written()
+        return {rid: {f: written.get(rid, {}).get(f) for f in fields} for rid in ids}
+
+    def task_states(self, crm_ids: Sequence[str]) -> dict[str, bool]:
+        return {crm_id: False for crm_id in crm_ids}  # a CSV task list has no owner to close it
+
+    def complete_tasks(self, crm_ids: Sequence[str]) -> list[str]:
+        return list(crm_ids)  # cannot be done in a file someone else reads: report them all
 
     def close(self) -> None:
         return None

@@ -91,3 +91,22 @@ def test_demo_reports_both_crms(tmp_path, monkeypatch):
         assert any(k.endswith("->mql") for k in r["stage_changes"])
         assert any(k.endswith("->sql") for k in r["stage_changes"])
     assert out["second_sync"]["fields_updated"] == 0 and out["second_sync"]["tasks_created"] == 0
+
+
+def test_closed_tasks_are_read_back_for_the_report(sandbox_env):
+    import requests
+
+    from sandbox.run import HUBSPOT_TOKEN
+
+    cli("backfill", "--source", "hubspot")
+    task = sandbox_env.hubspot.tasks()[0]
+    r = requests.patch(f"{sandbox_env.hubspot_url}/crm/v3/objects/tasks/{task['id']}",
+                       json={"properties": {"hs_task_status": "COMPLETED"}},
+                       headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"}, timeout=10)
+    assert r.status_code == 200, r.text
+    cli("sync", "--once", "--source", "hubspot")
+    state = State(Settings().state_url)
+    done = state.db.execute("SELECT crm_id FROM task_ledger WHERE completed_at IS NOT NULL").fetchall()
+    assert done == [(task["id"],)]
+    report = cli("report")
+    assert report["handoff"]["total"]["completed"] == 1

@@ -305,10 +305,12 @@ def report(since: datetime | None = typer.Option(None, "--since", help="Start of
 
 
 @app.command()
-def runs(run_id: str | None = typer.Argument(None), as_json: bool = JSON,
+def runs(words: list[str] | None = typer.Argument(None, metavar="[show] [RUN_ID]"), as_json: bool = JSON,
          limit: int = typer.Option(20, "--limit")) -> None:
-    """Recent runs, or one run with its audit trail."""
+    """Recent runs; `runs show RUN_ID` (or `runs RUN_ID`) for one run with its audit trail."""
     state = State(Settings().state_url)
+    words = [w for w in (words or []) if w != "show"]
+    run_id = words[0] if words else None
     if run_id:
         run = state.run(run_id)
         if not run:

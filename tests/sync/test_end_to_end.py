@@ -110,3 +110,31 @@ def test_closed_tasks_are_read_back_for_the_report(sandbox_env):
     assert done == [(task["id"],)]
     report = cli("report")
     assert report["handoff"]["total"]["completed"] == 1
+
+
+def test_runs_show_and_undo_restore_what_a_run_wrote(sandbox_env):
+    first = cli("backfill", "--source", "hubspot")
+    shown = cli("runs", "show", first["run_id"])
+    assert shown["status"] == "ok" and len(shown["audit"]) >= first["fields_updated"]
+    assert cli("runs")["runs"][0]["id"] == first["run_id"]
+    audited = {(a["record_id"], a["field"]): a for a in shown["audit"] if a["object_type"] == "contacts"}
+    (cid, _field), row = next(((k, a) for k, a in audited.items() if k[1] == "leadsync_score"))
+    # a person edits one field the run wrote: undo must leave that one alone
+    edited = next(k for k in audited if k[0] != cid and k[1] == "leadsync_score")
+    import requests
+
+    from sandbox.run import HUBSPOT_TOKEN
+
+    requests.patch(f"{sandbox_env.hubspot_url}/crm/v3/objects/contacts/{edited[0]}",
+                   json={"properties": {"leadsync_score": "7"}},
+                   headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"}, timeout=10).raise_for_status()
+    undone = cli("undo", first["run_id"])
+    assert undone["fields_left"] == [{"record_id": edited[0], "field": "leadsync_score", "run_wrote": audited[edited]["after"],
+                                      "crm_now": "7"}]
+    assert undone["tasks_closed"] == first["tasks_created"] and undone["failed"] == 0
+    contact = sandbox_env.hubspot.contact(cid)
+    assert contact.get("leadsync_score") in (None, "", row["before"])
+    assert all(t["properties"]["hs_task_status"] == "COMPLETED" for t in sandbox_env.hubspot.tasks())
+    stage_rows = [a for a in shown["audit"] if a["field"] == "lifecyclestage"]
+    back = sandbox_env.hubspot.contact(stage_rows[0]["record_id"])["lifecyclestage"]
+    assert back == stage_rows[0]["before"]  # a backward move: clear-then-set, allowed only for undo

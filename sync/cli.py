@@ -521,11 +521,14 @@ def _print_demo(backfills: list[RunSummary], again: list[RunSummary], funnel: di
 
 @sandbox_app.command("serve")
 def sandbox_serve(port: int = typer.Option(0, "--port", help="HubSpot port; Salesforce gets port+1. 0: free ports."),
-                  contacts: int = typer.Option(2000, "--contacts"), seed: int = typer.Option(1, "--seed")) -> None:
+                  contacts: int = typer.Option(2000, "--contacts"), seed: int = typer.Option(1, "--seed"),
+                  hubspot_burst: int = typer.Option(190, "--hubspot-burst",
+                                                    help="HubSpot requests allowed per rolling 10 s.")) -> None:
     """Run both emulators on loopback; print one JSON line with URLs and credentials."""
     from sandbox.run import start_sandbox
 
-    sb = start_sandbox(contacts=contacts, seed=seed, hubspot_port=port, salesforce_port=port + 1 if port else 0)
+    sb = start_sandbox(contacts=contacts, seed=seed, hubspot_port=port, salesforce_port=port + 1 if port else 0,
+                       burst_limit=hubspot_burst)
     sys.stdout.write(json.dumps(sb.describe()) + "\n")
     sys.stdout.flush()
     try:

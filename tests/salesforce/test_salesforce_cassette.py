@@ -2,7 +2,8 @@
 
 Matching is on method + path + query (not host or port), so the replay works
 whatever port the emulator gets; the Authorization header is never stored.
-Delete the cassette to re-record it after changing what the connector requests.
+Delete the cassette to re-record it after changing what the connector requests, or set
+LEADSYNC_RECORD_LIVE=1 with LEADSYNC_SALESFORCE__* to re-record against a real org.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from pathlib import Path
 import vcr
 
 from connectors.salesforce import SalesforceConnector
+from connectors.salesforce.connector import STREAMS
 from mapping.salesforce import map_page
 from sandbox.salesforce import SalesforceEmulator
+from tests.live import live_settings
 from tests.salesforce.conftest import ANCHOR, SESSION, fast_settings
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
@@ -25,23 +28,30 @@ recorder = vcr.VCR(cassette_library_dir=str(CASSETTES), record_mode="once", filt
 
 
 def test_backfill_pull_replays_from_cassette() -> None:
+    """With LEADSYNC_RECORD_LIVE=1 and LEADSYNC_SALESFORCE__* set, it re-records against that org instead."""
     emu = SalesforceEmulator(seed=3, contacts=150, anchor=ANCHOR, session_id=SESSION)
     emu.start()  # needed to record; on replay only its CA file is used
     try:
-        replaying = (CASSETTES / CASSETTE).exists()
-        conn = SalesforceConnector(fast_settings(emu, query_batch_size=200), sleep=lambda s: None)
-        with recorder.use_cassette(CASSETTE) as cassette:
-            pages = list(conn.pull({}))
+        live = live_settings("salesforce")
+        replaying = live is None and (CASSETTES / CASSETTE).exists()
+        conn = SalesforceConnector(live or fast_settings(emu, query_batch_size=200), sleep=lambda s: None)
+        token = conn.transport.sf.session_id  # log in before recording: token answers never reach the cassette
+        with recorder.use_cassette(CASSETTE, record_mode="all" if live else "once") as cassette:
+            # A real org can be large: live, record only the first page of each stream.
+            pages = [next(conn.pull_stream(s, None)) for s in STREAMS] if live else list(conn.pull({}))
         conn.close()
-        for stream in ("Lead", "Contact", "CampaignMember", "Task", "Event"):
+        text = (CASSETTES / CASSETTE).read_text()
+        assert token not in text and "Bearer" not in text
+        if live:
+            assert pages and pages[0].records
+            return
+        for stream in STREAMS:
             got = [r["Id"] for p in pages if p.stream == stream for r in p.records]
             assert sorted(got) == sorted(r["Id"] for r in emu.records(stream)), stream
-        assert conn.api_calls == len(cassette.requests) == 5 + len(pages)
+        assert conn.api_calls == len(cassette.requests) == len(pages)
         if replaying:
             assert cassette.play_count == conn.api_calls and emu.app.api_calls() == 0
         mapped = [map_page(p) for p in pages]
         assert sum(len(m.contacts) for m in mapped) == len(emu.records("Lead")) + len(emu.records("Contact"))
-        text = (CASSETTES / CASSETTE).read_text()
-        assert SESSION not in text and "Bearer" not in text
     finally:
         threading.Thread(target=emu.stop, daemon=True).start()

@@ -1,0 +1,428 @@
+"""`SalesforceConnector`: incremental SOQL pulls and sObject Collections writes over simple-salesforce.
+
+Pulls: one stream per object, `SystemModstamp >= watermark ORDER BY
+SystemModstamp, Id` (one-second stamps tie by the thousand, reference §2.3),
+paged by `nextRecordsUrl`. Writes: `PATCH composite/sobjects` 200 at a time with
+`allOrNone: false`, results matched by position because failed items carry no
+id (§4.2); follow-up tasks are upserts on the `LeadSync_Key__c` external id, so a
+retried create can never duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from simple_salesforce import format_soql
+
+from connectors.base import AuthError, ConfigError, ConnectorError, QuotaExhausted, RawPage, chunks
+from connectors.salesforce.bulk import NUMBER_TYPES, BulkReader
+from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.transport import Transport
+from mapping.model import Change, ChangeResult, CreateTask, SetFields
+from mapping.salesforce import MANAGED_FIELDS, SELECT_FIELDS, TASK_KEY_FIELD
+
+log = logging.getLogger(__name__)
+
+#: Contact streams first, then engagement, as the protocol requires.
+STREAMS: tuple[str, ...] = ("Lead", "Contact", "CampaignMember", "Task", "Event")
+CONTACT_STREAMS = frozenset({"Lead", "Contact"})
+LOCKED = "UNABLE_TO_LOCK_ROW"
+CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
+QUEUE_PREFIX = "00G"
+MAX_RESTARTS = 3  # query restarts after an expired locator, per stream
+ID_CHUNK = 200  # ids per `Id IN (…)` query: ~4 KB of URL, far below the 16 KB limit
+
+Record = dict[str, Any]
+
+
+def parse_stamp(text: str) -> datetime:
+    """A stored watermark (wire format `…000+0000` or any ISO form) as aware UTC."""
+    at = datetime.fromisoformat(text)
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def wire_stamp(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+def _plain(record: Mapping[str, Any]) -> Record:
+    """A query record as plain dicts without `attributes` (relationship parents keep their fields)."""
+    out: Record = {}
+    for key, value in record.items():
+        if key == "attributes":
+            continue
+        out[key] = _plain(value) if isinstance(value, Mapping) else value
+    return out
+
+
+class _Ties:
+    """Tracks the highest SystemModstamp seen and the ids already yielded at it.
+
+    Stamps have one-second precision and thousands of rows share one, so a
+    query restarted with `>=` re-reads them; only those ids need remembering,
+    which keeps memory bounded by the largest tie, not the org.
+    """
+
+    def __init__(self, watermark: str | None) -> None:
+        # Wire format is fixed-width, so stamps compare correctly as strings.
+        self.cursor = wire_stamp(parse_stamp(watermark)) if watermark else None
+        self.ids: set[str] = set()
+
+    def fresh(self, records: Iterable[Record]) -> list[Record]:
+        out = []
+        for rec in records:
+            stamp = rec.get("SystemModstamp")
+            if stamp == self.cursor and rec["Id"] in self.ids:
+                continue
+            if stamp is not None and (self.cursor is None or stamp > self.cursor):
+                self.cursor, self.ids = stamp, set()
+            if stamp == self.cursor:
+                self.ids.add(rec["Id"])
+            out.append(rec)
+        return out
+
+
+class SalesforceConnector:
+    """The `connectors.base.Connector` protocol for one Salesforce org."""
+
+    name: ClassVar[str] = "salesforce"
+
+    def __init__(self, settings: SalesforceSettings, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self._sleep = sleep
+        self.transport = Transport(settings, sleep)
+        self._describe: dict[str, dict[str, dict[str, Any]]] = {}
+        self._inactive_users: set[str] | None = None
+
+    @property
+    def api_calls(self) -> int:
+        return self.transport.api_calls
+
+    # ------------------------------------------------------------------ metadata
+    def fields_of(self, sobject: str, refresh: bool = False) -> dict[str, dict[str, Any]]:
+        """The object's describe fields by name (one call per object per connector)."""
+        if refresh or sobject not in self._describe:
+            body = self.transport.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe",
+                                                             timeout=self.settings.timeout_s), f"describe {sobject}")
+            self._describe[sobject] = {f["name"]: f for f in body["fields"]}
+        return self._describe[sobject]
+
+    def select_list(self, sobject: str) -> list[str]:
+        """SELECT_FIELDS, minus what describe says this org lacks or hides, once it has been described.
+
+        Optimistic on purpose: most orgs have every field, and a describe per object per
+        run would cost a sync every 15 minutes ~500 calls a day. A query that answers
+        INVALID_FIELD (before `init`, or under field-level security) triggers the describe.
+        """
+        if sobject not in self._describe:
+            return list(SELECT_FIELDS[sobject])
+        fields = self._describe[sobject]
+        relations = {f["relationshipName"] for f in fields.values() if f.get("relationshipName")}
+        return [f for f in SELECT_FIELDS[sobject] if (f.split(".")[0] in relations if "." in f else f in fields)]
+
+    def missing_fields(self) -> list[str]:
+        missing = [f"{obj}.{name}" for obj in ("Lead", "Contact") for name in MANAGED_FIELDS
+                   if name not in self.fields_of(obj, refresh=True)]
+        key = self.fields_of("Task", refresh=True).get(TASK_KEY_FIELD)
+        if key is None or not key.get("externalId"):
+            missing.append(f"Task.{TASK_KEY_FIELD}")
+        return missing
+
+    def ensure_fields(self) -> list[str]:
+        """The REST API cannot create fields: succeed when all exist, else say which ones a person must add."""
+        missing = self.missing_fields()
+        if missing:
+            raise ConfigError("create these custom fields in Salesforce Setup (Task." + TASK_KEY_FIELD +
+                              " as a unique External ID): " + ", ".join(missing), code="MISSING_FIELDS")
+        return []
+
+    # ------------------------------------------------------------------ pull
+    def pull(self, watermarks: Mapping[str, str]) -> Iterator[RawPage]:
+        for stream in STREAMS:
+            yield from self.pull_stream(stream, watermarks.get(stream))
+
+    def pull_stream(self, stream: str, watermark: str | None) -> Iterator[RawPage]:
+        """Pages of one object from `watermark` on; the cursor is the page's highest SystemModstamp.
+
+        A first query refused with INVALID_FIELD is retried once with the fields
+        describe lists. If a query locator expires mid-stream, the query restarts
+        from the last cursor with `>=`; ids already yielded at that stamp are skipped.
+        """
+        fields = self.select_list(stream)
+        floor = parse_stamp(watermark) - timedelta(seconds=self.settings.overlap_s) if watermark else None
+        ties = _Ties(watermark)
+        restarts = 0
+        while True:
+            try:
+                yield from self._rest_or_bulk(stream, fields, floor, ties)
+                return
+            except ConnectorError as exc:
+                if exc.code == "INVALID_FIELD" and stream not in self._describe:
+                    self.fields_of(stream)  # only the first query validates fields: nothing was yielded yet
+                    fields = self.select_list(stream)
+                    continue
+                if exc.code != "INVALID_QUERY_LOCATOR" or restarts == MAX_RESTARTS or ties.cursor is None:
+                    raise
+                restarts += 1
+                log.warning("%s: query locator expired; restarting from %s", stream, ties.cursor)
+                floor = parse_stamp(ties.cursor)
+
+    def _rest_or_bulk(self, stream: str, fields: list[str], floor: datetime | None, ties: _Ties) -> Iterator[RawPage]:
+        """REST pages; when the first one shows more than `bulk_threshold` rows to come, one Bulk 2.0 job reads the rest.
+
+        Deciding on the first page's `totalSize` costs no extra call (a `COUNT()` would).
+        """
+        # Incremental contact pulls include the recycle bin, so deleted and merged-away records arrive as
+        # IsDeleted = true (archived) instead of silently living on in the state store.
+        include_deleted = floor is not None and stream in CONTACT_STREAMS
+        soql = self._incremental_soql(stream, fields, floor)
+        for n, body in enumerate(self._query_bodies(soql, include_deleted)):
+            records = body.get("records") or []
+            yield RawPage(stream, ties.fresh(_plain(r) for r in records), ties.cursor, meta={"api": "rest"})
+            left = int(body.get("totalSize") or 0) - len(records)
+            if n == 0 and not body.get("done", True) and 0 < self.settings.bulk_threshold < left:
+                yield from self._bulk(stream, fields, ties, include_deleted)
+                return
+
+    def _bulk(self, stream: str, fields: list[str], ties: _Ties, include_deleted: bool) -> Iterator[RawPage]:
+        """The rest of a stream from its cursor (`>=`, ties skipped) through one Bulk API 2.0 query job."""
+        assert ties.cursor is not None
+        soql = self._incremental_soql(stream, fields, parse_stamp(ties.cursor))
+        reader = BulkReader(self.transport, self.settings, self._sleep)
+        for records in reader.pages(soql, self._column_types(stream, fields), include_deleted):
+            yield RawPage(stream, ties.fresh(records), ties.cursor, meta={"api": "bulk2"})
+
+    def _column_types(self, stream: str, fields: list[str]) -> dict[str, str]:
+        """Describe type per selected path (`Account.Type` via the Account describe) for typing Bulk CSV."""
+        own = self.fields_of(stream)
+        types: dict[str, str] = {}
+        for path in fields:
+            relation, dot, leaf = path.partition(".")
+            if not dot:
+                types[path] = own[path]["type"]
+                continue
+            link = next((f for f in own.values() if f.get("relationshipName") == relation), None)
+            targets = link["referenceTo"] if link else []
+            if len(targets) == 1:
+                types[path] = self.fields_of(targets[0]).get(leaf, {}).get("type", "string")
+        return types
+
+    @staticmethod
+    def _incremental_soql(stream: str, fields: list[str], floor: datetime | None) -> str:
+        select = format_soql("SELECT {:literal} FROM {:literal}", ", ".join(fields), stream)
+        if floor is None:
+            return select + " ORDER BY SystemModstamp, Id"
+        return select + format_soql(" WHERE SystemModstamp >= {} ORDER BY SystemModstamp, Id", floor)
+
+    def _query_bodies(self, soql: str, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """Each page's response body; the next page is fetched only when the caller asks (streaming)."""
+        headers = {"Sforce-Query-Options": f"batchSize={self.settings.query_batch_size}"}
+        timeout = self.settings.timeout_s
+        result = self.transport.call(
+            lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers, timeout=timeout), "query")
+        while True:
+            yield result
+            if result.get("done", True):
+                return
+            url = result["nextRecordsUrl"]
+            result = self.transport.call(
+                lambda sf, u=url: sf.query_more(u, identifier_is_url=True, headers=headers, timeout=timeout),
+                "query_more")
+
+    def query(self, soql: str) -> list[Record]:
+        """Every record of a small query (lookups, not streams)."""
+        return [_plain(r) for body in self._query_bodies(soql) for r in body.get("records") or []]
+
+    # ------------------------------------------------------------------ apply
+    def apply(self, changes: Sequence[Change]) -> list[ChangeResult]:
+        results: list[ChangeResult | None] = [None] * len(changes)
+        updates = [(i, c) for i, c in enumerate(changes) if isinstance(c, SetFields)]
+        tasks = [(i, c) for i, c in enumerate(changes) if isinstance(c, CreateTask)]
+        size = self.settings.write_batch_size
+        for batch in chunks(updates, size):
+            for i, res in zip((i for i, _ in batch), self._set_fields([c for _, c in batch]), strict=True):
+                results[i] = res
+        for batch in chunks(tasks, size):
+            for i, res in zip((i for i, _ in batch), self._create_tasks([c for _, c in batch]), strict=True):
+                results[i] = res
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
+
+    def _set_fields(self, batch: list[SetFields]) -> list[ChangeResult]:
+        records = [{"attributes": {"type": c.object_type}, "id": c.record_id, **self._wire_values(c)} for c in batch]
+        outcomes = self._write("composite/sobjects", records)
+        return [_result(c, out, c.record_id) for c, out in zip(batch, outcomes, strict=True)]
+
+    def _wire_values(self, change: SetFields) -> dict[str, Any]:
+        """String values from the plan, typed for JSON by the field's describe type (numbers as numbers)."""
+        types = {name: f["type"] for name, f in self.fields_of(change.object_type).items()}
+        return {name: _typed(value, types.get(name)) for name, value in change.values().items()}
+
+    def _create_tasks(self, batch: list[CreateTask]) -> list[ChangeResult]:
+        """Upsert on the idempotency key; keys that already have a task are reported, never re-sent.
+
+        Re-sending would be safe from duplicates, but an upsert overwrites
+        Status/Subject, undoing what the owner did with the task since.
+        """
+        existing = self._existing_tasks([c.idempotency_key for c in batch])
+        todo: dict[str, CreateTask] = {}  # one upsert per key, even if a batch repeats a key
+        for c in batch:
+            if c.idempotency_key not in existing:
+                todo.setdefault(c.idempotency_key, c)
+        records = [self._task_record(c) for c in todo.values()]
+        written = dict(zip(todo, self._write(f"composite/sobjects/Task/{TASK_KEY_FIELD}", records), strict=True))
+        out = []
+        for c in batch:
+            if c.idempotency_key in existing:
+                out.append(ChangeResult(c, ok=True, crm_id=existing[c.idempotency_key],
+                                        message="task already exists for this key"))
+            else:
+                outcome = written[c.idempotency_key]
+                out.append(_result(c, outcome, outcome.get("id")))
+        return out
+
+    def _existing_tasks(self, keys: list[str]) -> dict[str, str]:
+        """Task id by key, for the keys that already have one (100 keys per query keeps the URL short)."""
+        found: dict[str, str] = {}
+        for part in chunks(keys, 100):
+            soql = format_soql("SELECT Id, {:literal} FROM Task WHERE {:literal} IN {}", TASK_KEY_FIELD,
+                               TASK_KEY_FIELD, list(part))
+            found.update({r[TASK_KEY_FIELD]: r["Id"] for r in self.query(soql)})
+        return found
+
+    def _task_record(self, c: CreateTask) -> Record:
+        record: Record = {
+            "attributes": {"type": "Task"}, TASK_KEY_FIELD: c.idempotency_key, "WhoId": c.contact_id,
+            "Subject": c.subject[:255], "Description": c.body, "Status": self.settings.task_status,
+            "Priority": self.settings.task_priority, "ActivityDate": c.due.date().isoformat(),
+        }
+        owner = self._task_owner(c.owner_id)
+        if owner:
+            record["OwnerId"] = owner
+        return record
+
+    def _task_owner(self, owner_id: str | None) -> str | None:
+        """A user who can own the task: queues and inactive users hand over to `queue_owner_id` (or the API user)."""
+        if not owner_id:
+            return self.settings.queue_owner_id
+        if owner_id.startswith(QUEUE_PREFIX) or owner_id in self._inactive():
+            return self.settings.queue_owner_id
+        return owner_id
+
+    def _inactive(self) -> set[str]:
+        if self._inactive_users is None:
+            self._inactive_users = {r["Id"] for r in self.query("SELECT Id FROM User WHERE IsActive = false")}
+        return self._inactive_users
+
+    def _write(self, path: str, records: list[Record]) -> list[dict[str, Any]]:
+        """One collection write per ≤200 records; locked rows alone are re-sent with backoff.
+
+        A whole-call failure becomes that failure on each record; quota, auth and
+        configuration errors propagate, since the run must stop.
+        """
+        if not records:
+            return []
+        outcomes: list[dict[str, Any] | None] = [None] * len(records)
+        pending = list(range(len(records)))
+        attempts = self.settings.lock_retry_attempts
+        for attempt in range(attempts):
+            body = {"allOrNone": False, "records": [records[i] for i in pending]}
+            try:
+                reply = self.transport.call(
+                    lambda sf, b=body: sf.restful(path, method="PATCH", json=b, timeout=self.settings.timeout_s),
+                    f"PATCH {path}")
+            except (QuotaExhausted, AuthError, ConfigError):
+                raise
+            except ConnectorError as exc:
+                failure = {"success": False, "errors": [{"statusCode": exc.code or "ERROR", "message": str(exc),
+                                                         "fields": []}]}
+                for i in pending:
+                    outcomes[i] = failure
+                break
+            if not isinstance(reply, list) or len(reply) != len(pending):
+                raise ConnectorError(f"PATCH {path}: expected {len(pending)} results, got {reply!r:.200}")
+            retry = [i for i, item in zip(pending, reply, strict=True) if _code(item) == LOCKED]
+            for i, item in zip(pending, reply, strict=True):
+                outcomes[i] = item
+            if not retry or attempt + 1 == attempts:
+                break
+            log.info("%d record(s) locked, retrying them alone", len(retry))
+            pending = retry
+            self._sleep(min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2**attempt * random.random()))
+        assert all(o is not None for o in outcomes)
+        return [o for o in outcomes if o is not None]
+
+    # ------------------------------------------------------------------ read-back (undo, hand-off health)
+    def read_fields(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Current values by id, 200 ids per query; deleted or unknown ids are left out.
+
+        Fields the org does not have read as None rather than failing the query.
+        """
+        known = [f for f in fields if f in self.fields_of(object_type)]
+        out: dict[str, dict[str, Any]] = {}
+        for part in chunks(list(ids), ID_CHUNK):
+            soql = format_soql("SELECT {:literal} FROM {:literal} WHERE Id IN {}", ", ".join(["Id", *known]),
+                               object_type, list(part))
+            for rec in self.query(soql):
+                out[rec["Id"]] = {f: rec.get(f) for f in fields}
+        return out
+
+    def task_states(self, crm_ids: Sequence[str]) -> dict[str, bool]:
+        """Whether each task is closed (`IsClosed`: any closed status counts); deleted tasks are left out."""
+        return {tid: bool(row.get("IsClosed")) for tid, row in self.read_fields("Task", crm_ids, ["IsClosed"]).items()}
+
+    def complete_tasks(self, crm_ids: Sequence[str]) -> list[str]:
+        """Set Status to Completed through collection updates; returns the ids Salesforce did not update."""
+        failed: list[str] = []
+        for part in chunks(list(crm_ids), self.settings.write_batch_size):
+            records = [{"attributes": {"type": "Task"}, "id": i, "Status": "Completed"} for i in part]
+            outcomes = self._write("composite/sobjects", records)
+            failed += [i for i, out in zip(part, outcomes, strict=True) if not out.get("success")]
+        return failed
+
+    # ------------------------------------------------------------------ lookups
+    def find_task(self, idempotency_key: str) -> str | None:
+        rows = self.query(format_soql("SELECT Id FROM Task WHERE {:literal} = {} LIMIT 1", TASK_KEY_FIELD,
+                                      idempotency_key))
+        return rows[0]["Id"] if rows else None
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def _typed(value: str | None, field_type: str | None) -> Any:
+    """Plan values are strings; Salesforce wants JSON numbers and booleans for those field types."""
+    if value is None or value == "":
+        return None
+    if field_type in NUMBER_TYPES:
+        try:
+            number = float(value)
+        except ValueError:
+            return value  # let Salesforce reject it with its own reason
+        return int(number) if number.is_integer() else number
+    if field_type == "boolean":
+        return value.strip().lower() == "true"
+    return value
+
+
+def _code(item: Mapping[str, Any]) -> str | None:
+    errors = item.get("errors") or []
+    return errors[0].get("statusCode") if not item.get("success") and errors else None
+
+
+def _result(change: Change, item: Mapping[str, Any], crm_id: str | None) -> ChangeResult:
+    """One collection result → ChangeResult; converted leads are skips, locks stay retryable."""
+    if item.get("success"):
+        return ChangeResult(change, ok=True, crm_id=crm_id)
+    errors = item.get("errors") or [{}]
+    first = errors[0]
+    code = first.get("statusCode")
+    message = "; ".join(str(e.get("message", "")) for e in errors)
+    fields = tuple(f for e in errors for f in e.get("fields") or ())
+    return ChangeResult(change, ok=False, crm_id=None, error_code=code, message=message, fields=fields,
+                        retryable=code == LOCKED, skipped=code == CONVERTED)

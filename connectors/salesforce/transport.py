@@ -1,0 +1,200 @@
+"""HTTP for the connector: a counted, CA-pinned session, authentication, retries and error translation.
+
+simple-salesforce is always used in direct-session mode and only through
+`sf.query` / `sf.query_more` / `sf.restful` (plus `util.call_salesforce` for
+Bulk CSV results), so its own re-login paths (which can loop forever through
+`sf.Lead.*`, reference §1.3) never run: this module re-authenticates once
+itself and turns every failure into the connector exception hierarchy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+from simple_salesforce import Salesforce, SalesforceLogin
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceGeneralError,
+    SalesforceRefusedRequest,
+)
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from connectors.base import AuthError, ConfigError, ConnectorError, QuotaExhausted
+from connectors.salesforce.settings import SalesforceSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class _CountingAdapter(HTTPAdapter):
+    """Counts every request actually sent (retries included), optionally re-targeting a URL prefix."""
+
+    def __init__(self, on_send: Callable[[], None], rewrite: tuple[str, str] | None = None) -> None:
+        super().__init__()
+        self._on_send = on_send
+        self._rewrite = rewrite
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if self._rewrite and request.url and request.url.startswith(self._rewrite[0]):
+            request.url = self._rewrite[1] + request.url[len(self._rewrite[0]):]
+        self._on_send()
+        return super().send(request, *args, **kwargs)
+
+
+def error_code(exc: SalesforceError) -> tuple[str | None, str]:
+    """(errorCode, message) from a whole-request error body (a JSON array), or (None, text)."""
+    content = exc.content
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        first = content[0]
+        return first.get("errorCode"), str(first.get("message", ""))
+    if isinstance(content, dict):
+        return content.get("errorCode") or content.get("error"), str(content.get("message", content))
+    return None, str(content)
+
+
+def is_concurrent_limit(exc: BaseException) -> bool:
+    """REQUEST_LIMIT_EXCEEDED means two things; only the concurrent one is worth waiting for."""
+    if not isinstance(exc, SalesforceRefusedRequest):
+        return False
+    code, message = error_code(exc)
+    return code == "REQUEST_LIMIT_EXCEEDED" and "concurrent" in message.lower()
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return True
+    if isinstance(exc, SalesforceGeneralError) and exc.status >= 500:
+        return True
+    return is_concurrent_limit(exc)
+
+
+class Transport:
+    """Owns the session and the simple-salesforce client; `call` runs one idempotent operation safely."""
+
+    def __init__(self, settings: SalesforceSettings, sleep: Callable[[float], None] | None = None) -> None:
+        self.settings = settings
+        self.api_calls = 0
+        self.session = self._make_session()
+        self._sf: Salesforce | None = None
+        self._sleep = sleep
+
+    def _count(self) -> None:
+        self.api_calls += 1
+
+    def _make_session(self) -> requests.Session:
+        s = requests.Session()
+        s.trust_env = False  # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE must not override the configured CA
+        s.verify = self.settings.ca_bundle or True
+        counting = _CountingAdapter(self._count)
+        s.mount("https://", counting)
+        s.mount("http://", counting)
+        if self.settings.login_url:
+            login_host = f"https://{self.settings.domain}.salesforce.com"
+            s.mount(login_host + "/", _CountingAdapter(self._count, (login_host, self.settings.login_url.rstrip("/"))))
+        return s
+
+    # ------------------------------------------------------------------ auth
+    @property
+    def sf(self) -> Salesforce:
+        if self._sf is None:
+            self._sf = self._connect(fresh=False)
+        return self._sf
+
+    def _connect(self, fresh: bool) -> Salesforce:
+        st = self.settings
+        if st.session_id is not None and st.instance_url and not fresh:
+            return Salesforce(instance_url=st.instance_url, session_id=st.session_id.get_secret_value(),
+                              version=st.api_version, session=self.session, object_pairs_hook=dict)
+        if not st.has_login():
+            raise AuthError("Salesforce session expired and no credentials to renew it", code="INVALID_SESSION_ID")
+        session_id, instance = self._login()
+        return Salesforce(instance=instance, session_id=session_id, version=st.api_version, session=self.session,
+                          object_pairs_hook=dict)  # plain dicts parse faster than the default OrderedDict
+
+    def _login(self) -> tuple[str, str]:
+        """Run the configured grant through simple-salesforce's own login code."""
+        st = self.settings
+        secret = _secret
+        kwargs: dict[str, Any] = {"session": self.session, "domain": st.domain, "sf_version": st.api_version}
+        if st.username and st.consumer_key and st.private_key:
+            kwargs.update(username=st.username, consumer_key=st.consumer_key, privatekey=secret(st.private_key))
+        elif st.consumer_key and st.consumer_secret and st.username and st.password:
+            kwargs.update(username=st.username, password=secret(st.password), consumer_key=st.consumer_key,
+                          consumer_secret=secret(st.consumer_secret))
+        elif st.consumer_key and st.consumer_secret:
+            kwargs.update(consumer_key=st.consumer_key, consumer_secret=secret(st.consumer_secret))
+        else:
+            kwargs.update(username=st.username, password=secret(st.password),
+                          security_token=secret(st.security_token))
+        try:
+            session_id, instance = SalesforceLogin(**kwargs)
+        except SalesforceAuthenticationFailed as exc:
+            raise AuthError(f"Salesforce login failed: {exc.code}: {exc.message}", code=str(exc.code)) from exc
+        except requests.RequestException as exc:
+            raise ConnectorError(f"Salesforce login unreachable: {exc}") from exc
+        return session_id, instance.rstrip("/")
+
+    # ------------------------------------------------------------------ calls
+    def call(self, op: Callable[[Salesforce], T], what: str) -> T:
+        """Run `op` with retries on transient failures and one re-authentication on an expired session."""
+        self._check_budget(what)
+        renewed = False
+        while True:
+            try:
+                return self._retrying(op)
+            except SalesforceExpiredSession as exc:
+                if renewed or not self.settings.has_login():
+                    raise AuthError(f"{what}: Salesforce session expired or invalid", code="INVALID_SESSION_ID",
+                                    status=401) from exc
+                log.info("Salesforce session expired; authenticating again")
+                self._sf = self._connect(fresh=True)
+                renewed = True
+            except SalesforceRefusedRequest as exc:
+                code, message = error_code(exc)
+                if code == "REQUEST_LIMIT_EXCEEDED":
+                    raise QuotaExhausted(f"{what}: {message}", code=code, status=403) from exc
+                raise ConfigError(f"{what}: {code}: {message}", code=code, status=403) from exc
+            except SalesforceError as exc:
+                code, message = error_code(exc)
+                raise ConnectorError(f"{what}: {code}: {message}", code=code, status=exc.status) from exc
+            except requests.RequestException as exc:
+                raise ConnectorError(f"{what}: {exc}") from exc
+
+    def _check_budget(self, what: str) -> None:
+        """Stop before the run's call budget or the org-wide reserve is spent (QuotaExhausted: resume later).
+
+        The daily allocation is shared by every integration in the org, so
+        `api_reserve` leaves its last calls to them; usage comes free with every
+        response (`Sforce-Limit-Info`, parsed by simple-salesforce).
+        """
+        st = self.settings
+        if st.call_budget is not None and self.api_calls >= st.call_budget:
+            raise QuotaExhausted(f"{what}: this run's budget of {st.call_budget} API calls is spent", code="CALL_BUDGET")
+        usage = self._sf.api_usage.get("api-usage") if self._sf is not None else None
+        if st.api_reserve and usage is not None and usage.total - usage.used <= st.api_reserve:
+            raise QuotaExhausted(f"{what}: {usage.used}/{usage.total} daily API calls used; the last "
+                                 f"{st.api_reserve} are left to other integrations", code="API_RESERVE")
+
+    def _retrying(self, op: Callable[[Salesforce], T]) -> T:
+        st = self.settings
+        retrying = Retrying(
+            stop=stop_after_attempt(st.max_attempts),
+            wait=wait_random_exponential(multiplier=st.backoff_base_s, max=st.backoff_max_s),
+            retry=retry_if_exception(is_transient),
+            reraise=True,
+            **({"sleep": self._sleep} if self._sleep else {}),
+        )
+        return retrying(lambda: op(self.sf))
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None

@@ -1,0 +1,318 @@
+"""Salesforce raw records ⇄ canonical model. Pure: no I/O, no clock.
+
+Records arrive as the REST query API returns them (datetimes `…000+0000`,
+numbers as JSON numbers, relationship fields nested, e.g. `Account.Type`).
+Salesforce has no lifecycle-stage field, so the stage lives in the custom
+picklist `LeadSync_Stage__c`; without it, a Lead is a lead and a Contact at a
+customer account is a customer. Campaign members become engagement by their
+campaign's Type plus the member Status, since one member row is all
+Salesforce keeps per (campaign, person).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from connectors.base import RawPage
+from mapping.base import MappedPage, MappingIssue
+from mapping.model import Contact, Engagement, EngagementKind, Stage
+
+SOURCE = "salesforce"
+CONTACT_OBJECTS: tuple[str, ...] = ("Lead", "Contact")
+ENGAGEMENT_OBJECTS: tuple[str, ...] = ("CampaignMember", "Task", "Event")
+
+#: Fields leadsync writes (custom fields on both Lead and Contact).
+MANAGED_FIELDS: tuple[str, ...] = (
+    "LeadSync_Stage__c", "LeadSync_Score__c", "LeadSync_Fit__c", "LeadSync_Engagement__c", "LeadSync_Reason__c",
+)
+#: External-id field on Task holding the follow-up's idempotency key.
+TASK_KEY_FIELD = "LeadSync_Key__c"
+REASON_MAX = 255
+
+#: What the connector SELECTs per object; fields the org lacks are dropped by the connector.
+SELECT_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "Lead": ("Id", "FirstName", "LastName", "Email", "Title", "Company", "NumberOfEmployees", "Industry", "Country",
+             "OwnerId", "Status", "IsConverted", "HasOptedOutOfEmail", "IsDeleted", "CreatedDate", "SystemModstamp",
+             *MANAGED_FIELDS),
+    "Contact": ("Id", "FirstName", "LastName", "Email", "Title", "AccountId", "Account.Name", "Account.Type",
+                "Account.Industry", "Account.NumberOfEmployees", "MailingCountry", "OwnerId", "HasOptedOutOfEmail",
+                "IsDeleted", "CreatedDate", "SystemModstamp", *MANAGED_FIELDS),
+    "CampaignMember": ("Id", "CampaignId", "Campaign.Name", "Campaign.Type", "LeadId", "ContactId", "Status",
+                       "HasResponded", "FirstRespondedDate", "CreatedDate", "SystemModstamp"),
+    "Task": ("Id", "WhoId", "Subject", "TaskSubtype", "Status", "ActivityDate", "CompletedDateTime", "CreatedDate",
+             "SystemModstamp", TASK_KEY_FIELD),
+    "Event": ("Id", "WhoId", "Subject", "ActivityDateTime", "CreatedDate", "SystemModstamp"),
+})
+
+STAGE_FROM_SALESFORCE: Mapping[str, Stage] = MappingProxyType({
+    "Subscriber": Stage.SUBSCRIBER, "Lead": Stage.LEAD, "MQL": Stage.MQL, "SQL": Stage.SQL,
+    "Opportunity": Stage.OPPORTUNITY, "Customer": Stage.CUSTOMER,
+})
+STAGE_TO_SALESFORCE: Mapping[Stage, str] = MappingProxyType({v: k for k, v in STAGE_FROM_SALESFORCE.items()})
+
+#: Member statuses that mean the same whatever the campaign type.
+_STATUS_KINDS: Mapping[str, EngagementKind] = MappingProxyType({
+    "opened": EngagementKind.EMAIL_OPEN, "clicked": EngagementKind.EMAIL_CLICK,
+    "replied": EngagementKind.EMAIL_REPLY, "unsubscribed": EngagementKind.UNSUBSCRIBE,
+    "bounced": EngagementKind.HARD_BOUNCE, "attended": EngagementKind.WEBINAR,
+})
+#: What a responded member of each campaign type did.
+_RESPONDED_KINDS: Mapping[str, EngagementKind] = MappingProxyType({
+    "demo request": EngagementKind.DEMO_REQUEST, "webinar": EngagementKind.FORM_SUBMIT,  # registered, not attended
+    "content": EngagementKind.CONTENT_DOWNLOAD, "web": EngagementKind.FORM_SUBMIT,
+    "email": EngagementKind.EMAIL_CLICK,
+})
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class BadValue(ValueError):
+    """A raw value that cannot be read as its field's type."""
+
+
+# ------------------------------------------------------------------ values
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """REST datetimes (`2026-05-01T07:25:37.000+0000`) and dates, as aware UTC datetimes."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadValue(f"not a datetime: {value!r}")
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise BadValue(f"not a datetime: {value!r}") from exc
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def parse_int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise BadValue(f"not a number: {value!r}")
+    try:
+        return int(float(value))
+    except (TypeError, ValueError) as exc:
+        raise BadValue(f"not a number: {value!r}") from exc
+
+
+def parse_bool(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    raise BadValue(f"not a boolean: {value!r}")
+
+
+def parse_stage(value: Any) -> Stage | None:
+    if value is None or value == "":
+        return None
+    stage = STAGE_FROM_SALESFORCE.get(str(value))
+    if stage is None:
+        raise BadValue(f"unknown LeadSync_Stage__c value: {value!r}")
+    return stage
+
+
+def parse_email(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    if not _EMAIL.match(text):
+        raise BadValue(f"not an email address: {text!r}")
+    return text
+
+
+def field_text(value: Any) -> str | None:
+    """A managed field's current value as the string a plan diffs against (`42.0` → `"42"`)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _parent(record: Mapping[str, Any], relation: str) -> Mapping[str, Any]:
+    parent = record.get(relation)
+    return parent if isinstance(parent, Mapping) else {}
+
+
+class _Check:
+    """Reads one record's values; a BadValue becomes the default plus a MappingIssue naming record and field."""
+
+    def __init__(self, record_id: str, sink: list[MappingIssue]) -> None:
+        self.record_id, self.sink = record_id, sink
+
+    def read(self, field: str, parse: Callable[[Any], Any], value: Any, default: Any = None) -> Any:
+        try:
+            return parse(value)
+        except BadValue as exc:
+            self.issue(field, str(exc))
+            return default
+
+    def issue(self, field: str, message: str) -> None:
+        self.sink.append(MappingIssue(SOURCE, self.record_id, field, message))
+
+
+# ------------------------------------------------------------------ contacts
+
+
+def _default_stage(object_type: str, account_type: str | None) -> Stage:
+    """No LeadSync stage yet: a customer account's contact is a customer, anyone else a lead."""
+    if object_type == "Contact" and (account_type or "").casefold().startswith("customer"):
+        return Stage.CUSTOMER
+    return Stage.LEAD
+
+
+def map_contact(record: Mapping[str, Any], object_type: str, issues: list[MappingIssue]) -> Contact:
+    """One Lead or Contact row; bad values become None plus an issue."""
+    rid = str(record.get("Id") or "")
+    check = _Check(rid, issues)
+    account = _parent(record, "Account")
+    is_lead = object_type == "Lead"
+    stage = check.read("LeadSync_Stage__c", parse_stage, record.get("LeadSync_Stage__c"))
+    extra: dict[str, str | None] = {}
+    if not is_lead:
+        extra = {"AccountId": _text(record.get("AccountId")), "Account.Type": _text(account.get("Type"))}
+    return Contact(
+        source=SOURCE, id=rid, object_type=object_type,
+        email=check.read("Email", parse_email, record.get("Email")),
+        first_name=_text(record.get("FirstName")), last_name=_text(record.get("LastName")),
+        title=_text(record.get("Title")),
+        company=_text(record.get("Company") if is_lead else account.get("Name")),
+        company_size=check.read("NumberOfEmployees", parse_int,
+                                record.get("NumberOfEmployees") if is_lead else account.get("NumberOfEmployees")),
+        industry=_text(record.get("Industry") if is_lead else account.get("Industry")),
+        country=_text(record.get("Country") if is_lead else record.get("MailingCountry")),
+        owner_id=_text(record.get("OwnerId")),
+        lifecycle_stage=stage or _default_stage(object_type, _text(account.get("Type"))),
+        lead_status=_text(record.get("Status")),
+        created_at=check.read("CreatedDate", parse_datetime, record.get("CreatedDate")),
+        updated_at=check.read("SystemModstamp", parse_datetime, record.get("SystemModstamp")),
+        do_not_contact=check.read("HasOptedOutOfEmail", parse_bool, record.get("HasOptedOutOfEmail"), False),
+        archived=bool(record.get("IsDeleted")),
+        read_only=is_lead and check.read("IsConverted", parse_bool, record.get("IsConverted"), False),
+        managed=MappingProxyType({f: field_text(record.get(f)) for f in MANAGED_FIELDS}),
+        extra=MappingProxyType(extra),
+    )
+
+
+# ---------------------------------------------------------------- engagement
+
+
+def campaign_kind(campaign_type: str | None, status: str | None, responded: bool) -> EngagementKind:
+    """Campaign Type + member Status → what the person did; a member who never responded did nothing yet."""
+    by_status = _STATUS_KINDS.get((status or "").strip().casefold())
+    if by_status is not None:
+        return by_status
+    if not responded:
+        return EngagementKind.OTHER
+    return _RESPONDED_KINDS.get((campaign_type or "").strip().casefold(), EngagementKind.FORM_SUBMIT)
+
+
+def _occurred(check: _Check, record: Mapping[str, Any], fields: tuple[str, ...]) -> datetime | None:
+    """The first of `fields` that holds a readable datetime; each unreadable one is an issue."""
+    for name in fields:
+        at = check.read(name, parse_datetime, record.get(name))
+        if at is not None:
+            return at
+    check.issue(fields[0], "no usable timestamp; engagement not mapped")
+    return None
+
+
+def _member(record: Mapping[str, Any], check: _Check) -> Engagement | None:
+    at = _occurred(check, record, ("CreatedDate", "SystemModstamp"))
+    if at is None:
+        return None
+    campaign = _parent(record, "Campaign")
+    name = _text(campaign.get("Name")) or str(record.get("CampaignId") or "")
+    responded = check.read("HasResponded", parse_bool, record.get("HasResponded"), False)
+    kind = campaign_kind(_text(campaign.get("Type")), _text(record.get("Status")), responded)
+    who = _text(record.get("LeadId")) or _text(record.get("ContactId"))
+    if who is None:
+        check.issue("LeadId", "campaign member has neither LeadId nor ContactId")
+    return Engagement(SOURCE, check.record_id, who or "", kind, at, detail=name, campaign=name)
+
+
+def task_kind(subtype: str | None, subject: str | None) -> EngagementKind:
+    """Calls are calls; a logged email is engagement only when it is the prospect's reply."""
+    if subtype == "Call":
+        return EngagementKind.CALL
+    if subtype == "Email" and re.search(r"\bre:", subject or "", re.IGNORECASE):
+        return EngagementKind.EMAIL_REPLY
+    return EngagementKind.OTHER
+
+
+def _activity(record: Mapping[str, Any], check: _Check, kind: EngagementKind,
+              when: tuple[str, ...]) -> Engagement | None:
+    at = _occurred(check, record, when)
+    if at is None:
+        return None
+    who = _text(record.get("WhoId"))
+    if who is None:
+        check.issue("WhoId", "activity is not linked to a lead or contact")
+    return Engagement(SOURCE, check.record_id, who or "", kind, at, detail=_text(record.get("Subject")) or "")
+
+
+def map_engagement(record: Mapping[str, Any], sobject: str, issues: list[MappingIssue]) -> Engagement | None:
+    """One CampaignMember, Task or Event; None (with an issue) only when it has no timestamp at all."""
+    check = _Check(str(record.get("Id") or ""), issues)
+    if sobject == "CampaignMember":
+        return _member(record, check)
+    if sobject == "Task":
+        kind = task_kind(_text(record.get("TaskSubtype")), _text(record.get("Subject")))
+        return _activity(record, check, kind, ("CompletedDateTime", "CreatedDate", "SystemModstamp"))
+    return _activity(record, check, EngagementKind.MEETING, ("ActivityDateTime", "CreatedDate", "SystemModstamp"))
+
+
+def is_leadsync_task(record: Mapping[str, Any]) -> bool:
+    """A follow-up leadsync created itself: sales work, not the prospect's engagement."""
+    return bool(record.get(TASK_KEY_FIELD))
+
+
+def map_page(page: RawPage) -> MappedPage:
+    """Map one raw page of any Salesforce stream; an unknown stream is one issue, not an exception.
+
+    leadsync's own follow-up tasks are left out on purpose (see `is_leadsync_task`).
+    """
+    out = MappedPage()
+    if page.stream in CONTACT_OBJECTS:
+        out.contacts = [map_contact(r, page.stream, out.issues) for r in page.records]
+    elif page.stream in ENGAGEMENT_OBJECTS:
+        for r in page.records:
+            if page.stream == "Task" and is_leadsync_task(r):
+                continue
+            mapped = map_engagement(r, page.stream, out.issues)
+            if mapped is not None:
+                out.engagements.append(mapped)
+    else:
+        out.issues.append(MappingIssue(SOURCE, "", "stream", f"unknown stream {page.stream!r}"))
+    return out
+
+
+# ------------------------------------------------------------------ outbound
+
+
+def outbound_fields(stage: Stage | None, score: int, fit: int, engagement: int, reason: str) -> dict[str, str | None]:
+    """The Salesforce values to write, as strings (the connector sends number fields as JSON numbers).
+
+    `LeadSync_Stage__c` is included only for a stage its picklist lists; the
+    reason is cut to the field's 255 characters.
+    """
+    out: dict[str, str | None] = {
+        "LeadSync_Score__c": str(int(score)), "LeadSync_Fit__c": str(int(fit)),
+        "LeadSync_Engagement__c": str(int(engagement)), "LeadSync_Reason__c": reason.strip()[:REASON_MAX] or None,
+    }
+    if stage is not None and stage in STAGE_TO_SALESFORCE:
+        out["LeadSync_Stage__c"] = STAGE_TO_SALESFORCE[stage]
+    return out

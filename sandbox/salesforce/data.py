@@ -1,0 +1,191 @@
+"""Turns `sandbox.seed` people into Salesforce rows: users, a queue, campaigns, leads, contacts, activity.
+
+Salesforce keeps one CampaignMember per (campaign, person) whose Status only
+moves up (Sent < Opened < Clicked), so repeated opens collapse into one row,
+as in a real org. Page views have no Salesforce object (no Pardot) and are
+dropped here on purpose. About a third of leads and contacts were touched by a
+data-enrichment job at one second, so thousands of rows share a SystemModstamp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sandbox.salesforce.store import Row, Store
+from sandbox.seed import ASSETS, EMAILS, FORMS, OWNERS, SF_QUEUE_ID, WEBINARS, Event, Person, people
+
+LEAD_STATUS_OF = {"NEW": "Open - Not Contacted", "OPEN": "Open - Not Contacted", "IN_PROGRESS": "Working - Contacted",
+                  "ATTEMPTED_TO_CONTACT": "Working - Contacted", "UNQUALIFIED": "Closed - Not Converted", None:
+                  "Open - Not Contacted"}
+
+#: Seed event kind -> (campaign status, rank within the campaign, responded).
+MEMBER_STATUS: dict[str, tuple[str, int, bool]] = {
+    "email_open": ("Opened", 1, True),
+    "email_click": ("Clicked", 2, True),
+    "hard_bounce": ("Bounced", 3, False),
+    "unsubscribe": ("Unsubscribed", 4, False),
+    "form_submit": ("Submitted", 1, True),
+    "content_download": ("Downloaded", 1, True),
+    "webinar": ("Attended", 1, True),
+    "demo_request": ("Requested", 1, True),
+}
+CAMPAIGN_TYPE_OF_KIND = {"email_open": "Email", "email_click": "Email", "hard_bounce": "Email",
+                         "unsubscribe": "Email", "form_submit": "Web", "content_download": "Content",
+                         "webinar": "Webinar", "demo_request": "Demo Request"}
+
+
+def _sec(at: datetime) -> datetime:
+    return at.replace(microsecond=0)
+
+
+@dataclass
+class _Member:
+    event: Event
+    first: Event
+    last: Event
+    first_response: Event | None
+
+
+class SeedLoader:
+    """Loads one seed into a store; ids come from per-table counters, so a seed always gives the same ids."""
+
+    def __init__(self, store: Store, anchor: datetime) -> None:
+        self.store = store
+        self.anchor = anchor
+        self.origin = _sec(anchor - timedelta(days=900))
+        self.enrichment = (anchor - timedelta(days=3)).replace(hour=7, minute=25, second=37, microsecond=0)
+        self.campaigns: dict[str, str] = {}
+        self.accounts: dict[str, str] = {}
+
+    def load(self, seed: int, contacts: int) -> None:
+        self._users()
+        self._lead_statuses()
+        self._campaign_rows()
+        for person in people(seed, contacts, self.anchor):
+            if person.in_salesforce:
+                self._person(person)
+
+    def _row(self, sobject: str, values: Row, created: datetime, stamp: datetime | None = None) -> Row:
+        obj = self.store.schema[sobject]
+        row: Row = dict.fromkeys(obj.fields)
+        row.update((k, v) for k, v in values.items() if k in obj.fields)  # an org without leadsync's fields
+        row.setdefault("Id", None)
+        if row["Id"] is None:
+            row["Id"] = self.store.tables[sobject].next_id()
+        row["IsDeleted"] = False
+        row["CreatedDate"] = _sec(created)
+        row["LastModifiedDate"] = row["SystemModstamp"] = _sec(stamp or created)
+        if "Name" in obj.fields and sobject in ("Lead", "Contact", "User"):
+            row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
+        self.store.load(sobject, row)
+        return row
+
+    def _users(self) -> None:
+        for o in OWNERS:
+            self._row("User", {"Id": o.salesforce_id, "FirstName": o.first_name, "LastName": o.last_name,
+                               "Email": o.email, "Username": o.email + ".sandbox", "IsActive": o.active}, self.origin)
+        self._row("Group", {"Id": SF_QUEUE_ID, "Name": "Inbound Lead Queue", "Type": "Queue"}, self.origin)
+
+    def _lead_statuses(self) -> None:
+        for i, label in enumerate(("Open - Not Contacted", "Working - Contacted", "Closed - Converted",
+                                   "Closed - Not Converted")):
+            self._row("LeadStatus", {"MasterLabel": label, "ApiName": label, "IsConverted": label == "Closed - Converted",
+                                     "IsDefault": i == 0, "SortOrder": i + 1}, self.origin)
+
+    def _campaign_rows(self) -> None:
+        named = [(n, "Email") for n in EMAILS] + [(n, "Webinar") for n in WEBINARS] + \
+                [(n, "Content") for n in ASSETS] + [(n, "Web") for n in FORMS[:2]] + [("Demo request", "Demo Request")]
+        for name, kind in named:
+            row = self._row("Campaign", {"Name": name, "Type": kind, "Status": "In Progress", "IsActive": True,
+                                         "StartDate": (self.anchor - timedelta(days=200)).date(),
+                                         "OwnerId": OWNERS[0].salesforce_id}, self.origin)
+            self.campaigns[name] = row["Id"]
+
+    def _stamp(self, person: Person, created: datetime) -> datetime:
+        opt_out = [e.at for e in person.events if e.kind == "unsubscribe"]
+        stamp = max([created, *opt_out])
+        if person.index % 20 < 7 and stamp < self.enrichment:
+            stamp = self.enrichment
+        return stamp
+
+    def _person(self, p: Person) -> None:
+        created = p.created_at
+        common = {
+            "FirstName": p.first_name, "LastName": p.last_name, "Email": p.email or None, "Title": p.title or None,
+            "HasOptedOutOfEmail": any(e.kind == "unsubscribe" for e in p.events),
+            "LeadSync_Stage__c": {"customer": "Customer", "opportunity": "Opportunity"}.get(p.sales_stage or ""),
+            "LeadSource": "Web",
+        }
+        if p.sf_object == "Lead":
+            converted = p.converted_lead
+            row = self._row("Lead", {
+                **common, "Company": p.company, "NumberOfEmployees": p.company_size, "Industry": p.industry,
+                "Country": p.country, "OwnerId": SF_QUEUE_ID if p.sf_queue_owned else p.owner.salesforce_id,
+                "Status": "Closed - Converted" if converted else LEAD_STATUS_OF.get(p.lead_status, LEAD_STATUS_OF[None]),
+                "IsConverted": converted, "ConvertedDate": (created + timedelta(days=10)).date() if converted else None,
+            }, created, self._stamp(p, created))
+        else:
+            row = self._row("Contact", {
+                **common, "AccountId": self._account(p), "MailingCountry": p.country, "OwnerId": p.owner.salesforce_id,
+            }, created, self._stamp(p, created))
+        self._engagement(p, row)
+
+    def _account(self, p: Person) -> str:
+        account_id = self.accounts.get(p.company)
+        customer = p.sales_stage == "customer"
+        if account_id is None:
+            row = self._row("Account", {"Name": p.company, "Type": "Customer - Direct" if customer else "Prospect",
+                                        "Industry": p.industry, "NumberOfEmployees": p.company_size,
+                                        "BillingCountry": p.country, "OwnerId": p.owner.salesforce_id}, self.origin)
+            account_id = self.accounts[p.company] = row["Id"]
+        elif customer:
+            self.store.tables["Account"].rows[account_id]["Type"] = "Customer - Direct"
+        return account_id
+
+    def _engagement(self, p: Person, who: Row) -> None:
+        link = "LeadId" if p.sf_object == "Lead" else "ContactId"
+        for name, m in _members(p.events).items():
+            status, _, responded = MEMBER_STATUS[m.event.kind]
+            self._row("CampaignMember", {
+                "CampaignId": self.campaigns[name], link: who["Id"], "Status": status, "HasResponded": responded,
+                "FirstRespondedDate": m.first_response.at.date() if m.first_response else None,
+            }, m.first.at, m.last.at)
+        owner = p.owner.salesforce_id
+        for e in p.events:
+            if e.kind == "meeting":
+                call_at = e.at - timedelta(days=1)
+                self._row("Task", {"WhoId": who["Id"], "Subject": "Call", "TaskSubtype": "Call", "CallType": "Outbound",
+                                   "Status": "Completed", "IsClosed": True, "Priority": "Normal", "OwnerId": owner,
+                                   "ActivityDate": call_at.date(), "CompletedDateTime": _sec(call_at),
+                                   "Description": f"Booked: {e.detail}"}, call_at)
+                self._row("Event", {"WhoId": who["Id"], "Subject": f"Meeting: {e.detail}", "EventSubtype": "Event",
+                                    "ActivityDateTime": _sec(e.at), "DurationInMinutes": 30, "OwnerId": owner}, e.at)
+            elif e.kind == "demo_request":
+                reply_at = e.at + timedelta(hours=3)
+                if reply_at <= self.anchor:
+                    self._row("Task", {"WhoId": who["Id"], "Subject": "Email: Re: Your demo request",
+                                       "TaskSubtype": "Email", "Status": "Completed", "IsClosed": True,
+                                       "Priority": "Normal", "OwnerId": owner, "ActivityDate": reply_at.date(),
+                                       "CompletedDateTime": _sec(reply_at)}, reply_at)
+
+
+def _members(events: Iterable[Event]) -> dict[str, _Member]:
+    """One member per campaign, keeping the highest-ranked status and first/last touch."""
+    out: dict[str, _Member] = {}
+    for e in events:
+        if e.kind not in MEMBER_STATUS:
+            continue
+        name = e.detail
+        responded = MEMBER_STATUS[e.kind][2]
+        m = out.get(name)
+        if m is None:
+            out[name] = _Member(e, e, e, e if responded else None)
+            continue
+        if MEMBER_STATUS[e.kind][1] > MEMBER_STATUS[m.event.kind][1]:
+            m.event = e
+        m.last = max(m.last, e, key=lambda x: x.at)
+        if responded and m.first_response is None:
+            m.first_response = e
+    return out

@@ -1,0 +1,161 @@
+"""`SalesforceEmulator`: seeded data + the REST surface, served over TLS with a throw-away CA."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import tempfile
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import trustme
+
+from sandbox.salesforce.app import SalesforceApi
+from sandbox.salesforce.auth import OAuthConfig, Sessions
+from sandbox.salesforce.data import SeedLoader
+from sandbox.salesforce.query import render_value
+from sandbox.salesforce.schema import build_schema
+from sandbox.salesforce.store import RecordError, Store
+from sandbox.salesforce.wire import SalesforceApp
+from sandbox.seed import OWNERS, default_anchor
+from sandbox.server import serve
+
+
+class SalesforceEmulator:
+    """A Salesforce org on loopback that real `simple-salesforce` talks to unchanged.
+
+    Login credentials: `consumer_key` / `consumer_secret` (client credentials,
+    OAuth password), `username` (JWT `sub`, password flows), `password` and
+    `security_token` (SOAP login).
+    """
+
+    def __init__(
+        self,
+        seed: int = 1,
+        contacts: int = 2000,
+        anchor: datetime | None = None,
+        session_id: str = "00Dsandbox!sessiontoken",
+        api_version: str = "59.0",
+        daily_limit: int = 15000,
+        *,
+        with_managed_fields: bool = True,
+        consumer_key: str = "leadsync-sandbox-key",
+        consumer_secret: str = "leadsync-sandbox-secret",
+        username: str = "integration@leadsync.sandbox",
+        password: str = "sandbox-password",
+        security_token: str = "sandboxSecurityToken",
+        jwt_public_key: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.anchor = anchor or default_anchor()
+        self.session_id = session_id
+        self.api_version = api_version
+        self.app = SalesforceApp("salesforce", seed)
+        self.store = Store(build_schema(with_managed_fields), clock or (lambda: datetime.now(timezone.utc)))
+        SeedLoader(self.store, self.anchor).load(seed, contacts)
+        self.store.running_user = OWNERS[0].salesforce_id
+        self.sessions = Sessions()
+        self.sessions.issue(session_id)
+        self.oauth = OAuthConfig(consumer_key, consumer_secret, username, password, security_token, jwt_public_key)
+        self.api = SalesforceApi(self.app, self.store, self.sessions, self.oauth, daily_limit)
+        self._server: Any = None
+        self._tmp: Path | None = None
+        self.ca_pem_path = ""
+        self.instance_url = ""
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve HTTPS; return the instance URL (no trailing slash)."""
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        self._tmp = Path(tempfile.mkdtemp(prefix="leadsync-sf-"))
+        ca_path = self._tmp / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_path))
+        self.ca_pem_path = str(ca_path)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(ctx)
+        self._server, _ = serve(self.app, host, port, ssl_context=ctx)
+        bound = self._server.server_address[1]
+        self.instance_url = f"https://{host}:{bound}"
+        self.api.logins.instance_url = self.instance_url
+        return self.instance_url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self) -> SalesforceEmulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------- inspection
+    def record(self, sobject: str, record_id: str) -> dict[str, Any]:
+        """Current field values of one record, in wire format (datetimes as `…+0000`)."""
+        with self.app.lock:
+            row = self.store.tables[sobject].rows[record_id]
+            return {k: render_value(v) for k, v in row.items()}
+
+    def records(self, sobject: str) -> list[dict[str, Any]]:
+        """Every row of an object, deleted ones included (see `IsDeleted`)."""
+        with self.app.lock:
+            return [{k: render_value(v) for k, v in row.items()} for row in self.store.tables[sobject].rows.values()]
+
+    @property
+    def api_usage(self) -> int:
+        return self.api.api_usage
+
+    @api_usage.setter
+    def api_usage(self, value: int) -> None:
+        self.api.api_usage = value
+
+    # ----------------------------------------------------------------- faults
+    def expire_sessions(self) -> None:
+        """Invalidate every token: the next call gets 401 INVALID_SESSION_ID."""
+        with self.app.lock:
+            self.sessions.tokens.clear()
+
+    def expire_session_after(self, calls: int | None) -> None:
+        """Each token (current and future) stops working after `calls` more API calls."""
+        with self.app.lock:
+            self.sessions.ttl_calls = calls
+            for token in self.sessions.tokens:
+                self.sessions.tokens[token] = calls
+
+    def lock_rows(self, ids: Iterable[str], times: int = 1) -> None:
+        """These records fail `times` collection writes each with UNABLE_TO_LOCK_ROW."""
+        with self.app.lock:
+            for record_id in ids:
+                self.api.writes.faults.ids[record_id] = times
+
+    def lock_rate(self, rate: float, seed: int = 0, per_record: int = 1) -> None:
+        """Each written record fails with probability `rate` (decided by seed and id), at most `per_record` times."""
+        with self.app.lock:
+            faults = self.api.writes.faults
+            faults.rate, faults.seed, faults.per_record = rate, seed, per_record
+            faults.seen.clear()
+
+    def reject_writes(self, ids: Iterable[str], status_code: str = "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                      message: str = "Score changes need a manager's approval", fields: Iterable[str] = ()) -> None:
+        """Collection writes to these records fail with this per-record error until `clear_rejections()`.
+
+        Models validation rules (`FIELD_CUSTOM_VALIDATION_EXCEPTION`), duplicate rules
+        (`DUPLICATES_DETECTED`) and the like: the CRM's own reason, not transient.
+        """
+        error = RecordError(status_code, message, tuple(fields))
+        with self.app.lock:
+            for record_id in ids:
+                self.api.writes.faults.rejections[record_id] = error
+
+    def clear_rejections(self) -> None:
+        with self.app.lock:
+            self.api.writes.faults.rejections.clear()

@@ -165,7 +165,7 @@ def backfill(source: str = typer.Option(..., "--source", help="hubspot or salesf
     with _Progress(not as_json) as progress:
         summary, _ = run_source(settings, state, source, "backfill", _model(settings), progress, resume)
     _emit(summary.to_dict()) if as_json else _print_summary(summary)
-    raise typer.Exit(0 if summary.status.startswith(("ok", "paused")) else 1)
+    raise typer.Exit(1 if summary.status == "error" else 0)
 
 
 @app.command()
@@ -189,7 +189,9 @@ def sync(once: bool = typer.Option(False, "--once", help="Run one incremental pa
         else:
             for s in summaries:
                 _print_summary(s)
-        if once or STOP.wait(interval):
+        if once:
+            raise typer.Exit(1 if any(s.status == "error" for s in summaries) else 0)
+        if STOP.wait(interval):
             break
 
 

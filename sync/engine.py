@@ -21,13 +21,13 @@ from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
-from connectors.base import Connector, QuotaExhausted, RawPage, chunks
+from connectors.base import Connector, ConnectorError, QuotaExhausted, RawPage, chunks
 from mapping.base import MappingIssue
 from mapping.model import STAGE_RANK, ChangeResult, CreateTask, SetFields, Stage
 from scoring import Score, ScoringModel, next_stage, score
 from sync.logs import run_id_var
 from sync.plan import ContactPlan, plan_contact, task_text
-from sync.state import State, contact_to_json, content_hash
+from sync.state import State
 
 log = logging.getLogger("leadsync.sync")
 
@@ -141,6 +141,10 @@ class Engine:
             summary.status = "paused: quota"
             summary.message = str(exc)
             log.warning("run %s paused: quota (%s)", run_id, exc)
+        except ConnectorError as exc:  # credentials, configuration, an API refusing: a person must act
+            summary.status = "error"
+            summary.message = f"{type(exc).__name__}: {exc}" + (f" [{exc.code}]" if exc.code else "")
+            log.error("run %s failed: %s", run_id, summary.message)
         except Exception as exc:
             summary.status = "error"
             summary.message = f"{type(exc).__name__}: {exc}"
@@ -338,13 +342,7 @@ class Engine:
 
     def _set_stage(self, contact_id: str, stage: Stage) -> None:
         """Keep the snapshot's canonical stage in step with what we wrote."""
-        c = self.state.contacts(self.source, [contact_id]).get(contact_id)
-        if c is not None:
-            c2 = replace(c, lifecycle_stage=stage)
-            self.state.db.execute(
-                "UPDATE contacts SET data=?, hash=? WHERE source=? AND id=?",
-                (contact_to_json(c2), content_hash(c2), self.source, contact_id),
-            )
+        self.state.set_stage(self.source, contact_id, stage)
 
     def _apply_tasks(self, tasks: list[CreateTask], summary: RunSummary) -> None:
         if not tasks:

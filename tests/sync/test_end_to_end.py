@@ -138,3 +138,12 @@ def test_runs_show_and_undo_restore_what_a_run_wrote(sandbox_env):
     stage_rows = [a for a in shown["audit"] if a["field"] == "lifecyclestage"]
     back = sandbox_env.hubspot.contact(stage_rows[0]["record_id"])["lifecyclestage"]
     assert back == stage_rows[0]["before"]  # a backward move: clear-then-set, allowed only for undo
+
+
+def test_wrong_credentials_end_the_run_with_the_crms_reason(sandbox_env, monkeypatch):
+    monkeypatch.setenv("LEADSYNC_HUBSPOT__ACCESS_TOKEN", "pat-wrong")
+    result = runner.invoke(app, ["backfill", "--source", "hubspot", "--json"])
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "error" and "AuthError" in summary["message"]
+    assert "pat-wrong" not in result.output

@@ -147,3 +147,22 @@ def test_wrong_credentials_end_the_run_with_the_crms_reason(sandbox_env, monkeyp
     summary = json.loads(result.stdout)
     assert summary["status"] == "error" and "AuthError" in summary["message"]
     assert "pat-wrong" not in result.output
+
+
+def test_a_rejected_record_is_kept_retried_and_never_stops_the_batch(sandbox_env):
+    sf = sandbox_env.salesforce
+    lead = next(r for r in sf.records("Lead") if r.get("IsConverted") is False)
+    sf.reject_writes([lead["Id"]])
+    first = cli("backfill", "--source", "salesforce")
+    assert first["failed"] == 1 and first["records_updated"] > 100  # the rest of the batch went through
+    failures = cli("failures")["failures"]
+    assert [(f["record_id"], f["error_code"], f["attempts"]) for f in failures] == [
+        (lead["Id"], "FIELD_CUSTOM_VALIDATION_EXCEPTION", 1)]
+    assert "manager" in failures[0]["message"]  # the CRM's own words
+    again = cli("sync", "--once", "--source", "salesforce")
+    assert again["failed"] == 1 and cli("failures")["failures"][0]["attempts"] == 2  # retried, still refused
+    sf.clear_rejections()
+    fixed = cli("sync", "--once", "--source", "salesforce")
+    assert fixed["failed"] == 0 and fixed["records_updated"] == 1
+    assert cli("failures")["failures"] == []
+    assert sf.record("Lead", lead["Id"])["LeadSync_Score__c"] is not None

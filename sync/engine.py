@@ -15,7 +15,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from types import ModuleType
@@ -66,6 +67,7 @@ class RunSummary:
     duration_s: float = 0.0
     missing_fields: list[str] = field(default_factory=list)
     streams: dict[str, dict[str, int]] = field(default_factory=dict)  # per stream: pages, records
+    calls_by_phase: dict[str, int] = field(default_factory=dict)  # setup, pull, write
     message: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,15 +126,18 @@ class Engine:
         self.wall_now = self.clock()  # task due dates count from the real time of the hand-off
         now = scoring_time(self.wall_now)
         try:
-            if kind == "plan":
-                summary.missing_fields = self.connector.missing_fields()
-            else:
-                self.connector.ensure_fields()
-            self._pull(self._start_from(kind, resume), summary, backfill=kind == "backfill")
-            if kind != "plan":
-                self._recover_tasks(summary)
-                self._read_back_tasks()
-            self._score_plan_apply(summary, out, now, write=kind != "plan")
+            with self._phase(summary, "setup"):
+                if kind == "plan":
+                    summary.missing_fields = self.connector.missing_fields()
+                else:
+                    self.connector.ensure_fields()
+            with self._phase(summary, "pull"):
+                self._pull(self._start_from(kind, resume), summary, backfill=kind == "backfill")
+            with self._phase(summary, "write"):
+                if kind != "plan":
+                    self._recover_tasks(summary)
+                    self._read_back_tasks()
+                self._score_plan_apply(summary, out, now, write=kind != "plan")
             summary.status = "ok" if not summary.failed else "ok with failures"
         except Stopped:
             summary.status = "stopped"
@@ -157,6 +162,15 @@ class Engine:
             log.info("run %s %s: %s", run_id, summary.status, json.dumps(summary.to_dict(), sort_keys=True))
             run_id_var.reset(token)
         return summary, out
+
+    @contextmanager
+    def _phase(self, summary: RunSummary, name: str) -> Iterator[None]:
+        """Count the API calls each phase spends, so benchmarks compare like with like."""
+        before = self.connector.api_calls
+        try:
+            yield
+        finally:
+            summary.calls_by_phase[name] = summary.calls_by_phase.get(name, 0) + self.connector.api_calls - before
 
     def _check_stop(self) -> None:
         if self.stop.is_set():

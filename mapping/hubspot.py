@@ -130,8 +130,11 @@ class _Issues:
             return default
 
 
-def map_contact(record: Mapping[str, Any], issues: list[MappingIssue]) -> Contact:
-    """One `/crm/v3/objects/contacts` record; bad values become None plus an issue."""
+def map_contact(record: Mapping[str, Any], issues: list[MappingIssue], archived: bool = False) -> Contact:
+    """One `/crm/v3/objects/contacts` record; bad values become None plus an issue.
+
+    `archived`: the record came from the archived list (deleted or merged away): sync never writes to it.
+    """
     props: Mapping[str, Any] = record.get("properties") or {}
     rid = str(record.get("id") or props.get("hs_object_id") or "")
     check = _Issues(rid, issues)
@@ -149,7 +152,7 @@ def map_contact(record: Mapping[str, Any], issues: list[MappingIssue]) -> Contac
         updated_at=check.read("lastmodifieddate", parse_datetime,
                               props.get("lastmodifieddate") or record.get("updatedAt")),
         do_not_contact=str(props.get("hs_email_optout") or "").lower() == "true",
-        archived=bool(record.get("archived")),
+        archived=archived or bool(record.get("archived")),
         managed=MappingProxyType({f: props.get(f) for f in MANAGED_FIELDS}),
         extra=MappingProxyType({f: props.get(f) for f in AGGREGATE_FIELDS if f in props}),
     )
@@ -244,8 +247,9 @@ _ID_KEYS = {"page_views": "id", "email_events": "id", "form_submissions": "conve
 def map_page(page: RawPage) -> MappedPage:
     """Map one raw page of any HubSpot stream; an unknown stream is one issue, not an exception."""
     out = MappedPage()
-    if page.stream == "contacts":
-        out.contacts = [map_contact(r, out.issues) for r in page.records]
+    if page.stream in ("contacts", "contacts_archived"):
+        archived = page.stream == "contacts_archived"
+        out.contacts = [map_contact(r, out.issues, archived) for r in page.records]
     elif page.stream == "meetings":
         out.engagements = [e for r in page.records for e in _meetings(r, out.issues)]
     elif page.stream in _EVENT_MAPPERS:

@@ -33,7 +33,11 @@ class Sandbox:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "hubspot": {"base_url": self.hubspot_url, "access_token": HUBSPOT_TOKEN},
+            "hubspot": {"base_url": self.hubspot_url, "access_token": HUBSPOT_TOKEN,
+                        "oauth": {"client_id": self.hubspot.oauth.client_id,
+                                  "client_secret": self.hubspot.oauth.client_secret,
+                                  "refresh_token": self.hubspot.oauth.refresh_token,
+                                  "token_url": f"{self.hubspot_url}/oauth/v1/token"}},
             "salesforce": {
                 "instance_url": self.salesforce_url,
                 "session_id": SALESFORCE_SESSION,

@@ -69,9 +69,10 @@ class Owner:
 
 
 OWNERS: tuple[Owner, ...] = tuple(
-    Owner(i, f, l, f"{f.lower()}.{l.lower()}@example-saas.com", active, str(70000001 + i),
-          f"005{'Ow' + str(i).zfill(13)}")
-    for i, (f, l, active) in enumerate([
+    # 15-char id + checksum suffix: only the "O" of "005Ow" is upper case, so every suffix is "IAA".
+    Owner(i, first, last, f"{first.lower()}.{last.lower()}@example-saas.com", active, str(70000001 + i),
+          f"005Ow{str(i).zfill(10)}IAA")
+    for i, (first, last, active) in enumerate([
         ("Maya", "Reed", True), ("Jonas", "Berg", True), ("Aisha", "Khan", True), ("Leo", "Martin", True),
         ("Grace", "Ho", True), ("Diego", "Ruiz", True), ("Pat", "Lowe", False), ("Ines", "Duarte", True),
     ])

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
 
     def configured_sources(self) -> list[str]:
         out = []
-        if self.hubspot.access_token is not None:
+        if self.hubspot.configured:  # a private-app token, or OAuth client + refresh token
             out.append("hubspot")
         sf = self.salesforce
         if sf.instance_url and (sf.session_id or sf.consumer_key or sf.username):

@@ -1,73 +1,108 @@
 """The state store: snapshots, watermarks, runs, audit log, task ledger, failures.
 
-SQLite by default. The schema is versioned; an old file is migrated forward,
-never silently recreated. Contacts are kept as a canonical JSON snapshot plus
-a hash, so an incoming record that equals what we last saw (our own write
-echoing back included) is recognised without re-scoring it.
+SQLite by default; the same code runs on PostgreSQL given a `postgresql://`
+URL (the few differences live in `sync/db.py`). The schema is versioned; an
+old database is migrated forward, one transaction per version, never silently
+recreated, and one newer than this code is refused. Contacts are kept as a
+canonical JSON snapshot plus a hash, so an incoming record that equals what we
+last saw (our own write echoing back included) is recognised without
+re-scoring it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from mapping.model import Contact, Engagement, EngagementKind, Stage
+from sync.db import (
+    SQLITE_MEMORY,
+    Cursor,
+    Database,
+    StateError,
+    connect,
+    marks,
+    mask_url,
+    sqlite_path,
+    upsert_sql,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE contacts (
+# Each migration is a list of statements in the SQL both engines share; `$name` slots are
+# the dialect's words (sync/db.py). A version, once released, is never edited: add one.
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE contacts (
         source TEXT NOT NULL, id TEXT NOT NULL, object_type TEXT NOT NULL, email TEXT,
         data TEXT NOT NULL, hash TEXT NOT NULL, updated_at TEXT, seen_run TEXT,
-        PRIMARY KEY (source, id));
-    CREATE INDEX contacts_email ON contacts (source, email);
-    CREATE TABLE engagements (
+        PRIMARY KEY (source, id))""",
+        "CREATE INDEX contacts_email ON contacts (source, email)",
+        """CREATE TABLE engagements (
         source TEXT NOT NULL, id TEXT NOT NULL, contact_id TEXT NOT NULL, contact_email TEXT,
         kind TEXT NOT NULL, occurred_at TEXT NOT NULL, detail TEXT NOT NULL, campaign TEXT NOT NULL,
-        PRIMARY KEY (source, id));
-    CREATE INDEX engagements_contact ON engagements (source, contact_id);
-    CREATE TABLE dirty (source TEXT NOT NULL, contact_id TEXT NOT NULL, PRIMARY KEY (source, contact_id));
-    CREATE TABLE watermarks (source TEXT NOT NULL, stream TEXT NOT NULL, value TEXT NOT NULL,
-        updated_at TEXT NOT NULL, PRIMARY KEY (source, stream));
-    CREATE TABLE scores (
+        PRIMARY KEY (source, id))""",
+        "CREATE INDEX engagements_contact ON engagements (source, contact_id)",
+        "CREATE TABLE dirty (source TEXT NOT NULL, contact_id TEXT NOT NULL, PRIMARY KEY (source, contact_id))",
+        """CREATE TABLE watermarks (source TEXT NOT NULL, stream TEXT NOT NULL, value TEXT NOT NULL,
+        updated_at TEXT NOT NULL, PRIMARY KEY (source, stream))""",
+        """CREATE TABLE scores (
         source TEXT NOT NULL, contact_id TEXT NOT NULL, fit INTEGER, engagement INTEGER, total INTEGER,
         stage TEXT, crm_stage TEXT, detail TEXT NOT NULL, scored_at TEXT NOT NULL,
-        PRIMARY KEY (source, contact_id));
-    CREATE TABLE stage_history (
+        PRIMARY KEY (source, contact_id))""",
+        """CREATE TABLE stage_history (
         source TEXT NOT NULL, contact_id TEXT NOT NULL, from_stage TEXT, to_stage TEXT NOT NULL,
-        at TEXT NOT NULL, run_id TEXT NOT NULL);
-    CREATE TABLE runs (
+        at TEXT NOT NULL, run_id TEXT NOT NULL)""",
+        """CREATE TABLE runs (
         id TEXT PRIMARY KEY, kind TEXT NOT NULL, source TEXT NOT NULL, status TEXT NOT NULL,
-        started_at TEXT NOT NULL, finished_at TEXT, summary TEXT NOT NULL DEFAULT '{}');
-    CREATE TABLE audit (
+        started_at TEXT NOT NULL, finished_at TEXT, summary TEXT NOT NULL DEFAULT '{}')""",
+        """CREATE TABLE audit (
         run_id TEXT NOT NULL, source TEXT NOT NULL, object_type TEXT NOT NULL, record_id TEXT NOT NULL,
-        field TEXT NOT NULL, before TEXT, after TEXT, at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'ok');
-    CREATE INDEX audit_run ON audit (run_id, record_id);
-    CREATE TABLE task_ledger (
+        field TEXT NOT NULL, before TEXT, after TEXT, at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'ok')""",
+        "CREATE INDEX audit_run ON audit (run_id, record_id)",
+        """CREATE TABLE task_ledger (
         key TEXT PRIMARY KEY, source TEXT NOT NULL, contact_id TEXT NOT NULL, stage TEXT NOT NULL,
         status TEXT NOT NULL, crm_id TEXT, run_id TEXT NOT NULL, created_at TEXT NOT NULL,
-        confirmed_at TEXT, owner_id TEXT, due_at TEXT, completed_at TEXT, payload TEXT NOT NULL DEFAULT '{}');
-    CREATE TABLE failures (
+        confirmed_at TEXT, owner_id TEXT, due_at TEXT, completed_at TEXT, payload TEXT NOT NULL DEFAULT '{}')""",
+        """CREATE TABLE failures (
         source TEXT NOT NULL, change_key TEXT NOT NULL, record_id TEXT NOT NULL, kind TEXT NOT NULL,
         error_code TEXT, message TEXT, fields TEXT, attempts INTEGER NOT NULL, status TEXT NOT NULL,
-        run_id TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (source, change_key));
-    CREATE TABLE issues (
+        run_id TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (source, change_key))""",
+        """CREATE TABLE issues (
         run_id TEXT NOT NULL, source TEXT NOT NULL, record_id TEXT NOT NULL, field TEXT NOT NULL,
-        message TEXT NOT NULL, at TEXT NOT NULL);
-    """,
+        message TEXT NOT NULL, at TEXT NOT NULL)""",
+    ],
+    # The audit log is read back in write order (undo replays it). That order was SQLite's
+    # rowid, which PostgreSQL lacks: give it an explicit auto-numbered `seq`, numbering the
+    # rows an old file already holds in their rowid order.
+    2: [
+        """CREATE TABLE audit_v2 (
+        seq $autoid, run_id TEXT NOT NULL, source TEXT NOT NULL, object_type TEXT NOT NULL,
+        record_id TEXT NOT NULL, field TEXT NOT NULL, before TEXT, after TEXT, at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'ok')""",
+        """INSERT INTO audit_v2 (run_id, source, object_type, record_id, field, before, after, at, status)
+        SELECT run_id, source, object_type, record_id, field, before, after, at, status FROM audit
+        ORDER BY $insertion_order""",
+        "DROP TABLE audit",
+        "ALTER TABLE audit_v2 RENAME TO audit",
+        "CREATE INDEX audit_run ON audit (run_id, record_id)",
+    ],
 }
 
+_META_DDL = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_SET_VERSION = upsert_sql("meta", ["key", "value"], ["key"])
 
-class StateError(Exception):
-    pass
+_CONTACT_COLUMNS = ["source", "id", "object_type", "email", "data", "hash", "updated_at", "seen_run"]
+_ENGAGEMENT_COLUMNS = ["source", "id", "contact_id", "contact_email", "kind", "occurred_at", "detail", "campaign"]
+_SCORE_COLUMNS = ["source", "contact_id", "fit", "engagement", "total", "stage", "crm_stage", "detail", "scored_at"]
+_FAILURE_COLUMNS = ["source", "change_key", "record_id", "kind", "error_code", "message", "fields", "attempts",
+                    "status", "run_id", "updated_at"]
+_AUDIT_COLUMNS = "run_id, source, object_type, record_id, field, before, after, at, status"
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -128,57 +163,69 @@ def content_hash(c: Contact) -> str:
     return hashlib.blake2b(json.dumps(d, sort_keys=True).encode(), digest_size=16).hexdigest()
 
 
-def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+def _dicts(cur: Cursor) -> list[dict[str, Any]]:
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur]
 
 
 class State:
-    """A thin, explicit wrapper over the database. One instance per process."""
+    """A thin, explicit wrapper over the database. One instance per process.
+
+    `url` picks the engine: `sqlite:///PATH` (the default) or `postgresql://…`. `path` is the
+    SQLite file, or `:memory:` when the state lives in no local file (in-memory SQLite, PostgreSQL).
+    `db` runs SQL written in the shared spelling (`?` placeholders) on either engine.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.path = self._sqlite_path(url)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
+        self.path = sqlite_path(url) or SQLITE_MEMORY
+        self.db: Database = connect(url)
         self._migrate()
 
-    @staticmethod
-    def _sqlite_path(url: str) -> str:
-        if url.startswith("sqlite:///"):
-            return url[len("sqlite:///") :] or ":memory:"
-        if url in ("sqlite://", "sqlite:///:memory:"):
-            return ":memory:"
-        raise StateError(f"unsupported state URL {url!r}: use sqlite:///PATH")
+    @property
+    def engine(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.db.dialect.name
+
+    def describe_url(self) -> str:
+        """The state URL with any password masked: the only spelling of it fit to log or print."""
+        return mask_url(self.url)
+
+    def _schema_version(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else 0
 
     def _migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        current = int(row[0]) if row else 0
+        self.db.execute(self.db.dialect.ddl(_META_DDL))
+        current = self._schema_version()
         if current > SCHEMA_VERSION:
             raise StateError(
-                f"state database {self.path} has schema {current}, newer than this leadsync ({SCHEMA_VERSION})"
+                f"state database {self.describe_url()} has schema {current}, "
+                f"newer than this leadsync ({SCHEMA_VERSION}): upgrade leadsync"
             )
         for version in range(current + 1, SCHEMA_VERSION + 1):
-            # One script, one transaction: a migration lands whole or not at all.
-            self.db.executescript(
-                "BEGIN IMMEDIATE;" + _MIGRATIONS[version]
-                + f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{version}'); COMMIT;"
-            )
+            self._apply_migration(version)
+
+    def _apply_migration(self, version: int) -> None:
+        """One version, one transaction: it lands whole or not at all (DDL is transactional on both).
+
+        The version is read again under the lock, so a process that lost the race to migrate
+        finds the work done instead of failing on "table already exists".
+        """
+        with self.db.transaction():
+            if self.db.dialect.migration_lock:
+                self.db.execute(self.db.dialect.migration_lock)
+            if self._schema_version() >= version:
+                return
+            for statement in _MIGRATIONS[version]:
+                self.db.execute(self.db.dialect.ddl(statement))
+            self.db.execute(_SET_VERSION, ("schema_version", str(version)))
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def tx(self) -> Iterator[Database]:
+        """Group writes: all land or none (a write lock from the start on SQLite)."""
+        with self.db.transaction() as db:
+            yield db
 
     def close(self) -> None:
         self.db.close()
@@ -192,7 +239,7 @@ class State:
         ids = [c.id for c in contacts]
         known = dict(
             self.db.execute(
-                f"SELECT id, hash FROM contacts WHERE source=? AND id IN ({','.join('?' * len(ids))})",
+                f"SELECT id, hash FROM contacts WHERE source=? AND id IN ({marks(len(ids))})",
                 (src, *ids),
             ).fetchall()
         )
@@ -203,12 +250,7 @@ class State:
                 changed.append(c.id)
             email = c.email.strip().lower() if c.email else None
             rows.append((c.source, c.id, c.object_type, email, contact_to_json(c), h, _iso(c.updated_at), run_id))
-        self.db.executemany(
-            "INSERT INTO contacts VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (source, id) DO UPDATE SET "
-            "object_type=excluded.object_type, email=excluded.email, data=excluded.data, hash=excluded.hash, "
-            "updated_at=excluded.updated_at, seen_run=excluded.seen_run",
-            rows,
-        )
+        self.db.executemany(upsert_sql("contacts", _CONTACT_COLUMNS, ["source", "id"]), rows)
         self.mark_dirty(src, changed)
         return changed
 
@@ -220,10 +262,18 @@ class State:
         c = contact_from_json(row[0])
         managed = dict(c.managed)
         managed.update({k: norm_value(v) for k, v in values.items()})
-        c2 = Contact(**{**{f: getattr(c, f) for f in _CONTACT_FIELDS}, "managed": managed})
+        self._rewrite_snapshot(Contact(**{**{f: getattr(c, f) for f in _CONTACT_FIELDS}, "managed": managed}))
+
+    def set_stage(self, source: str, contact_id: str, stage: Stage) -> None:
+        """Keep the snapshot's canonical stage in step with what we wrote, so its echo is no change."""
+        c = self.contacts(source, [contact_id]).get(contact_id)
+        if c is not None:
+            self._rewrite_snapshot(replace(c, lifecycle_stage=stage))
+
+    def _rewrite_snapshot(self, c: Contact) -> None:
         self.db.execute(
             "UPDATE contacts SET data=?, hash=? WHERE source=? AND id=?",
-            (contact_to_json(c2), content_hash(c2), source, contact_id),
+            (contact_to_json(c), content_hash(c), c.source, c.id),
         )
 
     def contacts(self, source: str, ids: Iterable[str]) -> dict[str, Contact]:
@@ -232,7 +282,7 @@ class State:
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
             for (data,) in self.db.execute(
-                f"SELECT data FROM contacts WHERE source=? AND id IN ({','.join('?' * len(part))})",
+                f"SELECT data FROM contacts WHERE source=? AND id IN ({marks(len(part))})",
                 (source, *part),
             ):
                 c = contact_from_json(data)
@@ -250,7 +300,7 @@ class State:
         for i in range(0, len(emails), 500):
             part = emails[i : i + 500]
             for email, cid in self.db.execute(
-                f"SELECT email, id FROM contacts WHERE source=? AND email IN ({','.join('?' * len(part))}) "
+                f"SELECT email, id FROM contacts WHERE source=? AND email IN ({marks(len(part))}) "
                 "ORDER BY id",
                 (source, *part),
             ):
@@ -275,12 +325,12 @@ class State:
         known = {
             r[0]
             for r in self.db.execute(
-                f"SELECT id FROM engagements WHERE source=? AND id IN ({','.join('?' * len(ids))})", (src, *ids)
+                f"SELECT id FROM engagements WHERE source=? AND id IN ({marks(len(ids))})", (src, *ids)
             )
         }
         fresh = [e for e in engagements if e.id not in known]
         self.db.executemany(
-            "INSERT OR REPLACE INTO engagements VALUES (?,?,?,?,?,?,?,?)",
+            upsert_sql("engagements", _ENGAGEMENT_COLUMNS, ["source", "id"]),
             [
                 (e.source, e.id, e.contact_id, e.contact_email, e.kind.value, _iso(e.occurred_at), e.detail, e.campaign)
                 for e in engagements
@@ -296,7 +346,7 @@ class State:
             part = contact_ids[i : i + 500]
             rows = self.db.execute(
                 "SELECT source, id, contact_id, kind, occurred_at, detail, campaign, contact_email FROM engagements "
-                f"WHERE source=? AND contact_id IN ({','.join('?' * len(part))}) ORDER BY occurred_at, id",
+                f"WHERE source=? AND contact_id IN ({marks(len(part))}) ORDER BY occurred_at, id",
                 (source, *part),
             )
             for s, eid, cid, kind, at, detail, campaign, cemail in rows:
@@ -311,7 +361,8 @@ class State:
 
     # ------------------------------------------------------------- dirty set
     def mark_dirty(self, source: str, ids: Iterable[str]) -> None:
-        self.db.executemany("INSERT OR IGNORE INTO dirty VALUES (?, ?)", [(source, i) for i in ids])
+        self.db.executemany(upsert_sql("dirty", ["source", "contact_id"], ["source", "contact_id"]),
+                            [(source, i) for i in ids])
 
     def dirty(self, source: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT contact_id FROM dirty WHERE source=? ORDER BY contact_id", (source,))]
@@ -340,14 +391,13 @@ class State:
 
     def set_watermark(self, source: str, stream: str, value: str) -> None:
         self.db.execute(
-            "INSERT INTO watermarks VALUES (?,?,?,?) ON CONFLICT (source, stream) DO UPDATE SET "
-            "value=excluded.value, updated_at=excluded.updated_at",
+            upsert_sql("watermarks", ["source", "stream", "value", "updated_at"], ["source", "stream"]),
             (source, stream, value, _iso(datetime.now(timezone.utc))),
         )
 
     # ------------------------------------------------------------- scores
     def save_scores(self, rows: Sequence[tuple[str, str, int, int, int, str, str | None, str, str]]) -> None:
-        self.db.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        self.db.executemany(upsert_sql("scores", _SCORE_COLUMNS, ["source", "contact_id"]), rows)
 
     def score_detail(self, source: str, contact_id: str) -> dict[str, Any] | None:
         row = self.db.execute(
@@ -366,7 +416,7 @@ class State:
 
     def add_stage_change(self, source: str, contact_id: str, before: str | None, after: str, run_id: str) -> None:
         self.db.execute(
-            "INSERT INTO stage_history VALUES (?,?,?,?,?,?)",
+            "INSERT INTO stage_history (source, contact_id, from_stage, to_stage, at, run_id) VALUES (?,?,?,?,?,?)",
             (source, contact_id, before, after, _iso(datetime.now(timezone.utc)), run_id),
         )
 
@@ -400,7 +450,7 @@ class State:
               changes: dict[str, tuple[str | None, str | None]]) -> None:
         at = _iso(datetime.now(timezone.utc))
         self.db.executemany(
-            "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,'ok')",
+            f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,'ok')",
             [(run_id, source, object_type, record_id, f, b, a, at) for f, (b, a) in changes.items()],
         )
 
@@ -408,7 +458,7 @@ class State:
         """Written before the CRM call, so even a write whose answer a crash swallowed is traceable."""
         at = _iso(datetime.now(timezone.utc))
         self.db.executemany(
-            "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,'pending')",
+            f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,'pending')",
             [(run_id, c.source, c.object_type, c.record_id, f, fc.before, fc.after, at)
              for c in changes for f, fc in c.fields.items()],
         )
@@ -419,9 +469,10 @@ class State:
         )
 
     def audit_for_run(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's accepted (and still-pending) writes in the order they were made."""
         return _dicts(self.db.execute(
             "SELECT source, object_type, record_id, field, before, after, at, status FROM audit WHERE run_id=? "
-            "AND status != 'rejected' ORDER BY rowid", (run_id,)
+            "AND status != 'rejected' ORDER BY seq", (run_id,)
         ))
 
     # ------------------------------------------------------------- task ledger
@@ -435,7 +486,8 @@ class State:
         self.db.execute(
             "INSERT INTO task_ledger (key, source, contact_id, stage, status, run_id, created_at, owner_id, due_at, "
             "payload) VALUES (?,?,?,?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET run_id=excluded.run_id, "
-            "status=CASE WHEN status='created' THEN status ELSE 'pending' END",
+            # qualified: PostgreSQL finds a bare `status` ambiguous between the row and `excluded`
+            "status=CASE WHEN task_ledger.status='created' THEN task_ledger.status ELSE 'pending' END",
             (key, source, contact_id, stage, run_id, _iso(datetime.now(timezone.utc)), payload.get("owner_id"),
              payload.get("due"), json.dumps(payload)),
         )
@@ -453,6 +505,10 @@ class State:
     def task_completed(self, key: str, completed_at: datetime) -> None:
         """Read back from the CRM on sync: the owner closed the task."""
         self.db.execute("UPDATE task_ledger SET completed_at=? WHERE key=?", (_iso(completed_at), key))
+
+    def task_undone(self, key: str) -> None:
+        """Undo closed the task: it is no longer the run's live hand-off, and not the owner's doing."""
+        self.db.execute("UPDATE task_ledger SET status='undone' WHERE key=?", (key,))
 
     def open_tasks(self, source: str) -> list[dict[str, Any]]:
         return _dicts(self.db.execute(
@@ -483,7 +539,7 @@ class State:
         attempts = (row[0] if row else 0) + 1
         status = "held" if attempts >= max_attempts else "retry"
         self.db.execute(
-            "INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            upsert_sql("failures", _FAILURE_COLUMNS, ["source", "change_key"]),
             (source, change_key, record_id, kind, code, message, json.dumps(list(fields_)), attempts, status,
              run_id, _iso(datetime.now(timezone.utc))),
         )
@@ -518,14 +574,12 @@ class State:
     def add_issues(self, run_id: str, issues: Sequence[Any]) -> None:
         at = _iso(datetime.now(timezone.utc))
         self.db.executemany(
-            "INSERT INTO issues VALUES (?,?,?,?,?,?)",
+            "INSERT INTO issues (run_id, source, record_id, field, message, at) VALUES (?,?,?,?,?,?)",
             [(run_id, i.source, i.record_id, i.field, i.message, at) for i in issues],
         )
 
     def issues(self, run_id: str) -> list[dict[str, Any]]:
         return _dicts(self.db.execute("SELECT source, record_id, field, message FROM issues WHERE run_id=?", (run_id,)))
-
-
     # ------------------------------------------------------------- report queries (read-only, for sync/report.py)
     def report_contacts(self) -> list[tuple[str, str, str | None, str, str | None, int | None]]:
         """(source, id, email, data, crm_stage, total) for every contact; score columns None if never scored."""
@@ -535,9 +589,14 @@ class State:
         ).fetchall()
 
     def report_stage_history(self) -> list[tuple[str, str, str | None, str, str]]:
-        """(source, contact_id, from_stage, to_stage, at) in the order the changes were written."""
+        """(source, contact_id, from_stage, to_stage, at), oldest first.
+
+        Each change is stamped when written, so `at` is write order; the rest only makes ties
+        (none in practice for one contact) come out the same on both engines.
+        """
         return self.db.execute(
-            "SELECT source, contact_id, from_stage, to_stage, at FROM stage_history ORDER BY at, rowid"
+            "SELECT source, contact_id, from_stage, to_stage, at FROM stage_history "
+            "ORDER BY at, source, contact_id, run_id, to_stage"
         ).fetchall()
 
     def report_tasks(self) -> list[dict[str, Any]]:
@@ -548,7 +607,10 @@ class State:
         ))
 
     def report_issues(self) -> list[tuple[str, str, str, str, str]]:
-        """(source, record_id, field, message, at) of every mapping issue ever recorded, oldest first."""
+        """(source, record_id, field, message, at) of every mapping issue ever recorded, oldest first.
+
+        One batch shares one `at`; within it the order is by record and field, the same on both engines.
+        """
         return self.db.execute(
-            "SELECT source, record_id, field, message, at FROM issues ORDER BY at, rowid"
+            "SELECT source, record_id, field, message, at FROM issues ORDER BY at, source, record_id, field, message"
         ).fetchall()

@@ -120,6 +120,6 @@ def _close_tasks(state: State, connector: Connector, run_id: str, summary: UndoS
             summary.failed += 1
             continue
         state.task_completed(t["key"], datetime.now(timezone.utc))
-        state.db.execute("UPDATE task_ledger SET status='undone' WHERE key=?", (t["key"],))
+        state.task_undone(t["key"])
         state.audit(summary.run_id, summary.source, "task", t["crm_id"], {"status": ("open", "completed")})
         summary.tasks_closed += 1

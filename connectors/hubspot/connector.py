@@ -38,8 +38,9 @@ class HubSpotConnector:
         return self._transport.calls
 
     def pull(self, watermarks: Mapping[str, str]) -> Iterator[RawPage]:
-        """Contacts first, then each engagement stream, each from its own watermark."""
+        """Contacts first (live, then archived), then each engagement stream, each from its own watermark."""
         yield from self._streams.contacts(watermarks.get("contacts"))
+        yield from self._streams.contacts_archived(watermarks.get("contacts_archived"))
         pullers = {"page_views": self._streams.page_views, "email_events": self._streams.email_events,
                    "form_submissions": self._streams.form_submissions, "meetings": self._streams.meetings}
         for stream in ENGAGEMENT_STREAMS:

@@ -8,8 +8,18 @@ from pydantic import BaseModel, Field, SecretStr
 class HubSpotSettings(BaseModel):
     """Nested under `LEADSYNC_HUBSPOT__*` by the app settings; defaults match HubSpot's limits (reference §5)."""
 
-    access_token: SecretStr | None = None
+    access_token: SecretStr | None = None  # a private app's static `pat-…` token
     base_url: str = "https://api.hubapi.com"
+    # OAuth (public app): with all three set, access tokens come from `POST /oauth/v1/token` (refresh grant)
+    # and `access_token` is ignored (reference §1.4).
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    token_refresh_margin_s: float = 60.0  # refresh this long before `expires_in` runs out (at most half of it)
+
+    # Budget: a run that would send more than this many requests stops with QuotaExhausted("budget: …"),
+    # which the engine ends as "paused: quota"; the next run continues from the stored watermarks.
+    max_calls_per_run: int | None = Field(None, ge=1)
 
     # Page and batch sizes: always the API maximum, the quota is what binds.
     contacts_page_size: int = Field(100, le=100)
@@ -42,3 +52,20 @@ class HubSpotSettings(BaseModel):
     # Writes.
     read_back_stage: bool = True  # re-read lifecyclestage after writing it: HubSpot may silently ignore it
     field_group: str = "leadsync"
+
+    @property
+    def uses_oauth(self) -> bool:
+        """All three OAuth credentials are set (then they win over `access_token`)."""
+        return bool(self.client_id and self.client_secret and self.refresh_token)
+
+    @property
+    def configured(self) -> bool:
+        """Credentials of either kind are present (what `configured_sources()` should ask)."""
+        return self.access_token is not None or self.uses_oauth
+
+    def credential_key(self) -> str:
+        """What identifies the tenant's quota: the private-app token, or the OAuth app + refresh token."""
+        if self.uses_oauth:
+            assert self.refresh_token is not None
+            return f"oauth:{self.client_id}:{self.refresh_token.get_secret_value()}"
+        return self.access_token.get_secret_value() if self.access_token else ""

@@ -125,6 +125,30 @@ class Streams:
                     raise RuntimeError(f"more than {self.s.search_restart_at} records with {prop} = {low}")
                 low, after = cursor, 0  # ids dedupe the records seen at `cursor` again
 
+    def contacts_archived(self, watermark: str | None) -> Iterator[RawPage]:
+        """Deleted and merged-away contacts: `?archived=true` (reference §2.6.3), which has no time filter, so
+        every archived contact is paged and those archived since the watermark − overlap are kept. The stream's
+        last page carries the newest `archivedAt` (ms) as cursor; archived records are few."""
+        api = self.t.api("crm.contacts.basic_api")
+        since = int(watermark) - self.s.overlap_ms if watermark else None
+        newest = [int(watermark) if watermark else 0]
+
+        def pages() -> Iterator[RawPage]:
+            after = None
+            while True:
+                _, body = self.t.call(api.get_page, limit=self.s.contacts_page_size, after=after,
+                                      properties=list(CONTACT_PROPERTIES), archived=True)
+                records = body.get("results") or []
+                stamps = [to_ms(r.get("archivedAt")) or 0 for r in records]
+                newest[0] = max([newest[0], *stamps])
+                yield RawPage("contacts_archived", [r for r, at in zip(records, stamps, strict=True)
+                                                    if since is None or at >= since])
+                after = ((body.get("paging") or {}).get("next") or {}).get("after")
+                if after is None:
+                    return
+
+        yield from with_final_cursor(pages(), lambda: str(newest[0]) if newest[0] else None)
+
     # -------------------------------------------------------------- page views
     def page_views(self, watermark: str | None) -> Iterator[RawPage]:
         """`/events/v3/events` for `e_visited_page`, oldest first; the cursor is the last occurredAt in ms."""

@@ -36,15 +36,19 @@ class HubSpotError(ConnectorError):
     @property
     def details(self) -> list[dict[str, Any]]:
         """Per-property details HubSpot embeds as JSON inside `message` (reference §5.5)."""
-        message = str(self.body.get("message") or "")
-        head, sep, rest = message.partition(": [")
-        if not sep:
-            return []
-        try:
-            parsed = json.loads("[" + rest)
-        except ValueError:
-            return []
-        return [d for d in parsed if isinstance(d, dict)]
+        return embedded_details(str(self.body.get("message") or ""))
+
+
+def embedded_details(message: str) -> list[dict[str, Any]]:
+    """The JSON list after the first `: [` of a VALIDATION_ERROR message (reference §5.5); [] if none."""
+    head, sep, rest = message.partition(": [")
+    if not sep:
+        return []
+    try:
+        parsed = json.loads("[" + rest)
+    except ValueError:
+        return []
+    return [d for d in parsed if isinstance(d, dict)] if isinstance(parsed, list) else []
 
 
 class RateLimited(HubSpotError):
@@ -87,13 +91,25 @@ _THROTTLES_LOCK = threading.Lock()
 def shared_throttles(settings: HubSpotSettings) -> tuple[Throttle, Throttle]:
     """One (burst, search) pair per portal and token in this process: the quota is the tenant's, not the
     connector instance's, so a sync and an undo running side by side share it."""
-    token = settings.access_token.get_secret_value() if settings.access_token else ""
-    key = (settings.base_url, hashlib.sha256(token.encode()).hexdigest())
+    key = (settings.base_url, hashlib.sha256(settings.credential_key().encode()).hexdigest())
     with _THROTTLES_LOCK:
         if key not in _THROTTLES:
             _THROTTLES[key] = (Throttle(settings.burst_limit, settings.burst_window_s),
                                Throttle(settings.search_per_second, 1.05))
         return _THROTTLES[key]
+
+
+def _check_credentials(settings: HubSpotSettings) -> None:
+    """A private-app token, or all three OAuth values; a partial OAuth set names what is missing."""
+    oauth = {"CLIENT_ID": settings.client_id, "CLIENT_SECRET": settings.client_secret,
+             "REFRESH_TOKEN": settings.refresh_token}
+    given = [k for k, v in oauth.items() if v]
+    if given and len(given) < len(oauth):
+        missing = ", ".join(f"LEADSYNC_HUBSPOT__{k}" for k in oauth if k not in given)
+        raise ConfigError(f"OAuth needs client id, secret and refresh token; missing {missing}")
+    if not settings.configured:
+        raise ConfigError("LEADSYNC_HUBSPOT__ACCESS_TOKEN (or the OAuth client id, secret and refresh token) "
+                          "is not set")
 
 
 def _header(headers: Any, name: str) -> str | None:
@@ -118,16 +134,17 @@ class Transport:
     """The SDK client plus HubSpot-aware retry; `calls` counts HTTP requests, retries included."""
 
     def __init__(self, settings: HubSpotSettings, sleep: Callable[[float], None] = time.sleep) -> None:
-        if settings.access_token is None:
-            raise ConfigError("LEADSYNC_HUBSPOT__ACCESS_TOKEN is not set")
+        _check_credentials(settings)
         self.settings = settings
         self.sleep = sleep
         self.calls = 0
+        token = "" if settings.uses_oauth or settings.access_token is None else settings.access_token.get_secret_value()
         self.client = hubspot.Client.create(
-            access_token=settings.access_token.get_secret_value(), host=settings.base_url,
+            access_token=token, host=settings.base_url,
             base_url=settings.base_url, retry=urllib3.util.Retry(total=0, redirect=0, raise_on_status=False),
         )
         self.burst, self.search_throttle = shared_throttles(settings)
+        self._token_expires_at = 0.0  # monotonic; OAuth only: refresh before sending at or after this
         # Each SDK property access builds a new ApiClient and connection pool: build each API once.
         self._apis: dict[str, Any] = {}
 
@@ -151,22 +168,78 @@ class Transport:
     # ------------------------------------------------------------------ calls
     def call(self, fn: Callable[..., Any], *args: Any, idempotent: bool = True, search: bool = False,
              **kwargs: Any) -> tuple[int, dict[str, Any]]:
-        """Run one SDK call (with retries) and return (status, parsed JSON body)."""
+        """Run one SDK call (with retries) and return (status, parsed JSON body).
+
+        With OAuth, the token is refreshed before `expires_in` runs out; a 401 EXPIRED_AUTHENTICATION anyway
+        (clock skew, a revoked token) refreshes once and repeats the call, and a second 401 is an AuthError.
+        """
         kwargs.setdefault("_preload_content", False)
         kwargs.setdefault("_request_timeout", self.settings.timeout_s)
 
         def once() -> tuple[int, dict[str, Any]]:
-            self._pace(search)
-            self.calls += 1
-            try:
-                resp = fn(*args, **kwargs)
-            except urllib3.exceptions.HTTPError as exc:
-                raise Transient(f"connection failed: {exc}") from exc
-            except Exception as exc:  # each SDK package has its own ApiException (reference §1.5)
-                raise self._translate(exc) from exc
-            return resp.status, _parse_body(resp.data)
+            if self.settings.uses_oauth and time.monotonic() >= self._token_expires_at:
+                self.refresh_token()
+            return self._send(fn, args, kwargs, search)
 
-        return self._retrying(idempotent)(once)
+        try:
+            return self._retrying(idempotent)(once)
+        except AuthError as err:
+            if not self.settings.uses_oauth or err.code != "EXPIRED_AUTHENTICATION":
+                raise
+        self.refresh_token()
+        try:
+            return self._retrying(idempotent)(once)
+        except AuthError as err:
+            raise AuthError(f"HubSpot rejected a freshly refreshed OAuth access token ({err.code}: {err}); "
+                            "check the app's scopes and that it is still installed in the portal",
+                            code=err.code, status=err.status) from err
+
+    def _send(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+              search: bool) -> tuple[int, dict[str, Any]]:
+        """One HTTP request: budget, pacing, counting, error translation."""
+        self._check_budget()
+        self._pace(search)
+        self.calls += 1
+        try:
+            resp = fn(*args, **kwargs)
+        except urllib3.exceptions.HTTPError as exc:
+            raise Transient(f"connection failed: {exc}") from exc
+        except Exception as exc:  # each SDK package has its own ApiException (reference §1.5)
+            raise self._translate(exc) from exc
+        return resp.status, _parse_body(resp.data)
+
+    def _check_budget(self) -> None:
+        """Stop before the request that would pass `max_calls_per_run` (one connector serves one run)."""
+        limit = self.settings.max_calls_per_run
+        if limit is not None and self.calls >= limit:
+            raise QuotaExhausted(f"budget: {limit} API calls per run spent; the next run continues from the "
+                                 "stored watermarks", code="BUDGET")
+
+    def refresh_token(self) -> None:
+        """`POST /oauth/v1/token` (refresh grant) through the SDK's `oauth.tokens_api.create` (reference §1.4),
+        then point every cached API object at the new token. A rejected refresh token is an AuthError."""
+        s = self.settings
+        assert s.client_secret is not None and s.refresh_token is not None
+        api = self.api("oauth.tokens_api")
+        kwargs = {"grant_type": "refresh_token", "refresh_token": s.refresh_token.get_secret_value(),
+                  "client_id": s.client_id, "client_secret": s.client_secret.get_secret_value(),
+                  "_preload_content": False, "_request_timeout": s.timeout_s}
+        try:
+            _, body = self._retrying(True)(lambda: self._send(api.create, (), kwargs, False))
+        except HubSpotError as err:
+            code = str(err.body.get("status") or err.code)
+            raise AuthError(f"HubSpot refused the OAuth refresh token ({code}: {err}); re-authorise the app and "
+                            "set LEADSYNC_HUBSPOT__REFRESH_TOKEN", code=code, status=err.status) from err
+        token, expires_in = str(body.get("access_token") or ""), float(body.get("expires_in") or 0)
+        if not token:
+            raise AuthError("the OAuth token response carried no access_token", code="NO_ACCESS_TOKEN")
+        margin = min(s.token_refresh_margin_s, expires_in / 2)
+        self._token_expires_at = time.monotonic() + expires_in - margin
+        self.client.access_token = token  # API objects built later read it from the client's config
+        for cached in self._apis.values():
+            configuration = getattr(getattr(cached, "api_client", None), "configuration", None)
+            if configuration is not None:
+                configuration.access_token = token
 
     def get(self, path: str, query: list[tuple[str, Any]]) -> dict[str, Any]:
         """GET an endpoint the SDK does not wrap, through an SDK ApiClient (unlike `api_request`, it

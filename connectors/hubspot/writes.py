@@ -21,7 +21,7 @@ from hubspot.crm.objects.tasks import (
 )
 
 from connectors.base import chunks
-from connectors.hubspot.transport import HubSpotError, Transient, Transport
+from connectors.hubspot.transport import HubSpotError, Transient, Transport, embedded_details
 from mapping.hubspot import parse_stage
 from mapping.model import STAGE_RANK, ChangeResult, CreateTask, SetFields
 
@@ -58,6 +58,16 @@ def _failure(change: SetFields, err: HubSpotError) -> ChangeResult:
     message = "; ".join(str(d.get("message")) for d in details) if details else str(err)
     return ChangeResult(change, ok=False, crm_id=change.record_id, error_code=code, message=message, fields=fields,
                         retryable=bool(err.status and err.status >= 500))
+
+
+def _record_failure(change: SetFields, err: dict[str, Any]) -> ChangeResult:
+    """One record's 207 error: a VALIDATION_ERROR reports its per-property code and fields from inside
+    `message` (reference §2.4, §5.5), like a whole-batch 400 narrowed to one record; others their category."""
+    details = embedded_details(str(err.get("message") or ""))
+    code = str(details[0].get("error")) if details else str(err.get("category"))
+    fields = tuple(str(d.get("name")) for d in details if d.get("name")) or tuple(change.fields)
+    message = "; ".join(str(d.get("message")) for d in details) if details else str(err.get("message"))
+    return ChangeResult(change, ok=False, crm_id=change.record_id, error_code=code, message=message, fields=fields)
 
 
 class Writer:
@@ -110,9 +120,7 @@ class Writer:
         out = []
         for c in batch:
             if c.record_id in failed:
-                err = failed[c.record_id]
-                out.append(ChangeResult(c, ok=False, crm_id=c.record_id, error_code=str(err.get("category")),
-                                        message=str(err.get("message")), fields=tuple(c.fields)))
+                out.append(_record_failure(c, failed[c.record_id]))
             elif c.record_id not in written:
                 out.append(ChangeResult(
                     c, ok=False, crm_id=c.record_id, error_code=str(unnamed.get("category") or "NOT_APPLIED"),

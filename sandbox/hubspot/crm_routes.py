@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 from sandbox.hubspot.catalog import PropertyDef
 from sandbox.hubspot.limits import error_body, validation_error
@@ -16,6 +17,13 @@ from sandbox.seed import OWNERS
 from sandbox.server import App, Request, Response
 
 LIST_MAX, BATCH_MAX, HISTORY_MAX, ASSOCIATION_BATCH_MAX = 100, 100, 50, 1000
+#: Singular names and object type ids peers use for the same objects (`/crm/v3/objects/contact`, `0-1`).
+OBJECT_ALIASES = {"contact": "contacts", "0-1": "contacts", "task": "tasks", "0-27": "tasks",
+                  "meeting": "meetings", "0-47": "meetings"}
+#: Records routes whose success changes portal state (persistence saves after them).
+MUTATING_ROUTES = frozenset(f"{p}.{op}" for p in ("contacts", "objects") for op in (
+    "batch.update", "batch.create", "batch.archive", "create", "update", "archive", "merge")) | frozenset(
+    {"properties.create", "properties.groups.create"})
 TASK_DEFAULTS = {"hs_task_status": "NOT_STARTED", "hs_task_family": "SALES", "hs_task_is_completed": "0",
                  "hs_task_priority": "NONE", "hs_task_type": "TODO"}
 
@@ -46,18 +54,39 @@ def _batch_too_big(inputs: list[Any]) -> Response | None:
     return None
 
 
-def _batch_body(results: list[dict[str, Any]], missing: list[str], started: str, object_type: str) -> Response:
-    """200 COMPLETE, or 207 with one OBJECT_NOT_FOUND error naming every missing id (reference §2.4, §5.4)."""
+def _batch_body(results: list[dict[str, Any]], missing: list[str], started: str, object_type: str,
+                errors: list[dict[str, Any]] | None = None) -> Response:
+    """200 COMPLETE, or 207 with one OBJECT_NOT_FOUND error naming every missing id (reference §2.4, §5.4)
+    plus any per-record `errors` (injected validation failures)."""
     body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": _now()}
-    if not missing:
+    errors = list(errors or [])
+    if missing:
+        kind = object_type.rstrip("s").upper()
+        errors.insert(0, {
+            "status": "error", "category": "OBJECT_NOT_FOUND", "subCategory": "crm.objects.OBJECT_NOT_FOUND",
+            "message": f"Could not get some {kind} objects, they may be deleted or not exist. Check that ids are "
+                       "valid.", "context": {"ids": missing}, "errors": [], "links": {},
+        })
+    if not errors:
         return Response(200, body)
-    kind = object_type.rstrip("s").upper()
-    body.update(numErrors=1, errors=[{
-        "status": "error", "category": "OBJECT_NOT_FOUND", "subCategory": "crm.objects.OBJECT_NOT_FOUND",
-        "message": f"Could not get some {kind} objects, they may be deleted or not exist. Check that ids are valid.",
-        "context": {"ids": missing}, "errors": [], "links": {},
-    }])
+    body.update(numErrors=len(errors), errors=errors)
     return Response(207, body)
+
+
+def record_validation_error(record_id: str, name: str, value: str, prop_type: str) -> dict[str, Any]:
+    """A per-record 207 error shaped as the batch update spec's StandardError (reference §2.4), carrying a
+    §5.5-style VALIDATION_ERROR message with the per-property detail as JSON inside it."""
+    code = {"number": "INVALID_LONG", "enumeration": "INVALID_OPTION", "datetime": "INVALID_DATE"}.get(
+        prop_type, "INVALID_STRING")
+    text = f"{value!r} was not a valid value for {name} (rejected by the sandbox for this record)"
+    detail = {"isValid": False, "message": text, "error": code, "name": name, "localizedErrorMessage": text}
+    return {
+        "status": "error", "category": "VALIDATION_ERROR", "subCategory": "crm.properties.INVALID_PROPERTY_VALUE",
+        "message": "Property values were not valid: " + json.dumps([detail], separators=(",", ":")),
+        "context": {"ids": [record_id], "propertyName": [name]},
+        "errors": [{"message": text, "code": code, "in": name, "context": {"propertyName": [name]}}],
+        "links": {},
+    }
 
 
 class CrmRoutes:
@@ -65,19 +94,28 @@ class CrmRoutes:
 
     def __init__(self, app: App, portal: Portal) -> None:
         self.app, self.portal = app, portal
+        #: Contact ids whose batch updates fail with a per-record 207 VALIDATION_ERROR (fault injection).
+        self.reject_ids: set[str] = set()
 
     def install(self) -> None:
         r = self.app.route
-        for prefix, t in (("contacts", "contacts"), ("objects", "{objectType}")):
+        for prefix, t in (("contacts", "contacts"), ("contacts", "contact"), ("objects", "{objectType}")):
             base = f"/crm/v3/objects/{t}"
             r("POST", f"{base}/search", f"{prefix}.search")(self.search)
             r("POST", f"{base}/batch/read", f"{prefix}.batch.read")(self.batch_read)
             r("POST", f"{base}/batch/update", f"{prefix}.batch.update")(self.batch_update)
             r("POST", f"{base}/batch/create", f"{prefix}.batch.create")(self.batch_create)
+            r("POST", f"{base}/batch/archive", f"{prefix}.batch.archive")(self.batch_archive)
+            r("POST", f"{base}/merge", f"{prefix}.merge")(self.merge)
             r("GET", base, f"{prefix}.list")(self.list_records)
             r("POST", base, f"{prefix}.create")(self.create)
             r("GET", f"{base}/{{recordId}}", f"{prefix}.get")(self.get)
             r("PATCH", f"{base}/{{recordId}}", f"{prefix}.update")(self.patch)
+            r("DELETE", f"{base}/{{recordId}}", f"{prefix}.archive")(self.archive)
+        r("GET", "/crm/v3/schemas", "schemas.list")(self.schemas)
+        for legacy in ("v1", "v2"):
+            r("GET", f"/properties/{legacy}/{{objectType}}/properties", f"properties.{legacy}.list")(
+                self.legacy_properties)
         r("GET", "/crm/v3/properties/{objectType}/groups", "properties.groups.list")(self.list_groups)
         r("POST", "/crm/v3/properties/{objectType}/groups", "properties.groups.create")(self.create_group)
         r("GET", "/crm/v3/properties/{objectType}", "properties.list")(self.list_properties)
@@ -90,7 +128,7 @@ class CrmRoutes:
     # ------------------------------------------------------------- helpers
     def _store(self, req: Request) -> ObjectStore | Response:
         t = req.params.get("objectType", "contacts")
-        store = self.portal.stores.get(t)
+        store = self.portal.stores.get(OBJECT_ALIASES.get(t.lower(), t.lower()))
         if store is None:
             return Response(400, error_body(f"Unable to infer object type from: {t}", "VALIDATION_ERROR"))
         return store
@@ -108,18 +146,16 @@ class CrmRoutes:
         limit = _limit(req, 10, LIST_MAX)
         if isinstance(limit, Response):
             return limit
-        if (req.arg("archived") or "false").lower() == "true":
-            return Response(200, {"results": []})  # nothing is archived in the sandbox
+        archived = (req.arg("archived") or "false").lower() == "true"
         props, assoc, history = req.args("properties"), req.args("associations"), req.args("propertiesWithHistory")
         if history:  # history makes pages smaller (the SDK's own helper uses 50, reference §2.1) (assumed: clamped)
             limit = min(limit, HISTORY_MAX)
-        with self.app.lock:
-            records, nxt = store.page(req.arg("after"), limit)
+        with self.app.lock:  # ?archived=true lists only archived records, with archivedAt (reference §2.6.3)
+            records, nxt = (store.archived_page if archived else store.page)(req.arg("after"), limit)
             results = [self._out(r, store, props, assoc, history) for r in records]
         body: dict[str, Any] = {"results": results}
         if nxt is not None:  # the last page has no `paging` key (reference §2.1)
-            link = f"https://api.hubapi.com/crm/v3/objects/{store.object_type}?after={nxt}"
-            body["paging"] = {"next": {"after": nxt, "link": link}}
+            body["paging"] = {"next": {"after": nxt, "link": next_link(req, nxt)}}
         return Response(200, body)
 
     def get(self, req: Request) -> Response:
@@ -129,6 +165,8 @@ class CrmRoutes:
         rid = unquote(req.params["recordId"])  # the SDK percent-encodes path params ("@" in emails)
         with self.app.lock:
             rec = store.get(rid, req.arg("idProperty"))
+            if rec is None and (req.arg("archived") or "").lower() == "true":
+                rec = store.archived.get(rid)
             if rec is None:
                 return _not_found(rid)
             return Response(200, self._out(rec, store, req.args("properties"), req.args("associations"),
@@ -204,7 +242,7 @@ class CrmRoutes:
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             return validation_error(f"Duplicate IDs found in batch input: {dupes}. IDs must be unique")
-        started, results, missing = _now(), [], []
+        started, results, missing, errors = _now(), [], [], []
         with self.app.lock:
             try:
                 for item in inputs:
@@ -219,9 +257,52 @@ class CrmRoutes:
                 if rec is None:
                     missing.append(rid)
                     continue
+                if rec.id in self.reject_ids and store.object_type == "contacts" and values:
+                    name = sorted(values)[0]
+                    ptype = store.defs[name].type if name in store.defs else "string"
+                    errors.append(record_validation_error(rec.id, name, str(values[name]), ptype))
+                    continue
                 store.update(rec, values)
                 results.append(self._out(rec, store, list(values)))
-        return _batch_body(results, missing, started, store.object_type)
+        return _batch_body(results, missing, started, store.object_type, errors)
+
+    def archive(self, req: Request) -> Response:
+        """DELETE: 204 whether or not the record was live (archiving is idempotent) *(assumed for unknown ids)*."""
+        store = self._store(req)
+        if isinstance(store, Response):
+            return store
+        with self.app.lock:
+            store.archive(unquote(req.params["recordId"]))
+        return Response(204)
+
+    def batch_archive(self, req: Request) -> Response:
+        store = self._store(req)
+        if isinstance(store, Response):
+            return store
+        inputs = (req.json() or {}).get("inputs") or []
+        if (bad := _batch_too_big(inputs)) is not None:
+            return bad
+        with self.app.lock:
+            for item in inputs:
+                store.archive(str(item.get("id")))
+        return Response(204)
+
+    def merge(self, req: Request) -> Response:
+        """`POST /crm/v3/objects/contacts/merge` {primaryObjectId, objectIdToMerge}: the primary keeps its id
+        *(assumed)*, the other is archived."""
+        store = self._store(req)
+        if isinstance(store, Response):
+            return store
+        if store.object_type != "contacts":
+            return validation_error(f"Merging {store.object_type} is not supported by the sandbox")
+        body = req.json() or {}
+        primary, other = str(body.get("primaryObjectId") or ""), str(body.get("objectIdToMerge") or "")
+        with self.app.lock:
+            rec = self.portal.merge(primary, other)
+            if rec is None:
+                return validation_error(f"Cannot merge {other!r} into {primary!r}: both must be distinct live "
+                                        "contacts")
+            return Response(200, self._out(rec, store, ["email", "hs_merged_object_ids", "hs_additional_emails"]))
 
     def patch(self, req: Request) -> Response:
         store = self._store(req)
@@ -395,6 +476,19 @@ class CrmRoutes:
         } for rid in unlinked])
         return Response(207, body)
 
+    # ------------------------------------------------------------- schemas
+    def schemas(self, req: Request) -> Response:
+        """`GET /crm/v3/schemas`: custom object schemas; the sandbox portal has none (peers call it to discover)."""
+        return Response(200, {"results": []})
+
+    def legacy_properties(self, req: Request) -> Response:
+        """Legacy `GET /properties/v1|v2/{type}/properties`: a bare JSON array, timestamps in epoch ms."""
+        store = self._store(req)
+        if isinstance(store, Response):
+            return store
+        stamp = int(self.portal.anchor.timestamp() * 1000)
+        return Response(200, [legacy_property(d, stamp) for d in store.defs.values()])
+
     # -------------------------------------------------------------- owners
     def owners(self, req: Request) -> Response:
         archived = (req.arg("archived") or "false").lower() == "true"
@@ -409,3 +503,26 @@ class CrmRoutes:
         if email:
             results = [o for o in results if o["email"] == email.lower()]
         return Response(200, {"results": results})
+
+
+def next_link(req: Request, after: str) -> str:
+    """`paging.next.link`: an absolute URL on the host the client called (the sandbox's own), with the same
+    query and the next `after` — peers that follow links instead of cursors stay on the sandbox."""
+    query = [(k, v) for k, values in req.query.items() if k != "after" for v in values] + [("after", after)]
+    host = req.headers.get("host") or "127.0.0.1"
+    return f"http://{host}{req.path}?{urlencode(query)}"
+
+
+def legacy_property(d: PropertyDef, stamp_ms: int) -> dict[str, Any]:
+    """One property in the legacy v1/v2 properties shape (used by older peers such as singer's tap-hubspot)."""
+    return {
+        "name": d.name, "label": d.label, "description": d.description, "groupName": d.group, "type": d.type,
+        "fieldType": d.field_type, "options": [{"label": o.replace("_", " ").capitalize(), "value": o,
+                                                 "displayOrder": i, "hidden": False, "readOnly": False}
+                                                for i, o in enumerate(d.options)],
+        "readOnlyValue": d.read_only, "readOnlyDefinition": d.hubspot_defined, "calculated": d.calculated,
+        "externalOptions": False, "hidden": False, "hubspotDefined": d.hubspot_defined, "formField": not d.read_only,
+        "displayOrder": d.display_order, "mutableDefinitionNotDeletable": d.hubspot_defined, "deleted": False,
+        "favorited": False, "createdAt": stamp_ms, "updatedAt": stamp_ms, "createdUserId": None,
+        "updatedUserId": None, "hasUniqueValue": d.name in ("email", "hs_object_id"),
+    }

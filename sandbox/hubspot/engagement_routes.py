@@ -6,6 +6,7 @@ import bisect
 from datetime import datetime
 from typing import Any
 
+from sandbox.hubspot.crm_routes import next_link
 from sandbox.hubspot.limits import error_body, validation_error
 from sandbox.hubspot.portal import Portal
 from sandbox.hubspot.seeding import EMAILS, FORM_DETAIL_FIELD, FORM_NAMES, campaign_id, form_guid, iso
@@ -78,7 +79,7 @@ class EngagementRoutes:
             chunk = events[lo + pos : lo + pos + limit]
         body: dict[str, Any] = {"results": chunk}
         if pos + limit < hi - lo:
-            body["paging"] = {"next": {"after": str(pos + limit)}}
+            body["paging"] = {"next": {"after": str(pos + limit), "link": next_link(req, str(pos + limit))}}
         return Response(200, body)
 
     def email_events(self, req: Request) -> Response:
@@ -113,7 +114,7 @@ class EngagementRoutes:
         names = FORM_NAMES[pos : pos + limit]
         body: dict[str, Any] = {"results": [self._form(n) for n in names]}
         if pos + limit < len(FORM_NAMES):
-            body["paging"] = {"next": {"after": str(pos + limit)}}
+            body["paging"] = {"next": {"after": str(pos + limit), "link": next_link(req, str(pos + limit))}}
         return Response(200, body)
 
     def _form(self, name: str) -> dict[str, Any]:
@@ -143,5 +144,5 @@ class EngagementRoutes:
         pos = _int(req, "after", 0)
         body: dict[str, Any] = {"results": subs[pos : pos + limit]}
         if pos + limit < len(subs):
-            body["paging"] = {"next": {"after": str(pos + limit), "link": ""}}
+            body["paging"] = {"next": {"after": str(pos + limit), "link": next_link(req, str(pos + limit))}}
         return Response(200, body)

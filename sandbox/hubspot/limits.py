@@ -9,11 +9,22 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.server import Request, Response
 
-MAX_URI = 8192
+if TYPE_CHECKING:
+    from sandbox.hubspot.oauth import OAuthApp
+
+#: Routes outside the token check and the quota: the OAuth token endpoint authenticates by its form.
+UNGUARDED_ROUTES = frozenset({"oauth.token"})
+
+#: Request-target length past which HubSpot answers 414: "around 16.2k characters" in PostHog's testing
+#: (PostHog/posthog#31617); Airbyte keeps its properties parameter under 15,000 (airbytehq/airbyte#13691).
+MAX_URI = 16_384
+#: The real 414 body is the front proxy's HTML page (airbytehq/airbyte#33976).
+URI_TOO_LONG = ("<html> <head><title>414 Request-URI Too Large</title></head> <body> <center><h1>414 "
+                "Request-URI Too Large</h1></center> </body> </html>")
 #: Routes limited by the CRM search API's own per-second policy (reference §2.5).
 SEARCH_ROUTES = frozenset({"contacts.search", "objects.search"})
 
@@ -45,18 +56,28 @@ class Limits:
     burst: deque[float] = field(default_factory=deque)
     search: deque[float] = field(default_factory=deque)
     daily_used: int = 0
+    oauth: OAuthApp | None = None
 
     def before(self, req: Request, name: str) -> Response | None:
         """The App hook: reject before the handler runs, in HubSpot's order (URI, auth, quota)."""
         if len(req.raw_target) > MAX_URI:
-            return Response(414, "<html><body><h1>414 Request-URI Too Large</h1></body></html>",
-                            content_type="text/html")
-        if req.headers.get("authorization", "") != f"Bearer {self.token}":
-            return Response(401, error_body(
-                "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
-                "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-                "INVALID_AUTHENTICATION"))
-        return self._admit(name, time.monotonic())
+            return Response(414, URI_TOO_LONG, content_type="text/html")
+        if name in UNGUARDED_ROUTES:
+            return None
+        denied = self._authenticate(req.headers.get("authorization", ""))
+        return denied if denied is not None else self._admit(name, time.monotonic())
+
+    def _authenticate(self, header: str) -> Response | None:
+        """The private-app token, or a live OAuth access token; expired ones get EXPIRED_AUTHENTICATION."""
+        bearer = header.removeprefix("Bearer ")
+        if header.startswith("Bearer ") and bearer == self.token:
+            return None
+        if self.oauth is not None and header.startswith("Bearer ") and bearer in self.oauth.tokens:
+            return self.oauth.check(bearer)
+        return Response(401, error_body(
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
+            "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+            "INVALID_AUTHENTICATION"))
 
     def _admit(self, name: str, now: float) -> Response | None:
         _expire(self.burst, now - self.burst_window_s)
@@ -80,7 +101,7 @@ class Limits:
 
     def headers(self, req: Request, name: str, resp: Response) -> None:
         """The after-hook: the X-HubSpot-RateLimit-* headers on every response (reference §5.3)."""
-        if resp.status in (401, 414):
+        if resp.status in (401, 414) or name in UNGUARDED_ROUTES:
             return
         resp.headers.update({
             "X-HubSpot-RateLimit-Daily": str(self.daily_limit),

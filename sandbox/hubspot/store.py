@@ -65,6 +65,8 @@ class Record:
     lifecycle_unlocked: bool = False
     #: Changes made through the API, newest first, per property (seeded values are synthesised on read).
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Set when the record is archived (deleted or merged away); list `?archived=true` shows it (reference §2.6).
+    archived_at: str | None = None
 
     def record_change(self, name: str, before: str | None, after: str | None, stamp: str) -> None:
         entries = self.history.setdefault(name, [])
@@ -88,7 +90,9 @@ class Record:
         mod = modified_prop(object_type)
         out_props[mod] = self.properties.get(mod)
         body: dict[str, Any] = {"id": self.id, "properties": out_props, "createdAt": self.created_at,
-                                "updatedAt": self.updated_at, "archived": False}
+                                "updatedAt": self.updated_at, "archived": self.archived_at is not None}
+        if self.archived_at is not None:
+            body["archivedAt"] = self.archived_at
         if with_history:
             body["propertiesWithHistory"] = {n: self.history_of(n) for n in with_history}
         assoc = {t: self.associations[t] for t in with_assoc if self.associations.get(t)}
@@ -129,6 +133,9 @@ class ObjectStore:
         self.defs: dict[str, PropertyDef] = {d.name: d for d in definitions}
         self.records: dict[str, Record] = {}
         self.order: list[int] = []  # numeric ids, ascending
+        #: Archived (deleted or merged-away) records: gone from list, get, search and batch calls.
+        self.archived: dict[str, Record] = {}
+        self.archived_order: list[int] = []
         #: (last-modified ms, id) ascending: incremental searches are a bisect, not a scan and a sort.
         self.by_modified: list[tuple[float, int]] = []
         self.clock = clock
@@ -140,6 +147,13 @@ class ObjectStore:
         ids = self.order[start : start + limit]
         nxt = str(self.order[start + limit]) if start + limit < len(self.order) else None
         return [self.records[str(i)] for i in ids], nxt
+
+    def archived_page(self, after: str | None, limit: int) -> tuple[list[Record], str | None]:
+        """One page of `?archived=true`, in id order like the live list."""
+        start = bisect.bisect_left(self.archived_order, int(after)) if after and after.isdigit() else 0
+        ids = self.archived_order[start : start + limit]
+        nxt = str(self.archived_order[start + limit]) if start + limit < len(self.archived_order) else None
+        return [self.archived[str(i)] for i in ids], nxt
 
     def get(self, record_id: str, id_property: str | None = None) -> Record | None:
         if id_property and id_property != "hs_object_id":
@@ -153,6 +167,23 @@ class ObjectStore:
         self.records[record.id] = record
         bisect.insort(self.order, int(record.id))
         bisect.insort(self.by_modified, self._modified_key(record))
+
+    def archive(self, record_id: str, at: str | None = None) -> Record | None:
+        """Move a live record to the archive; None when it is not live (archiving is idempotent)."""
+        rec = self.records.pop(record_id, None)
+        if rec is None:
+            return None
+        del self.order[bisect.bisect_left(self.order, int(record_id))]
+        del self.by_modified[bisect.bisect_left(self.by_modified, self._modified_key(rec))]
+        rec.archived_at = at or iso(self.clock.tick())
+        self.archived[record_id] = rec
+        bisect.insort(self.archived_order, int(record_id))
+        return rec
+
+    def insert_archived(self, record: Record) -> None:
+        """Load an already archived record (persistence)."""
+        self.archived[record.id] = record
+        bisect.insort(self.archived_order, int(record.id))
 
     def _modified_key(self, record: Record) -> tuple[float, int]:
         return to_millis(record.properties.get(modified_prop(self.object_type))) or 0.0, int(record.id)
@@ -223,6 +254,15 @@ class ObjectStore:
             rec.properties[modified_prop(self.object_type)] = rec.updated_at = iso(now)
             bisect.insort(self.by_modified, self._modified_key(rec))
         return changed
+
+    def set_system(self, rec: Record, values: dict[str, str], stamp: str) -> None:
+        """Set values as HubSpot itself does (no validation), modified at `stamp` if that is later."""
+        del self.by_modified[bisect.bisect_left(self.by_modified, self._modified_key(rec))]
+        rec.properties.update(values)
+        mod = modified_prop(self.object_type)
+        if (to_millis(stamp) or 0) > (to_millis(rec.properties.get(mod)) or 0):
+            rec.properties[mod] = rec.updated_at = stamp
+        bisect.insort(self.by_modified, self._modified_key(rec))
 
     def _set_stage(self, rec: Record, value: str, now: datetime) -> bool:
         """Forward-only: a backward set succeeds and does nothing unless cleared earlier (reference §3.1)."""

@@ -80,9 +80,14 @@ def test_get_by_id_and_by_email(shared_emu, sdk):
     assert by_email.id == cid
 
 
-def test_uri_over_8k_is_414(shared_emu, sdk):
-    props = "&".join(f"properties=prop_{i:05d}" for i in range(700))
-    assert _raw(shared_emu, "GET", f"/crm/v3/objects/contacts?{props}").status_code == 414
+def test_uri_past_16k_is_414_with_the_proxy_html_and_15k_passes(shared_emu):
+    def props(n: int) -> str:
+        return "&".join(f"properties=prop_{i:05d}" for i in range(n))
+
+    assert len(props(650)) > 14_000 and _raw(shared_emu, "GET", f"/crm/v3/objects/contacts?{props(650)}").ok
+    too_long = _raw(shared_emu, "GET", f"/crm/v3/objects/contacts?{props(800)}")
+    assert too_long.status_code == 414 and too_long.headers["Content-Type"].startswith("text/html")
+    assert "<title>414 Request-URI Too Large</title>" in too_long.text
 
 
 # -------------------------------------------------------------------- batch

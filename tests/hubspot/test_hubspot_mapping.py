@@ -128,3 +128,10 @@ def test_outbound_fields():
         "leadsync_reason": "title + pricing visits", "lifecyclestage": "salesqualifiedlead"}
     assert "lifecyclestage" not in outbound_fields(None, 1, 1, 0, "x")
     assert set(MANAGED_FIELDS) <= set(CONTACT_PROPERTIES) | {"lifecyclestage"}
+
+
+def test_archived_stream_maps_to_archived_contacts():
+    record = {**_contact(), "archived": True, "archivedAt": "2026-10-30T10:00:00.000Z"}
+    archived = map_page(RawPage("contacts_archived", [record, _contact()]))
+    assert [c.archived for c in archived.contacts] == [True, True]  # the stream says so, whatever the flag
+    assert archived.issues == [] and not map_page(RawPage("contacts", [_contact()])).contacts[0].archived

@@ -177,12 +177,12 @@ def test_follow_up_task_is_created_once(emu: SalesforceEmulator, make_connector:
 
 
 def test_task_owner_rules_for_queues_and_inactive_users(emu: SalesforceEmulator, make_connector: Factory) -> None:
-    conn = make_connector(queue_owner_id="005Ow0000000000003")
+    conn = make_connector(queue_owner_id="005Ow0000000003IAA")
     queued = next(r for r in emu.records("Lead") if r["OwnerId"].startswith("00G") and not r["IsConverted"])
-    inactive = next(r for r in emu.records("Contact") if r["OwnerId"] == "005Ow0000000000006")
+    inactive = next(r for r in emu.records("Contact") if r["OwnerId"] == "005Ow0000000006IAA")
     results = conn.apply([task(queued, "q"), task(inactive, "i", "Contact")])
     assert all(r.ok for r in results), results
-    assert {emu.record("Task", r.crm_id or "")["OwnerId"] for r in results} == {"005Ow0000000000003"}
+    assert {emu.record("Task", r.crm_id or "")["OwnerId"] for r in results} == {"005Ow0000000003IAA"}
 
 
 def test_locked_rows_are_retried_alone(emu: SalesforceEmulator, make_connector: Factory) -> None:
@@ -349,6 +349,7 @@ def test_reserve_and_budget_stop_the_run_before_the_org_runs_dry(emu: Salesforce
     assert err.value.code == "CALL_BUDGET" and budgeted.api_calls == 3
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_soap_password_and_token_login(emu: SalesforceEmulator) -> None:
     creds = {"username": emu.oauth.username, "password": emu.oauth.password,
              "security_token": emu.oauth.security_token, "login_url": emu.instance_url, "ca_bundle": emu.ca_pem_path}

@@ -22,7 +22,7 @@ CONTACT: dict[str, Any] = {
     "AccountId": "001Sb000000000ZIAQ",
     "Account": {"Name": "Umbrella Analytics", "Type": "Customer - Direct", "Industry": "Retail",
                 "NumberOfEmployees": 900},
-    "MailingCountry": "Brazil", "OwnerId": "005Ow0000000000001", "HasOptedOutOfEmail": False,
+    "MailingCountry": "Brazil", "OwnerId": "005Ow0000000001IAA", "HasOptedOutOfEmail": False,
     "CreatedDate": "2025-01-02T03:04:05.000+0000", "SystemModstamp": "2025-01-02T03:04:05.000+0000",
 }
 

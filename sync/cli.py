@@ -22,7 +22,7 @@ from scoring import ScoringModel, default_model, load_model, score
 from scoring.cli import register as register_scoring
 from sync import logs
 from sync.engine import Engine, RunSummary, scoring_time
-from sync.lock import LockBusy, SourceLock
+from sync.lock import LockBusy, writer_lock
 from sync.report import build_report
 from sync.report_render import render_html, render_terminal
 from sync.settings import Settings
@@ -100,7 +100,7 @@ STOP = threading.Event()  # set by SIGTERM: finish the batch in hand, then end t
 def run_source(settings: Settings, state: State, source: str, kind: str, model: ScoringModel,
                progress: Any = None, resume: bool = False) -> tuple[RunSummary, Any]:
     """One run against one CRM, holding that CRM's writer lock (plans write nothing, so take none)."""
-    lock = SourceLock(Path(state.path).parent if state.path != ":memory:" else ".leadsync", source)
+    lock = writer_lock(state, source)
     connector = make_connector(source, settings)
     try:
         with nullcontext() if kind == "plan" else lock:
@@ -255,7 +255,7 @@ def explain(email: str, as_json: bool = JSON) -> None:
     now = scoring_time(datetime.now(timezone.utc))
     found = state.contact_by_email(email)
     if not found:
-        err.print(f"[red]No contact with email {email!r}[/] in the state store ({settings.state_url}). "
+        err.print(f"[red]No contact with email {email!r}[/] in the state store ({state.describe_url()}). "
                   "Run a backfill first.")
         raise typer.Exit(1)
     results = []
@@ -352,7 +352,7 @@ def undo(run_id: str, as_json: bool = JSON) -> None:
         err.print(f"[red]No run {run_id!r}[/] — `leadsync runs` lists them.")
         raise typer.Exit(1)
     connector = make_connector(run["source"], settings)
-    lock = SourceLock(Path(state.path).parent if state.path != ":memory:" else ".leadsync", run["source"])
+    lock = writer_lock(state, run["source"])
     try:
         with lock:
             summary = undo_run(state, connector, run_id)

@@ -1,15 +1,19 @@
 """One writer per (tenant, source) at a time.
 
-An OS file lock beside the state database: the kernel releases it when the
-process dies, even by kill -9, so a crashed run never leaves a stale lock.
+With SQLite: an OS file lock beside the state database. With PostgreSQL (state
+shared between hosts): a session advisory lock in that database. Either way the
+lock dies with the process, even by kill -9, so a crashed run never leaves a
+stale lock behind.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 
 class LockBusy(Exception):
@@ -42,3 +46,30 @@ class SourceLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+class AdvisoryLock:
+    """PostgreSQL session lock keyed by source: held by the state's own connection for the run."""
+
+    def __init__(self, state: Any, source: str) -> None:
+        self.state = state
+        self.source = source
+        digest = hashlib.blake2b(f"leadsync:{source}".encode(), digest_size=8).digest()
+        self.key = int.from_bytes(digest, "big", signed=True)
+
+    def __enter__(self) -> AdvisoryLock:
+        (got,) = self.state.db.execute("SELECT pg_try_advisory_lock(?)", (self.key,)).fetchone()
+        if not got:
+            raise LockBusy(f"another leadsync run is writing to {self.source} (PostgreSQL lock {self.key}); "
+                           "try again later")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.state.db.execute("SELECT pg_advisory_unlock(?)", (self.key,))
+
+
+def writer_lock(state: Any, source: str) -> SourceLock | AdvisoryLock:
+    """The lock that fits the state store: a file beside SQLite, an advisory lock in PostgreSQL."""
+    if state.engine == "postgresql":
+        return AdvisoryLock(state, source)
+    return SourceLock(Path(state.path).parent if state.path != ":memory:" else ".leadsync", source)

@@ -299,12 +299,19 @@ class State:
         out: dict[str, str] = {}
         for i in range(0, len(emails), 500):
             part = emails[i : i + 500]
-            for email, cid in self.db.execute(
-                f"SELECT email, id FROM contacts WHERE source=? AND email IN ({marks(len(part))}) "
+            archived: dict[str, str] = {}
+            for email, cid, data in self.db.execute(
+                f"SELECT email, id, data FROM contacts WHERE source=? AND email IN ({marks(len(part))}) "
                 "ORDER BY id",
                 (source, *part),
             ):
-                out.setdefault(email, cid)  # lowest id wins on duplicates: deterministic
+                # A live contact wins over an archived (deleted or merged-away) one; then the lowest id.
+                if json.loads(data).get("archived"):
+                    archived.setdefault(email, cid)
+                else:
+                    out.setdefault(email, cid)
+            for email, cid in archived.items():
+                out.setdefault(email, cid)
         return out
 
     def all_contact_ids(self, source: str) -> list[str]:

@@ -304,3 +304,21 @@ def test_backfill_against_the_sandbox_with_postgresql_state(pg_url, tmp_path, mo
     assert [r["status"] for r in s.runs()] == ["ok", "ok"]
     assert len(s.audit_for_run(first["run_id"])) >= first["fields_updated"]
     s.close()
+
+
+def test_one_writer_per_source_on_both_engines(url):
+    from sync.lock import LockBusy, writer_lock
+
+    first, second = State(url), State(url)
+    try:
+        with writer_lock(first, "hubspot"):
+            with pytest.raises(LockBusy, match="another leadsync run"):
+                with writer_lock(second, "hubspot"):
+                    pass
+            with writer_lock(second, "salesforce"):  # another CRM is another writer
+                pass
+        with writer_lock(second, "hubspot"):  # released on exit
+            pass
+    finally:
+        first.close()
+        second.close()

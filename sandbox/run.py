@@ -9,6 +9,7 @@ from typing import Any
 from sandbox.hubspot import HubSpotEmulator
 from sandbox.salesforce import SalesforceEmulator
 from sandbox.seed import default_anchor
+from sandbox.server import Fault
 
 HUBSPOT_TOKEN = "pat-sandbox-00000000-0000-0000-0000-000000000000"
 SALESFORCE_SESSION = "00Dsandbox!AQ0AQsandboxsessiontoken"
@@ -54,6 +55,35 @@ class Sandbox:
         self.salesforce.stop()
 
 
+def parse_fault(text: str) -> tuple[str, Fault]:
+    """`CRM:ENDPOINT=STATUS[@RATE][xCOUNT]`, `CRM:ENDPOINT=drop[@RATE]` or `CRM:ENDPOINT=+MSms` (latency).
+
+    ENDPOINT is a route name from `/_sandbox/requests` or `*`; e.g. `hubspot:contacts.list=503@0.2`,
+    `salesforce:*=drop@0.05`, `hubspot:*=+200ms`, `salesforce:query=500x3`.
+    """
+    try:
+        target, action = text.split("=", 1)
+        crm, endpoint = target.split(":", 1)
+        count = None
+        if "x" in action and not action.startswith("+"):
+            action, count_text = action.rsplit("x", 1)
+            count = int(count_text)
+        rate = 1.0
+        if "@" in action:
+            action, rate_text = action.split("@", 1)
+            rate = float(rate_text)
+        if action.startswith("+") and action.endswith("ms"):
+            return crm, Fault(endpoint=endpoint, latency_ms=int(action[1:-2]), rate=rate, remaining=count)
+        if action == "drop":
+            return crm, Fault(endpoint=endpoint, drop=True, rate=rate, remaining=count)
+        status = int(action)
+        body = {"status": "error", "message": f"injected {status}"} if crm == "hubspot" else \
+            [{"message": f"injected {status}", "errorCode": "SERVER_UNAVAILABLE"}]
+        return crm, Fault(endpoint=endpoint, status=status, body=body, rate=rate, remaining=count)
+    except ValueError as exc:
+        raise ValueError(f"fault {text!r}: expected CRM:ENDPOINT=STATUS[@RATE][xCOUNT], =drop or =+MSms") from exc
+
+
 def start_sandbox(
     contacts: int = 2000,
     seed: int = 1,
@@ -61,11 +91,15 @@ def start_sandbox(
     host: str = "127.0.0.1",
     hubspot_port: int = 0,
     salesforce_port: int = 0,
+    faults: tuple[str, ...] = (),
     **hubspot_kw: Any,
 ) -> Sandbox:
     anchor = anchor or default_anchor()
     hs = HubSpotEmulator(seed=seed, contacts=contacts, anchor=anchor, token=HUBSPOT_TOKEN, **hubspot_kw)
     sf = SalesforceEmulator(seed=seed, contacts=contacts, anchor=anchor, session_id=SALESFORCE_SESSION)
+    for text in faults:
+        crm, fault = parse_fault(text)
+        {"hubspot": hs, "salesforce": sf}[crm].app.faults.append(fault)
     hs_url = hs.start(host=host, port=hubspot_port)
     sf_url = sf.start(host=host, port=salesforce_port)
     return Sandbox(hs, sf, hs_url, sf_url)

@@ -525,12 +525,18 @@ def _print_demo(backfills: list[RunSummary], again: list[RunSummary], funnel: di
 def sandbox_serve(port: int = typer.Option(0, "--port", help="HubSpot port; Salesforce gets port+1. 0: free ports."),
                   contacts: int = typer.Option(2000, "--contacts"), seed: int = typer.Option(1, "--seed"),
                   hubspot_burst: int = typer.Option(190, "--hubspot-burst",
-                                                    help="HubSpot requests allowed per rolling 10 s.")) -> None:
+                                                    help="HubSpot requests allowed per rolling 10 s."),
+                  fault: list[str] | None = typer.Option(None, "--fault", help=(
+                      "Inject a fault, repeatable: CRM:ENDPOINT=STATUS[@RATE][xCOUNT], =drop[@RATE] or =+MSms; "
+                      "e.g. hubspot:contacts.list=503@0.2. Also at POST /_sandbox/faults."))) -> None:
     """Run both emulators on loopback; print one JSON line with URLs and credentials."""
     from sandbox.run import start_sandbox
 
-    sb = start_sandbox(contacts=contacts, seed=seed, hubspot_port=port, salesforce_port=port + 1 if port else 0,
-                       burst_limit=hubspot_burst)
+    try:
+        sb = start_sandbox(contacts=contacts, seed=seed, hubspot_port=port, salesforce_port=port + 1 if port else 0,
+                           burst_limit=hubspot_burst, faults=tuple(fault or ()))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     sys.stdout.write(json.dumps(sb.describe()) + "\n")
     sys.stdout.flush()
     try:

@@ -1,0 +1,48 @@
+"""`leadsync sandbox serve`: one JSON line, credentials that work, faults switched on from the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from sandbox.run import parse_fault
+
+
+def test_serve_prints_one_json_line_and_applies_cli_faults():
+    proc = subprocess.Popen([sys.executable, "-m", "sync.cli", "sandbox", "serve", "--contacts", "50",
+                             "--fault", "hubspot:contacts.list=503x2"], stdout=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        hs = info["hubspot"]
+        url = f"{hs['base_url']}/crm/v3/objects/contacts"
+        headers = {"Authorization": f"Bearer {hs['access_token']}"}
+        codes = [requests.get(url, headers=headers, timeout=10).status_code for _ in range(3)]
+        assert codes == [503, 503, 200]  # the fault fired twice, then the endpoint recovered
+        sf = info["salesforce"]
+        r = requests.get(f"{sf['instance_url']}/services/data/v59.0/limits", verify=sf["ca_bundle"],
+                         headers={"Authorization": f"Bearer {sf['session_id']}"}, timeout=10)
+        assert r.status_code == 200 and "DailyApiRequests" in r.json()
+        assert info["env"]["LEADSYNC_HUBSPOT__BASE_URL"] == hs["base_url"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("text, want", [
+    ("hubspot:contacts.list=503@0.2", ("hubspot", "contacts.list", 503, 0.2, None, False, 0)),
+    ("salesforce:*=drop@0.05", ("salesforce", "*", None, 0.05, None, True, 0)),
+    ("hubspot:*=+200ms", ("hubspot", "*", None, 1.0, None, False, 200)),
+    ("salesforce:query=500x3", ("salesforce", "query", 500, 1.0, 3, False, 0)),
+])
+def test_parse_fault(text, want):
+    crm, f = parse_fault(text)
+    assert (crm, f.endpoint, f.status, f.rate, f.remaining, f.drop, f.latency_ms) == want
+
+
+def test_parse_fault_says_what_it_expects():
+    with pytest.raises(ValueError, match="expected CRM:ENDPOINT"):
+        parse_fault("hubspot-contacts-503")

@@ -344,19 +344,14 @@ class Engine:
         return not (entry and entry["status"] == "created")
 
     def _record_write(self, ch: SetFields, summary: RunSummary) -> None:
-        self.state.set_managed(self.source, ch.record_id, ch.values())
+        self.state.set_managed(self.source, ch.record_id, ch.values(), ch.stage_to)
         self.state.audit_settle(summary.run_id, ch.record_id, "ok")
         summary.fields_updated += len(ch.fields)
         summary.records_updated += 1
         if ch.stage_to:
             before = ch.stage_from.value if ch.stage_from else None
             self.state.add_stage_change(self.source, ch.record_id, before, ch.stage_to.value, summary.run_id)
-            self._set_stage(ch.record_id, ch.stage_to)
             _count_stage(summary, ch.stage_from, ch.stage_to)
-
-    def _set_stage(self, contact_id: str, stage: Stage) -> None:
-        """Keep the snapshot's canonical stage in step with what we wrote."""
-        self.state.set_stage(self.source, contact_id, stage)
 
     def _apply_tasks(self, tasks: list[CreateTask], summary: RunSummary) -> None:
         if not tasks:

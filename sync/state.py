@@ -135,16 +135,34 @@ _RUN_SELECT = "SELECT id, kind, source, status, started_at, finished_at, summary
 _CONTACT_FIELDS = [f.name for f in fields(Contact)]
 
 
-def contact_to_json(c: Contact) -> str:
+def _contact_dict(c: Contact) -> dict[str, Any]:
     d = {}
     for name in _CONTACT_FIELDS:
         v = getattr(c, name)
         if isinstance(v, datetime):
             v = _iso(v)
-        elif name in ("managed", "extra"):
-            v = {k: norm_value(x) if name == "managed" else x for k, x in sorted(v.items())}
+        elif name == "managed":
+            v = {k: norm_value(x) for k, x in sorted(v.items())}
+        elif name == "extra":
+            v = dict(sorted(v.items()))
         d[name] = v
+    return d
+
+
+def _dumps(d: dict[str, Any]) -> str:
     return json.dumps(d, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def contact_to_json(c: Contact) -> str:
+    return _dumps(_contact_dict(c))
+
+
+def snapshot(c: Contact) -> tuple[str, str]:
+    """The stored JSON and the content hash, from one pass over the contact."""
+    d = _contact_dict(c)
+    text = _dumps(d)
+    d.pop("updated_at", None)  # `updated_at` alone changing is an echo, not a change
+    return text, hashlib.blake2b(_dumps(d).encode(), digest_size=16).hexdigest()
 
 
 def contact_from_json(s: str) -> Contact:
@@ -158,9 +176,7 @@ def contact_from_json(s: str) -> Contact:
 
 def content_hash(c: Contact) -> str:
     """Hash of what matters for scoring and diffing; `updated_at` alone changing is an echo."""
-    d = json.loads(contact_to_json(c))
-    d.pop("updated_at", None)
-    return hashlib.blake2b(json.dumps(d, sort_keys=True).encode(), digest_size=16).hexdigest()
+    return snapshot(c)[1]
 
 
 def _dicts(cur: Cursor) -> list[dict[str, Any]]:
@@ -245,24 +261,25 @@ class State:
         )
         rows, changed = [], []
         for c in contacts:
-            h = content_hash(c)
+            text, h = snapshot(c)
             if known.get(c.id) != h:
                 changed.append(c.id)
             email = c.email.strip().lower() if c.email else None
-            rows.append((c.source, c.id, c.object_type, email, contact_to_json(c), h, _iso(c.updated_at), run_id))
+            rows.append((c.source, c.id, c.object_type, email, text, h, _iso(c.updated_at), run_id))
         self.db.executemany(upsert_sql("contacts", _CONTACT_COLUMNS, ["source", "id"]), rows)
         self.mark_dirty(src, changed)
         return changed
 
-    def set_managed(self, source: str, contact_id: str, values: dict[str, str | None]) -> None:
-        """Record what we wrote, so the write echoing back is not a change."""
+    def set_managed(self, source: str, contact_id: str, values: dict[str, str | None],
+                    stage: Stage | None = None) -> None:
+        """Record what we wrote (and the stage it means), so the write echoing back is not a change."""
         row = self.db.execute("SELECT data FROM contacts WHERE source=? AND id=?", (source, contact_id)).fetchone()
         if not row:
             return
         c = contact_from_json(row[0])
         managed = dict(c.managed)
         managed.update({k: norm_value(v) for k, v in values.items()})
-        self._rewrite_snapshot(Contact(**{**{f: getattr(c, f) for f in _CONTACT_FIELDS}, "managed": managed}))
+        self._rewrite_snapshot(replace(c, managed=managed, lifecycle_stage=stage or c.lifecycle_stage))
 
     def set_stage(self, source: str, contact_id: str, stage: Stage) -> None:
         """Keep the snapshot's canonical stage in step with what we wrote, so its echo is no change."""
@@ -271,10 +288,7 @@ class State:
             self._rewrite_snapshot(replace(c, lifecycle_stage=stage))
 
     def _rewrite_snapshot(self, c: Contact) -> None:
-        self.db.execute(
-            "UPDATE contacts SET data=?, hash=? WHERE source=? AND id=?",
-            (contact_to_json(c), content_hash(c), c.source, c.id),
-        )
+        self.db.execute("UPDATE contacts SET data=?, hash=? WHERE source=? AND id=?", (*snapshot(c), c.source, c.id))
 
     def contacts(self, source: str, ids: Iterable[str]) -> dict[str, Contact]:
         ids = list(ids)
@@ -299,18 +313,12 @@ class State:
         out: dict[str, str] = {}
         for i in range(0, len(emails), 500):
             part = emails[i : i + 500]
-            archived: dict[str, str] = {}
-            for email, cid, data in self.db.execute(
-                f"SELECT email, id, data FROM contacts WHERE source=? AND email IN ({marks(len(part))}) "
-                "ORDER BY id",
+            # A live contact wins over an archived (deleted or merged-away) one; then the lowest id.
+            for email, cid in self.db.execute(
+                f"SELECT email, id FROM contacts WHERE source=? AND email IN ({marks(len(part))}) "
+                "ORDER BY CASE WHEN data LIKE '%\"archived\":true%' THEN 1 ELSE 0 END, id",
                 (source, *part),
             ):
-                # A live contact wins over an archived (deleted or merged-away) one; then the lowest id.
-                if json.loads(data).get("archived"):
-                    archived.setdefault(email, cid)
-                else:
-                    out.setdefault(email, cid)
-            for email, cid in archived.items():
                 out.setdefault(email, cid)
         return out
 

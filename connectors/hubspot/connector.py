@@ -58,14 +58,14 @@ class HubSpotConnector:
             yield RawPage(stream, [], None, {"unavailable": f"{err.code}: {err}"})
 
     def apply(self, changes: Sequence[Change]) -> list[ChangeResult]:
-        """Field updates in batches of 100, then tasks one by one; one result per change, in order."""
+        """Field updates in batches of 100, then tasks in batches of 100; one result per change, in order."""
         results: dict[int, ChangeResult] = {}
         updates = [(i, c) for i, c in enumerate(changes) if isinstance(c, SetFields)]
         for (i, _), result in zip(updates, self._writer.set_fields([c for _, c in updates]), strict=True):
             results[i] = result
-        for i, change in enumerate(changes):
-            if isinstance(change, CreateTask):
-                results[i] = self._writer.create_task(change)
+        tasks = [(i, c) for i, c in enumerate(changes) if isinstance(c, CreateTask)]
+        for (i, _), result in zip(tasks, self._writer.create_tasks([c for _, c in tasks]), strict=True):
+            results[i] = result
         return [results[i] for i in range(len(changes))]
 
     def missing_fields(self) -> list[str]:

@@ -14,9 +14,11 @@ from hubspot.crm.contacts import (
 )
 from hubspot.crm.objects.tasks import (
     AssociationSpec,
+    BatchInputSimplePublicObjectBatchInputForCreate,
     PublicAssociationsForObject,
     PublicObjectId,
     PublicObjectSearchRequest,
+    SimplePublicObjectBatchInputForCreate,
     SimplePublicObjectInputForCreate,
 )
 
@@ -146,6 +148,57 @@ class Writer:
         return {str(r["id"]): (r.get("properties") or {}).get("lifecyclestage") for r in body.get("results") or []}
 
     # ------------------------------------------------------------------ tasks
+    def create_tasks(self, changes: Sequence[CreateTask]) -> list[ChangeResult]:
+        """Tasks in batches of 100 (one call instead of a hundred).
+
+        Batch create is not idempotent, so a batch whose answer is lost (5xx, timeout) is never re-sent:
+        its keys are looked up in one search and only the missing tasks are created, one by one with the
+        single-create path's own look-before-retry. A batch HubSpot refuses outright (one bad input fails
+        them all) is also redone one by one, so each task gets its own result and reason.
+        """
+        out: dict[str, ChangeResult] = {}
+        for batch in chunks(list(changes), self.s.batch_size):
+            by_key = {c.idempotency_key: c for c in batch}
+            ambiguous = False
+            try:
+                req = BatchInputSimplePublicObjectBatchInputForCreate(inputs=[
+                    SimplePublicObjectBatchInputForCreate(properties=t.properties, associations=t.associations)
+                    for t in map(self._task_input, batch)])
+                _, body = self.t.call(self.t.api("crm.objects.tasks.batch_api").create, req, idempotent=False)
+                for r in body.get("results") or []:
+                    key = (r.get("properties") or {}).get(TASK_KEY)
+                    if key in by_key:
+                        out[key] = ChangeResult(by_key[key], ok=True, crm_id=str(r["id"]))
+            except Transient:
+                ambiguous = True
+            except HubSpotError:
+                pass  # refused whole: no task was created; redo one by one for per-task reasons
+            missing = [k for k in by_key if k not in out]
+            found = self.find_tasks(missing) if ambiguous and missing else {}
+            for key in missing:
+                out[key] = (ChangeResult(by_key[key], ok=True, crm_id=found[key]) if key in found
+                            else self.create_task(by_key[key]))
+        return [out[c.idempotency_key] for c in changes]
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
+        """Task ids by `leadsync_key`, up to 100 keys per search call."""
+        found: dict[str, str] = {}
+        for part in chunks(list(keys), 100):
+            req = PublicObjectSearchRequest(
+                filter_groups=[{"filters": [{"propertyName": TASK_KEY, "operator": "IN", "values": list(part)}]}],
+                properties=[TASK_KEY], limit=100)
+            try:
+                _, body = self.t.call(self.t.api("crm.objects.tasks.search_api").do_search, req, search=True)
+            except HubSpotError as err:
+                if err.status == 400:  # the key property does not exist yet: no task can carry it
+                    return found
+                raise
+            for r in body.get("results") or []:
+                key = (r.get("properties") or {}).get(TASK_KEY)
+                if key:
+                    found.setdefault(key, str(r["id"]))
+        return found
+
     def create_task(self, change: CreateTask) -> ChangeResult:
         """Create once: after an ambiguous failure (5xx, timeout) look the key up before trying again."""
         last = "not attempted"

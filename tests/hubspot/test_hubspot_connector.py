@@ -151,20 +151,35 @@ def test_task_is_created_once_with_its_key_owner_and_association(emu, make_conne
     assert conn.find_task("hubspot:nope") is None
 
 
-def test_a_task_whose_response_is_lost_is_found_not_duplicated(emu, make_connector):
+def test_a_task_batch_whose_response_is_lost_is_found_not_duplicated(emu, make_connector):
     conn = make_connector(emu)
     conn.ensure_fields()
     lost = {"left": 1}
 
     def lose_response(req, name: str, resp: Response) -> None:  # created, but the client sees a 504
-        if name == "objects.create" and lost["left"]:
+        if name == "objects.batch.create" and lost["left"]:
             lost["left"] -= 1
             resp.status, resp.body = 504, {"status": "error", "message": "Gateway timeout"}
 
     emu.app.after_hooks.append(lose_response)
-    [result] = conn.apply([_task(emu.contact_ids()[0])])
-    assert result.ok and len(emu.tasks()) == 1 and result.crm_id == emu.tasks()[0]["id"]
-    assert emu.app.counts[("objects.create", 504)] == 1 and ("objects.create", 201) not in emu.app.counts
+    ids = emu.contact_ids()[:2]
+    results = conn.apply([_task(ids[0], "k-one"), _task(ids[1], "k-two")])
+    assert all(r.ok for r in results) and len(emu.tasks()) == 2  # looked up, never re-sent
+    assert sorted(r.crm_id for r in results) == sorted(t["id"] for t in emu.tasks())
+    assert emu.app.counts[("objects.batch.create", 504)] == 1
+    assert not any(name == "objects.create" for name, _ in emu.app.counts)
+
+
+def test_tasks_are_created_a_hundred_per_call(emu, make_connector):
+    conn = make_connector(emu)
+    conn.ensure_fields()
+    ids = emu.contact_ids()[:150]
+    emu.app.counts.clear()
+    results = conn.apply([_task(cid, f"key-{cid}") for cid in ids])
+    assert all(r.ok for r in results) and len(emu.tasks()) == 150
+    assert _requests(emu)["objects.batch.create"] == 2
+    by_contact = {t["contact_ids"][0]: t["id"] for t in emu.tasks()}
+    assert [r.crm_id for r in results] == [by_contact[cid] for cid in ids]  # results in input order
 
 
 def test_retries_429_bursts_and_503s_on_idempotent_calls(emu, make_connector):

@@ -87,6 +87,10 @@ class Connector(Protocol):
         """The id of a task already created under this key, if any (crash recovery)."""
         ...
 
+    def find_tasks(self, idempotency_keys: Sequence[str]) -> dict[str, str]:
+        """Task ids by key for the keys that have one, in as few calls as the CRM allows."""
+        ...
+
     def read_fields(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Current values of `fields` on records `ids`, in batches (undo checks them before restoring)."""
         ...

@@ -376,8 +376,12 @@ class Engine:
         """Tasks whose create call may or may not have landed before a crash: look in the CRM first;
         create only if the CRM really holds the stage the task hands off (the pull just refreshed it)."""
         redo = []
-        for entry in self.state.pending_tasks(self.source):
-            crm_id = self.connector.find_task(entry["key"])
+        pending = self.state.pending_tasks(self.source)
+        found: dict[str, str] = {}
+        for part in chunks([e["key"] for e in pending], 100):
+            found.update(self.connector.find_tasks(part))
+        for entry in pending:
+            crm_id = found.get(entry["key"])
             if crm_id:
                 self.state.task_confirm(entry["key"], crm_id)
                 continue

@@ -95,11 +95,15 @@ class CsvConnector:
         return []
 
     def find_task(self, idempotency_key: str) -> str | None:
+        return self.find_tasks([idempotency_key]).get(idempotency_key)
+
+    def find_tasks(self, idempotency_keys: Sequence[str]) -> dict[str, str]:
+        wanted = set(idempotency_keys)
         p = Path(self.settings.tasks_path)
         if not p.exists():
-            return None
+            return {}
         with p.open(newline="", encoding="utf-8") as fh:
-            return next((r["key"] for r in csv.DictReader(fh) if r["key"] == idempotency_key), None)
+            return {r["key"]: r["key"] for r in csv.DictReader(fh) if r["key"] in wanted}
 
     def read_fields(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Only leadsync's own writes are readable back: the export itself is never changed."""

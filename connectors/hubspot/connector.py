@@ -78,6 +78,9 @@ class HubSpotConnector:
     def find_task(self, idempotency_key: str) -> str | None:
         return self._writer.find_task(idempotency_key)
 
+    def find_tasks(self, idempotency_keys: Sequence[str]) -> dict[str, str]:
+        return self._writer.find_tasks(idempotency_keys)
+
     def read_fields(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         return self._records.read_fields(object_type, ids, fields)
 

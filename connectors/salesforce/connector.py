@@ -14,6 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -21,10 +22,11 @@ from simple_salesforce import format_soql
 
 from connectors.base import AuthError, ConfigError, ConnectorError, QuotaExhausted, RawPage, chunks
 from connectors.salesforce.bulk import NUMBER_TYPES, BulkReader
+from connectors.salesforce.fields import STATUS, FieldMap
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.transport import Transport
 from mapping.model import Change, ChangeResult, CreateTask, SetFields
-from mapping.salesforce import MANAGED_FIELDS, SELECT_FIELDS, TASK_KEY_FIELD
+from mapping.salesforce import SELECT_FIELDS, TASK_KEY_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,7 @@ class SalesforceConnector:
         self.transport = Transport(settings, sleep)
         self._describe: dict[str, dict[str, dict[str, Any]]] = {}
         self._inactive_users: set[str] | None = None
+        self.field_map = FieldMap.build(settings.stage_field, settings.stage_values, settings.field_names)
 
     @property
     def api_calls(self) -> int:
@@ -119,19 +122,38 @@ class SalesforceConnector:
         run would cost a sync every 15 minutes ~500 calls a day. A query that answers
         INVALID_FIELD (before `init`, or under field-level security) triggers the describe.
         """
+        wanted = self.field_map.select(sobject, SELECT_FIELDS[sobject])
         if sobject not in self._describe:
-            return list(SELECT_FIELDS[sobject])
+            return wanted
         fields = self._describe[sobject]
         relations = {f["relationshipName"] for f in fields.values() if f.get("relationshipName")}
-        return [f for f in SELECT_FIELDS[sobject] if (f.split(".")[0] in relations if "." in f else f in fields)]
+        return [f for f in wanted if (f.split(".")[0] in relations if "." in f else f in fields)]
 
     def missing_fields(self) -> list[str]:
-        missing = [f"{obj}.{name}" for obj in ("Lead", "Contact") for name in MANAGED_FIELDS
+        """Fields leadsync writes that the org lacks (in the org's names), after checking the stage config.
+
+        This is the connector's start-up (every run calls it, or `ensure_fields`):
+        describe is read fresh, and the configured stage values are checked against
+        the org's picklist and `LeadStatus` rows, so a wrong value stops the run
+        with a `ConfigError` naming it instead of failing record by record.
+        """
+        missing = [f"{obj}.{name}" for obj in ("Lead", "Contact") for name in self.field_map.managed(obj)
                    if name not in self.fields_of(obj, refresh=True)]
         key = self.fields_of("Task", refresh=True).get(TASK_KEY_FIELD)
         if key is None or not key.get("externalId"):
             missing.append(f"Task.{TASK_KEY_FIELD}")
+        self.field_map.validate(self.fields_of("Lead"), self.converted_statuses())
         return missing
+
+    def converted_statuses(self) -> list[str]:
+        """Lead statuses that mean converted, from `LeadStatus` (they vary per org; reference §3, §7.7).
+
+        Only read when stages map onto Lead.Status: one query, at start-up.
+        """
+        if self.field_map.stage_field != STATUS:
+            return []
+        rows = self.query("SELECT MasterLabel, IsConverted FROM LeadStatus")  # the fields reference §3 names
+        return [str(r["MasterLabel"]) for r in rows if r.get("IsConverted")]
 
     def ensure_fields(self) -> list[str]:
         """The REST API cannot create fields: succeed when all exist, else say which ones a person must add."""
@@ -183,7 +205,8 @@ class SalesforceConnector:
         soql = self._incremental_soql(stream, fields, floor)
         for n, body in enumerate(self._query_bodies(soql, include_deleted)):
             records = body.get("records") or []
-            yield RawPage(stream, ties.fresh(_plain(r) for r in records), ties.cursor, meta={"api": "rest"})
+            logical = (self.field_map.from_org(stream, _plain(r)) for r in records)
+            yield RawPage(stream, ties.fresh(logical), ties.cursor, meta={"api": "rest"})
             left = int(body.get("totalSize") or 0) - len(records)
             if n == 0 and not body.get("done", True) and 0 < self.settings.bulk_threshold < left:
                 yield from self._bulk(stream, fields, ties, include_deleted)
@@ -195,7 +218,8 @@ class SalesforceConnector:
         soql = self._incremental_soql(stream, fields, parse_stamp(ties.cursor))
         reader = BulkReader(self.transport, self.settings, self._sleep)
         for records in reader.pages(soql, self._column_types(stream, fields), include_deleted):
-            yield RawPage(stream, ties.fresh(records), ties.cursor, meta={"api": "bulk2"})
+            logical = (self.field_map.from_org(stream, r) for r in records)
+            yield RawPage(stream, ties.fresh(logical), ties.cursor, meta={"api": "bulk2"})
 
     def _column_types(self, stream: str, fields: list[str]) -> dict[str, str]:
         """Describe type per selected path (`Account.Type` via the Account describe) for typing Bulk CSV."""
@@ -256,12 +280,20 @@ class SalesforceConnector:
     def _set_fields(self, batch: list[SetFields]) -> list[ChangeResult]:
         records = [{"attributes": {"type": c.object_type}, "id": c.record_id, **self._wire_values(c)} for c in batch]
         outcomes = self._write("composite/sobjects", records)
-        return [_result(c, out, c.record_id) for c, out in zip(batch, outcomes, strict=True)]
+        return [self._logical_result(_result(c, out, c.record_id)) for c, out in zip(batch, outcomes, strict=True)]
 
     def _wire_values(self, change: SetFields) -> dict[str, Any]:
-        """String values from the plan, typed for JSON by the field's describe type (numbers as numbers)."""
+        """Plan values in the org's fields and picklist values, typed for JSON by describe (numbers as numbers)."""
         types = {name: f["type"] for name, f in self.fields_of(change.object_type).items()}
-        return {name: _typed(value, types.get(name)) for name, value in change.values().items()}
+        values = self.field_map.to_org(change.object_type, change.values())
+        return {name: _typed(value, types.get(name)) for name, value in values.items()}
+
+    def _logical_result(self, res: ChangeResult) -> ChangeResult:
+        """A rejection names the field the plan knows (`LeadSync_Stage__c`), not the org's (`Status`)."""
+        if not res.fields or self.field_map.identity:
+            return res
+        sobject = res.change.object_type
+        return replace(res, fields=tuple(self.field_map.logical_field(sobject, f) for f in res.fields))
 
     def _create_tasks(self, batch: list[CreateTask]) -> list[ChangeResult]:
         """Upsert on the idempotency key; keys that already have a task are reported, never re-sent.
@@ -307,11 +339,19 @@ class SalesforceConnector:
         return record
 
     def _task_owner(self, owner_id: str | None) -> str | None:
-        """A user who can own the task: queues and inactive users hand over to `queue_owner_id` (or the API user)."""
+        """A user who can act on the follow-up (reference §7.8: `Lead.OwnerId` can be a queue).
+
+        A queue's leads go to the user `queue_routing` names for that queue, else
+        to `queue_owner_id`; so do an inactive owner's (Salesforce refuses them as
+        owners). None sends no OwnerId, and Salesforce makes the API user the owner.
+        """
+        st = self.settings
         if not owner_id:
-            return self.settings.queue_owner_id
-        if owner_id.startswith(QUEUE_PREFIX) or owner_id in self._inactive():
-            return self.settings.queue_owner_id
+            return st.queue_owner_id
+        if owner_id.startswith(QUEUE_PREFIX):
+            return st.queue_routing.get(owner_id, st.queue_owner_id)
+        if owner_id in self._inactive():
+            return st.queue_owner_id
         return owner_id
 
     def _inactive(self) -> set[str]:
@@ -363,12 +403,14 @@ class SalesforceConnector:
 
         Fields the org does not have read as None rather than failing the query.
         """
-        known = [f for f in fields if f in self.fields_of(object_type)]
+        described = self.fields_of(object_type)
+        known = [f for f in self.field_map.select(object_type, fields) if f in described]
         out: dict[str, dict[str, Any]] = {}
         for part in chunks(list(ids), ID_CHUNK):
-            soql = format_soql("SELECT {:literal} FROM {:literal} WHERE Id IN {}", ", ".join(["Id", *known]),
-                               object_type, list(part))
+            soql = format_soql("SELECT {:literal} FROM {:literal} WHERE Id IN {}",
+                               ", ".join(dict.fromkeys(["Id", *known])), object_type, list(part))
             for rec in self.query(soql):
+                rec = self.field_map.from_org(object_type, rec)
                 out[rec["Id"]] = {f: rec.get(f) for f in fields}
         return out
 
@@ -390,6 +432,15 @@ class SalesforceConnector:
         rows = self.query(format_soql("SELECT Id FROM Task WHERE {:literal} = {} LIMIT 1", TASK_KEY_FIELD,
                                       idempotency_key))
         return rows[0]["Id"] if rows else None
+
+    def find_tasks(self, idempotency_keys: Sequence[str]) -> dict[str, str]:
+        """One query per 100 keys (an IN list keeps the query URL short)."""
+        found: dict[str, str] = {}
+        for part in chunks(list(idempotency_keys), 100):
+            rows = self.query(format_soql("SELECT Id, {:literal} FROM Task WHERE {:literal} IN {}", TASK_KEY_FIELD,
+                                          TASK_KEY_FIELD, list(part)))
+            found.update({r[TASK_KEY_FIELD]: r["Id"] for r in rows})
+        return found
 
     def close(self) -> None:
         self.transport.close()

@@ -378,3 +378,18 @@ def test_incremental_pull_reports_deleted_contacts_as_archived(emu: SalesforceEm
     pages = list(conn.pull_stream("Lead", cursors["Lead"]))
     contacts = [c for p in pages for c in map_page(p).contacts if c.id == victim]
     assert len(contacts) == 1 and contacts[0].archived
+
+
+def test_find_tasks_looks_keys_up_in_one_query(emu, make_connector):
+    connector = make_connector()
+    from datetime import UTC, datetime
+
+    from mapping.model import CreateTask
+
+    lead = next(r for r in emu.records("Lead") if r.get("IsConverted") is False)
+    task = CreateTask("salesforce", "Lead", lead["Id"], None, "key-found", "Follow up", "why",
+                      datetime(2026, 11, 2, tzinfo=UTC))
+    [created] = connector.apply([task])
+    calls = connector.api_calls
+    assert connector.find_tasks(["key-found", "key-missing"]) == {"key-found": created.crm_id}
+    assert connector.api_calls == calls + 1

@@ -4,7 +4,9 @@ Records arrive as the REST query API returns them (datetimes `…000+0000`,
 numbers as JSON numbers, relationship fields nested, e.g. `Account.Type`).
 Salesforce has no lifecycle-stage field, so the stage lives in the custom
 picklist `LeadSync_Stage__c`; without it, a Lead is a lead and a Contact at a
-customer account is a customer. Campaign members become engagement by their
+customer account is a customer. These names and labels are leadsync's logical
+ones: an org that keeps the stage in `Lead.Status` or score fields under other
+names is translated by the connector (`connectors/salesforce/fields.py`). Campaign members become engagement by their
 campaign's Type plus the member Status, since one member row is all
 Salesforce keeps per (campaign, person).
 """
@@ -53,6 +55,9 @@ STAGE_FROM_SALESFORCE: Mapping[str, Stage] = MappingProxyType({
     "Opportunity": Stage.OPPORTUNITY, "Customer": Stage.CUSTOMER,
 })
 STAGE_TO_SALESFORCE: Mapping[Stage, str] = MappingProxyType({v: k for k, v in STAGE_FROM_SALESFORCE.items()})
+#: `RawPage.meta` flag set by the connector when the stage field may hold the org's own values (an unmapped
+#: `Lead.Status` such as "Working - Contacted"): those are no leadsync stage, and not a data issue either.
+ORG_STAGE_VALUES = "org_stage_values"
 
 #: Member statuses that mean the same whatever the campaign type.
 _STATUS_KINDS: Mapping[str, EngagementKind] = MappingProxyType({
@@ -174,13 +179,23 @@ def _default_stage(object_type: str, account_type: str | None) -> Stage:
     return Stage.LEAD
 
 
-def map_contact(record: Mapping[str, Any], object_type: str, issues: list[MappingIssue]) -> Contact:
-    """One Lead or Contact row; bad values become None plus an issue."""
+def map_contact(record: Mapping[str, Any], object_type: str, issues: list[MappingIssue],
+                org_stage_values: bool = False) -> Contact:
+    """One Lead or Contact row; bad values become None plus an issue.
+
+    With `org_stage_values`, a stage value that is not one of leadsync's labels is
+    the org's own (kept in `managed`, so an audit and undo see the real value) and
+    means "no leadsync stage yet".
+    """
     rid = str(record.get("Id") or "")
     check = _Check(rid, issues)
     account = _parent(record, "Account")
     is_lead = object_type == "Lead"
-    stage = check.read("LeadSync_Stage__c", parse_stage, record.get("LeadSync_Stage__c"))
+    raw_stage = record.get("LeadSync_Stage__c")
+    if org_stage_values:
+        stage = STAGE_FROM_SALESFORCE.get(str(raw_stage)) if raw_stage is not None else None
+    else:
+        stage = check.read("LeadSync_Stage__c", parse_stage, raw_stage)
     extra: dict[str, str | None] = {}
     if not is_lead:
         extra = {"AccountId": _text(record.get("AccountId")), "Account.Type": _text(account.get("Type"))}
@@ -287,7 +302,8 @@ def map_page(page: RawPage) -> MappedPage:
     """
     out = MappedPage()
     if page.stream in CONTACT_OBJECTS:
-        out.contacts = [map_contact(r, page.stream, out.issues) for r in page.records]
+        org_values = bool(page.meta.get(ORG_STAGE_VALUES))
+        out.contacts = [map_contact(r, page.stream, out.issues, org_values) for r in page.records]
     elif page.stream in ENGAGEMENT_OBJECTS:
         for r in page.records:
             if page.stream == "Task" and is_leadsync_task(r):

@@ -26,7 +26,7 @@ from connectors.salesforce.fields import STATUS, FieldMap
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.transport import Transport
 from mapping.model import Change, ChangeResult, CreateTask, SetFields
-from mapping.salesforce import SELECT_FIELDS, TASK_KEY_FIELD
+from mapping.salesforce import ORG_STAGE_VALUES, SELECT_FIELDS, TASK_KEY_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class SalesforceConnector:
         for n, body in enumerate(self._query_bodies(soql, include_deleted)):
             records = body.get("records") or []
             logical = (self.field_map.from_org(stream, _plain(r)) for r in records)
-            yield RawPage(stream, ties.fresh(logical), ties.cursor, meta={"api": "rest"})
+            yield RawPage(stream, ties.fresh(logical), ties.cursor, meta=self._meta(stream, "rest"))
             left = int(body.get("totalSize") or 0) - len(records)
             if n == 0 and not body.get("done", True) and 0 < self.settings.bulk_threshold < left:
                 yield from self._bulk(stream, fields, ties, include_deleted)
@@ -219,7 +219,13 @@ class SalesforceConnector:
         reader = BulkReader(self.transport, self.settings, self._sleep)
         for records in reader.pages(soql, self._column_types(stream, fields), include_deleted):
             logical = (self.field_map.from_org(stream, r) for r in records)
-            yield RawPage(stream, ties.fresh(logical), ties.cursor, meta={"api": "bulk2"})
+            yield RawPage(stream, ties.fresh(logical), ties.cursor, meta=self._meta(stream, "bulk2"))
+
+    def _meta(self, stream: str, api: str) -> dict[str, Any]:
+        """Which API served the page, and whether its stage values may be the org's own (see `fields.py`)."""
+        if self.field_map.org_stage_values(stream):
+            return {"api": api, ORG_STAGE_VALUES: True}
+        return {"api": api}
 
     def _column_types(self, stream: str, fields: list[str]) -> dict[str, str]:
         """Describe type per selected path (`Account.Type` via the Account describe) for typing Bulk CSV."""

@@ -10,6 +10,7 @@ itself and turns every failure into the connector exception hierarchy.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,13 +24,23 @@ from simple_salesforce.exceptions import (
     SalesforceGeneralError,
     SalesforceRefusedRequest,
 )
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from connectors.base import AuthError, ConfigError, ConnectorError, QuotaExhausted
 from connectors.salesforce.settings import SalesforceSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: Reference §1.1: why the password flows are on their way out.
+SOAP_RETIREMENT = ("Salesforce username/password + security token login uses SOAP login(), which is not "
+                   "available from API version 65.0 on and retires in Summer '27; switch to JWT bearer "
+                   "(consumer_key + private_key) or client credentials (consumer_key + consumer_secret)")
+OAUTH_PASSWORD_RETIREMENT = ("The OAuth username-password flow is being deprecated by Salesforce (help article "
+                             "000886201); switch to client credentials or JWT bearer")
+BARE_SESSION_EXPIRED = ("Salesforce session expired or invalid, and only a session id is configured, which "
+                        "cannot be renewed: refresh LEADSYNC_SALESFORCE__SESSION_ID (or configure JWT bearer or "
+                        "client credentials so leadsync can log in again)")
 
 
 class _CountingAdapter(HTTPAdapter):
@@ -83,6 +94,7 @@ class Transport:
         self.session = self._make_session()
         self._sf: Salesforce | None = None
         self._sleep = sleep
+        self._warned = False  # the password-flow deprecation is said once per connector
 
     def _count(self) -> None:
         self.api_calls += 1
@@ -112,33 +124,51 @@ class Transport:
             return Salesforce(instance_url=st.instance_url, session_id=st.session_id.get_secret_value(),
                               version=st.api_version, session=self.session, object_pairs_hook=dict)
         if not st.has_login():
-            raise AuthError("Salesforce session expired and no credentials to renew it", code="INVALID_SESSION_ID")
+            raise AuthError(BARE_SESSION_EXPIRED, code="INVALID_SESSION_ID", status=401)
         session_id, instance = self._login()
         return Salesforce(instance=instance, session_id=session_id, version=st.api_version, session=self.session,
                           object_pairs_hook=dict)  # plain dicts parse faster than the default OrderedDict
 
     def _login(self) -> tuple[str, str]:
-        """Run the configured grant through simple-salesforce's own login code."""
-        st = self.settings
-        secret = _secret
-        kwargs: dict[str, Any] = {"session": self.session, "domain": st.domain, "sf_version": st.api_version}
-        if st.username and st.consumer_key and st.private_key:
-            kwargs.update(username=st.username, consumer_key=st.consumer_key, privatekey=secret(st.private_key))
-        elif st.consumer_key and st.consumer_secret and st.username and st.password:
-            kwargs.update(username=st.username, password=secret(st.password), consumer_key=st.consumer_key,
-                          consumer_secret=secret(st.consumer_secret))
-        elif st.consumer_key and st.consumer_secret:
-            kwargs.update(consumer_key=st.consumer_key, consumer_secret=secret(st.consumer_secret))
-        else:
-            kwargs.update(username=st.username, password=secret(st.password),
-                          security_token=secret(st.security_token))
+        """Run the configured grant through simple-salesforce's own login code (so its wire format is real)."""
+        kwargs: dict[str, Any] = {"session": self.session, "domain": self.settings.domain,
+                                  "sf_version": self.settings.api_version, **self._grant()}
         try:
             session_id, instance = SalesforceLogin(**kwargs)
         except SalesforceAuthenticationFailed as exc:
             raise AuthError(f"Salesforce login failed: {exc.code}: {exc.message}", code=str(exc.code)) from exc
         except requests.RequestException as exc:
             raise ConnectorError(f"Salesforce login unreachable: {exc}") from exc
+        except OSError as exc:  # after RequestException, which is an OSError too
+            raise ConfigError(f"Salesforce login: cannot read private_key_file: {exc}", code="BAD_KEY_FILE") from exc
         return session_id, instance.rstrip("/")
+
+    def _grant(self) -> dict[str, Any]:
+        """`SalesforceLogin` arguments for the configured flow, in the order `SalesforceSettings` documents.
+
+        The two password flows still work but are being retired, so each warns
+        (once per connector) with the date and the replacement.
+        """
+        st = self.settings
+        if st.username and st.consumer_key and (st.private_key or st.private_key_file):
+            key = {"privatekey": _secret(st.private_key)} if st.private_key else {"privatekey_file": st.private_key_file}
+            return {"username": st.username, "consumer_key": st.consumer_key, **key}
+        if st.consumer_key and st.consumer_secret and st.username and st.password:
+            self._deprecated(OAUTH_PASSWORD_RETIREMENT)
+            return {"username": st.username, "password": _secret(st.password), "consumer_key": st.consumer_key,
+                    "consumer_secret": _secret(st.consumer_secret)}
+        if st.consumer_key and st.consumer_secret:
+            return {"consumer_key": st.consumer_key, "consumer_secret": _secret(st.consumer_secret)}
+        self._deprecated(SOAP_RETIREMENT)
+        return {"username": st.username, "password": _secret(st.password), "security_token": _secret(st.security_token)}
+
+    def _deprecated(self, message: str) -> None:
+        """A `DeprecationWarning` for developers and a log warning for whoever reads the run's logs."""
+        if self._warned:
+            return
+        self._warned = True
+        warnings.warn(message, DeprecationWarning, stacklevel=4)
+        log.warning(message)
 
     # ------------------------------------------------------------------ calls
     def call(self, op: Callable[[Salesforce], T], what: str) -> T:
@@ -149,14 +179,20 @@ class Transport:
             try:
                 return self._retrying(op)
             except SalesforceExpiredSession as exc:
-                if renewed or not self.settings.has_login():
-                    raise AuthError(f"{what}: Salesforce session expired or invalid", code="INVALID_SESSION_ID",
-                                    status=401) from exc
+                if not self.settings.has_login():
+                    raise AuthError(f"{what}: {BARE_SESSION_EXPIRED}", code="INVALID_SESSION_ID", status=401) from exc
+                if renewed:
+                    raise AuthError(f"{what}: Salesforce rejected a freshly issued session (INVALID_SESSION_ID); "
+                                    "re-authenticating again will not help: check the user's API access and "
+                                    "the connected app's policies", code="INVALID_SESSION_ID", status=401) from exc
                 log.info("Salesforce session expired; authenticating again")
                 self._sf = self._connect(fresh=True)
                 renewed = True
             except SalesforceRefusedRequest as exc:
                 code, message = error_code(exc)
+                if is_concurrent_limit(exc):
+                    raise QuotaExhausted(f"{what}: {message} (still, after {self.settings.max_attempts} attempts "
+                                         "with backoff)", code=code, status=403) from exc
                 if code == "REQUEST_LIMIT_EXCEEDED":
                     raise QuotaExhausted(f"{what}: {message}", code=code, status=403) from exc
                 raise ConfigError(f"{what}: {code}: {message}", code=code, status=403) from exc
@@ -183,9 +219,17 @@ class Transport:
 
     def _retrying(self, op: Callable[[Salesforce], T]) -> T:
         st = self.settings
+        transient = wait_random_exponential(multiplier=st.backoff_base_s, max=st.backoff_max_s)
+        concurrent = wait_random_exponential(multiplier=st.concurrent_backoff_s, max=st.concurrent_backoff_max_s)
+
+        def wait(state: RetryCallState) -> float:
+            """Long-running requests free up in tens of seconds, so the concurrent limit backs off longer."""
+            failed = state.outcome.exception() if state.outcome else None
+            return concurrent(state) if failed is not None and is_concurrent_limit(failed) else transient(state)
+
         retrying = Retrying(
             stop=stop_after_attempt(st.max_attempts),
-            wait=wait_random_exponential(multiplier=st.backoff_base_s, max=st.backoff_max_s),
+            wait=wait,
             retry=retry_if_exception(is_transient),
             reraise=True,
             **({"sleep": self._sleep} if self._sleep else {}),

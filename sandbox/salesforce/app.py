@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from sandbox.salesforce.auth import INVALID_SESSION, LOGIN_ROUTES, Logins, OAuthConfig, Sessions
 from sandbox.salesforce.bulk import BulkQueries
+from sandbox.salesforce.composite import Composite
 from sandbox.salesforce.query import Binder, Plan, attributes, execute, render, render_value
 from sandbox.salesforce.soql import SoqlError, caret_message, parse
 from sandbox.salesforce.store import Row, Store
@@ -54,6 +55,7 @@ class SalesforceApi:
         self._routes()
         self.writes = Writes(app, store)
         self.bulk = BulkQueries(app, store, self.binder)
+        self.composite = Composite(app, store)
 
     # ----------------------------------------------------------------- cross-cutting
     def _auth_and_limits(self, req: Request, name: str) -> Response | None:

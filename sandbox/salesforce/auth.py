@@ -86,7 +86,7 @@ class Logins:
             access = self.sessions.issue()
         return Response(200, {
             "access_token": access, "instance_url": self.instance_url,
-            "id": "https://login.salesforce.com/id/00DSb0000000001AAA/005Ow0000000000000",
+            "id": "https://login.salesforce.com/id/00DSb0000000001AAA/005Ow0000000000IAA",
             "token_type": "Bearer", "issued_at": str(int(time.time() * 1000)), "signature": secrets.token_urlsafe(32),
             "scope": "api",
         })
@@ -101,7 +101,7 @@ class Logins:
             return soap.fault("INVALID_LOGIN", "Invalid username, password, security token; or user locked out.")
         with self.app.lock:
             access = self.sessions.issue()
-        return soap.success(self.instance_url, req.params["version"], access, "005Ow0000000000000")
+        return soap.success(self.instance_url, req.params["version"], access, "005Ow0000000000IAA")
 
     def _jwt_ok(self, assertion: str) -> bool:
         """Check iss/sub/exp; verify the RS256 signature when a public key is configured."""
@@ -115,7 +115,13 @@ class Logins:
             return False
         exp = float(claims.get("exp", 0))
         return claims.get("iss") == self.oauth.consumer_key and claims.get("sub") == self.oauth.username and \
-            exp > time.time()
+            exp > time.time() and _audience_ok(str(claims.get("aud", "")))
+
+
+def _audience_ok(aud: str) -> bool:
+    """Salesforce accepts its login or test host, or a My Domain / community URL, as the JWT audience."""
+    return aud in ("https://login.salesforce.com", "https://test.salesforce.com") or (
+        aud.startswith("https://") and aud.endswith(".salesforce.com"))
 
 
 def _basic_auth(header: str) -> tuple[str, str] | None:

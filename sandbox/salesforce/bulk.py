@@ -42,7 +42,7 @@ class QueryJob:
         stamp = self.created.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
         body: dict[str, Any] = {
             "id": self.id, "operation": self.operation, "object": self.plan.sobject.name,
-            "createdById": "005Ow0000000000000", "createdDate": stamp, "systemModstamp": stamp,
+            "createdById": "005Ow0000000000IAA", "createdDate": stamp, "systemModstamp": stamp,
             "state": self.state, "concurrencyMode": "Parallel", "contentType": "CSV",
             "apiVersion": float(self.version), "lineEnding": "LF", "columnDelimiter": "COMMA",
         }

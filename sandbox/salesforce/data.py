@@ -89,8 +89,7 @@ class SeedLoader:
         self._row("Group", {"Id": SF_QUEUE_ID, "Name": "Inbound Lead Queue", "Type": "Queue"}, self.origin)
 
     def _lead_statuses(self) -> None:
-        for i, label in enumerate(("Open - Not Contacted", "Working - Contacted", "Closed - Converted",
-                                   "Closed - Not Converted")):
+        for i, label in enumerate(self.store.schema["Lead"].fields["Status"].picklist):
             self._row("LeadStatus", {"MasterLabel": label, "ApiName": label, "IsConverted": label == "Closed - Converted",
                                      "IsDefault": i == 0, "SortOrder": i + 1}, self.origin)
 

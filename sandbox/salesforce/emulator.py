@@ -12,15 +12,20 @@ from typing import Any
 
 import trustme
 
-from sandbox.salesforce.app import SalesforceApi
+from sandbox.salesforce import persist
+from sandbox.salesforce.app import CONCURRENT_LIMIT, SalesforceApi
 from sandbox.salesforce.auth import OAuthConfig, Sessions
 from sandbox.salesforce.data import SeedLoader
 from sandbox.salesforce.query import render_value
-from sandbox.salesforce.schema import build_schema
+from sandbox.salesforce.schema import LEAD_STATUS, build_schema
 from sandbox.salesforce.store import RecordError, Store
 from sandbox.salesforce.wire import SalesforceApp
 from sandbox.seed import OWNERS, default_anchor
-from sandbox.server import serve
+from sandbox.server import Fault, Request, Response, serve
+
+#: Routes that change records: with a `state_file`, the org is saved after each of them.
+WRITE_ROUTES = frozenset({"sf.create", "sf.update", "sf.delete", "sf.upsert", "sf.collection_create",
+                          "sf.collection_update", "sf.collection_delete", "sf.collection_upsert", "sf.composite"})
 
 
 class SalesforceEmulator:
@@ -41,6 +46,7 @@ class SalesforceEmulator:
         daily_limit: int = 15000,
         *,
         with_managed_fields: bool = True,
+        lead_statuses: tuple[str, ...] = LEAD_STATUS,
         consumer_key: str = "leadsync-sandbox-key",
         consumer_secret: str = "leadsync-sandbox-secret",
         username: str = "integration@leadsync.sandbox",
@@ -48,18 +54,26 @@ class SalesforceEmulator:
         security_token: str = "sandboxSecurityToken",
         jwt_public_key: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        state_file: str | None = None,
     ) -> None:
         self.anchor = anchor or default_anchor()
         self.session_id = session_id
         self.api_version = api_version
         self.app = SalesforceApp("salesforce", seed)
-        self.store = Store(build_schema(with_managed_fields), clock or (lambda: datetime.now(timezone.utc)))
-        SeedLoader(self.store, self.anchor).load(seed, contacts)
+        self.store = Store(build_schema(with_managed_fields, lead_statuses), clock or (lambda: datetime.now(timezone.utc)))
+        self.state_file = state_file
+        saved = state_file is not None and Path(state_file).exists()
+        if not saved:
+            SeedLoader(self.store, self.anchor).load(seed, contacts)
         self.store.running_user = OWNERS[0].salesforce_id
         self.sessions = Sessions()
         self.sessions.issue(session_id)
         self.oauth = OAuthConfig(consumer_key, consumer_secret, username, password, security_token, jwt_public_key)
         self.api = SalesforceApi(self.app, self.store, self.sessions, self.oauth, daily_limit)
+        if state_file is not None:
+            if saved:
+                self.api.api_usage = persist.load(self.store, state_file)
+            self.app.after_hooks.append(self._save_after_write)
         self._server: Any = None
         self._tmp: Path | None = None
         self.ca_pem_path = ""
@@ -82,7 +96,20 @@ class SalesforceEmulator:
         self.api.logins.instance_url = self.instance_url
         return self.instance_url
 
+    def save(self) -> None:
+        """Write the org to `state_file` (no-op without one)."""
+        if self.state_file is not None:
+            with self.app.lock:
+                persist.save(self.store, self.api.api_usage, self.state_file)
+
+    def _save_after_write(self, req: Request, name: str, resp: Response) -> None:
+        """Every write request is on disk before its response is sent, so even a killed sandbox keeps it."""
+        if name in WRITE_ROUTES and resp.status < 300:  # a refused write changed nothing
+            self.save()
+
     def stop(self) -> None:
+        """Stop serving; with a `state_file`, save the org first."""
+        self.save()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -130,6 +157,15 @@ class SalesforceEmulator:
             self.sessions.ttl_calls = calls
             for token in self.sessions.tokens:
                 self.sessions.tokens[token] = calls
+
+    def exceed_concurrent_limit(self, times: int | None = 1, endpoint: str = "*") -> None:
+        """The next `times` API calls (None: all, until `app.faults` is cleared) on `endpoint` get 403
+        REQUEST_LIMIT_EXCEEDED "ConcurrentRequests…": too many long-running requests in flight (reference §5.2).
+
+        Same code as the daily limit, different message; a client should back off and retry this one.
+        """
+        with self.app.lock:
+            self.app.faults.append(Fault(endpoint=endpoint, status=403, body=CONCURRENT_LIMIT, remaining=times))
 
     def lock_rows(self, ids: Iterable[str], times: int = 1) -> None:
         """These records fail `times` collection writes each with UNABLE_TO_LOCK_ROW."""

@@ -149,8 +149,11 @@ def _obj(name: str, fields: list[FieldDef]) -> SObjectDef:
     return SObjectDef(name, {f.name: f for f in fields}, name)
 
 
-def build_schema(with_managed: bool = True) -> dict[str, SObjectDef]:
-    """Every object by name; `with_managed=False` models an org where nobody created leadsync's fields."""
+def build_schema(with_managed: bool = True, lead_statuses: tuple[str, ...] = LEAD_STATUS) -> dict[str, SObjectDef]:
+    """Every object by name; `with_managed=False` models an org where nobody created leadsync's fields.
+
+    `lead_statuses` is the org's own Lead.Status picklist (orgs add values such as "Marketing Qualified").
+    """
     managed = _managed() if with_managed else []
     ro = {"updateable": False, "createable": False}
     lead = [
@@ -161,7 +164,8 @@ def build_schema(with_managed: bool = True) -> dict[str, SObjectDef]:
         FieldDef("NumberOfEmployees", "int", "Employees"),
         FieldDef("Industry", "picklist", "Industry", 255, picklist=INDUSTRY),
         FieldDef("Country", "string", "Country", 80), _owner(),
-        FieldDef("Status", "picklist", "Status", 255, picklist=LEAD_STATUS, default=LEAD_STATUS[0], nillable=False),
+        FieldDef("Status", "picklist", "Status", 255, picklist=lead_statuses, default=lead_statuses[0],
+                 nillable=False),
         FieldDef("LeadSource", "picklist", "Lead Source", 255, picklist=LEAD_SOURCE),
         FieldDef("IsConverted", "boolean", "Converted", **ro),
         FieldDef("ConvertedDate", "date", "Converted Date", **ro),

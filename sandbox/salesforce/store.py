@@ -125,6 +125,21 @@ class Store:
         table.put(row)
         self.last_stamp = max(self.last_stamp, row["SystemModstamp"])
 
+    # ------------------------------------------------------------------ transactions
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a rollback must restore. Rows are replaced on write, never changed in place,
+        so copying the containers (not the rows) is enough."""
+        return {"last_stamp": self.last_stamp, "tables": {
+            name: (dict(t.rows), list(t.by_stamp), {f: dict(v) for f, v in t.external.items()}, t.counter)
+            for name, t in self.tables.items()}}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Undo every write since `snapshot` (composite `allOrNone`)."""
+        self.last_stamp = snapshot["last_stamp"]
+        for name, (rows, by_stamp, external, counter) in snapshot["tables"].items():
+            table = self.tables[name]
+            table.rows, table.by_stamp, table.external, table.counter = rows, by_stamp, external, counter
+
     # ------------------------------------------------------------------ writes
     def prepare_create(self, sobject: str, values: dict[str, Any]) -> Row:
         """Validate a create and return the full new row (not yet stored)."""

@@ -42,7 +42,8 @@ def sf(emu: SalesforceEmulator) -> Salesforce:
 def fast_settings(emu: SalesforceEmulator, **overrides: Any) -> SalesforceSettings:
     """Direct-session settings with near-zero backoff, so retry tests stay fast."""
     values: dict[str, Any] = {"instance_url": emu.instance_url, "session_id": SESSION, "ca_bundle": emu.ca_pem_path,
-                              "backoff_base_s": 0.001, "backoff_max_s": 0.01, "overlap_s": 0}
+                              "backoff_base_s": 0.001, "backoff_max_s": 0.01, "concurrent_backoff_s": 0.002,
+                              "concurrent_backoff_max_s": 0.02, "overlap_s": 0}
     values.update(overrides)
     return SalesforceSettings(**values)
 

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors.base import AuthError
+from connectors.base import AuthError, ConfigError
 from connectors.salesforce import SalesforceConnector, SalesforceSettings
 from sandbox.salesforce import SalesforceEmulator
 from tests.salesforce.conftest import SESSION
@@ -48,8 +48,12 @@ def test_jwt_bearer_with_key_file_verified_by_the_public_key(emu: SalesforceEmul
     with pytest.raises(AuthError) as err:
         forged.find_task("x")
     assert err.value.code == "invalid_grant"
-    conn.close()
-    forged.close()
+    lost = connector(emu, username=emu.oauth.username, consumer_key=emu.oauth.consumer_key,
+                     private_key_file=str(tmp_path / "missing.key"))
+    with pytest.raises(ConfigError, match="private_key_file"):
+        lost.find_task("x")
+    for c in (conn, forged, lost):
+        c.close()
 
 
 def test_client_credentials_reauthenticates_once_then_stops(emu: SalesforceEmulator) -> None:
@@ -98,4 +102,13 @@ def test_password_and_token_warns_about_the_soap_retirement(emu: SalesforceEmula
     assert any("65.0" in r.getMessage() and "Summer '27" in r.getMessage() for r in caplog.records)
     emu.expire_sessions()
     assert conn.find_task("x") is None and emu.app.counts[("sf.soap_login", 200)] == 2
+    conn.close()
+
+
+def test_oauth_password_flow_works_but_warns(emu: SalesforceEmulator) -> None:
+    conn = connector(emu, username=emu.oauth.username, password=emu.oauth.password,
+                     consumer_key=emu.oauth.consumer_key, consumer_secret=emu.oauth.consumer_secret)
+    with pytest.warns(DeprecationWarning, match="username-password flow"):
+        assert conn.find_task("x") is None
+    assert emu.app.counts[("sf.token", 200)] == 1
     conn.close()

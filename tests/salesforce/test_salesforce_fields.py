@@ -56,9 +56,16 @@ def test_stage_maps_onto_lead_status_both_ways(org: SalesforceEmulator) -> None:
     mql = contacts[lead["Id"]]
     assert mql.lifecycle_stage is Stage.MQL and mql.managed["LeadSync_Stage__c"] == "MQL"
     assert mql.lead_status == "Marketing Qualified"  # still the status the scoring policy reads
+    pages = list(conn.pull_stream("Lead", None))
+    issues = [i for p in pages for i in map_page(p).issues]
+    assert issues and not [i for i in issues if i.field == "LeadSync_Stage__c"]  # org statuses are no data issue
     working = next(c for c in contacts.values() if c.lead_status == "Working - Contacted")
-    assert working.managed["LeadSync_Stage__c"] is None  # an unmapped status is no stage of leadsync's
+    # An unmapped status is no leadsync stage, but stays the "before" value, so undo can restore it.
+    assert working.lifecycle_stage is Stage.LEAD and working.managed["LeadSync_Stage__c"] == "Working - Contacted"
     assert conn.read_fields("Lead", [lead["Id"]], ["LeadSync_Stage__c"]) == {lead["Id"]: {"LeadSync_Stage__c": "MQL"}}
+    undo = SetFields("salesforce", "Lead", lead["Id"], {"LeadSync_Stage__c": FieldChange("MQL", "Working - Contacted")},
+                     allow_regression=True)
+    assert conn.apply([undo])[0].ok and org.record("Lead", lead["Id"])["Status"] == "Working - Contacted"
     conn.close()
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from connectors.base import RawPage
 from mapping.model import EngagementKind, Stage
-from mapping.salesforce import MANAGED_FIELDS, campaign_kind, map_page, outbound_fields
+from mapping.salesforce import MANAGED_FIELDS, ORG_STAGE_VALUES, campaign_kind, map_page, outbound_fields
 
 LEAD: dict[str, Any] = {
     "Id": "00QSb000000001OMAQ", "FirstName": "Lena", "LastName": "Chen", "Email": "lena@acme.com",
@@ -129,3 +129,13 @@ def test_outbound_fields() -> None:
                    "LeadSync_Engagement__c": "25", "LeadSync_Reason__c": "x" * 255}
     assert "LeadSync_Stage__c" not in outbound_fields(None, 1, 1, 0, "")
     assert "LeadSync_Stage__c" not in outbound_fields(Stage.OTHER, 1, 1, 0, "")
+
+
+def test_org_stage_values_are_no_stage_and_no_issue() -> None:
+    """Stages mapped onto Lead.Status: an unmapped status is kept as the "before" value, not flagged."""
+    page = RawPage("Lead", [{**LEAD, "LeadSync_Stage__c": "Working - Contacted"}, {**LEAD, "LeadSync_Stage__c": "SQL"}],
+                   meta={ORG_STAGE_VALUES: True})
+    out = map_page(page)
+    assert out.issues == []
+    assert [c.lifecycle_stage for c in out.contacts] == [Stage.LEAD, Stage.SQL]
+    assert out.contacts[0].managed["LeadSync_Stage__c"] == "Working - Contacted"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sandbox.hubspot import HubSpotEmulator
@@ -92,11 +93,19 @@ def start_sandbox(
     hubspot_port: int = 0,
     salesforce_port: int = 0,
     faults: tuple[str, ...] = (),
+    state_dir: str | Path | None = None,
     **hubspot_kw: Any,
 ) -> Sandbox:
+    """Both emulators on free ports. With `state_dir`, their records persist there across restarts."""
     anchor = anchor or default_anchor()
-    hs = HubSpotEmulator(seed=seed, contacts=contacts, anchor=anchor, token=HUBSPOT_TOKEN, **hubspot_kw)
-    sf = SalesforceEmulator(seed=seed, contacts=contacts, anchor=anchor, session_id=SALESFORCE_SESSION)
+    files: dict[str, str | None] = {"hubspot": None, "salesforce": None}
+    if state_dir is not None:
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        files = {crm: str(Path(state_dir) / f"{crm}.json") for crm in files}
+    hs = HubSpotEmulator(seed=seed, contacts=contacts, anchor=anchor, token=HUBSPOT_TOKEN,
+                         state_file=files["hubspot"], **hubspot_kw)
+    sf = SalesforceEmulator(seed=seed, contacts=contacts, anchor=anchor, session_id=SALESFORCE_SESSION,
+                            state_file=files["salesforce"])
     for text in faults:
         crm, fault = parse_fault(text)
         {"hubspot": hs, "salesforce": sf}[crm].app.faults.append(fault)

@@ -46,3 +46,27 @@ def test_parse_fault(text, want):
 def test_parse_fault_says_what_it_expects():
     with pytest.raises(ValueError, match="expected CRM:ENDPOINT"):
         parse_fault("hubspot-contacts-503")
+
+
+def test_a_restarted_sandbox_keeps_what_a_run_wrote(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sandbox.run import start_sandbox
+    from sync.cli import app
+
+    sb = start_sandbox(contacts=200, seed=4, state_dir=tmp_path / "crm")
+    for key, value in sb.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("LEADSYNC_STATE_URL", f"sqlite:///{tmp_path}/state.db")
+    result = CliRunner().invoke(app, ["backfill", "--source", "hubspot", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    written = {cid: (sb.hubspot.contact(cid) or {}).get("leadsync_score") for cid in sb.hubspot.contact_ids()}
+    tasks = len(sb.hubspot.tasks())
+    sb.stop()
+    again = start_sandbox(contacts=200, seed=4, state_dir=tmp_path / "crm")
+    try:
+        assert {cid: (again.hubspot.contact(cid) or {}).get("leadsync_score") for cid in again.hubspot.contact_ids()} \
+            == written
+        assert len(again.hubspot.tasks()) == tasks > 0
+    finally:
+        again.stop()

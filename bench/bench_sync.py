@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
+from crm_edits import edit_hubspot, edit_salesforce, hubspot_ids, salesforce_lead_ids
 
 ROOT = Path(__file__).resolve().parent.parent
 LEADSYNC = [sys.executable, "-m", "sync.cli"]
@@ -71,38 +71,12 @@ def write_minimum(source: str, summary: dict) -> int:
 
 def touch_one_percent(info: dict, share: float = 0.01) -> dict[str, int]:
     """Someone edits 1% of the contacts in each CRM (titles), through the APIs as a person's tools would."""
-    hs, sf = info["hubspot"], info["salesforce"]
-    h = {"Authorization": f"Bearer {hs['access_token']}"}
-    ids: list[str] = []
-    after = None
-    while True:
-        params = {"limit": 100, **({"after": after} if after else {})}
-        page = requests.get(f"{hs['base_url']}/crm/v3/objects/contacts", params=params, headers=h, timeout=30).json()
-        ids += [r["id"] for r in page["results"]]
-        after = (page.get("paging") or {}).get("next", {}).get("after")
-        if not after:
-            break
-    chosen = ids[:: max(1, round(1 / share))]
-    for i in range(0, len(chosen), 100):
-        body = {"inputs": [{"id": cid, "properties": {"jobtitle": "VP Revenue Operations"}} for cid in chosen[i:i + 100]]}
-        requests.post(f"{hs['base_url']}/crm/v3/objects/contacts/batch/update", json=body, headers=h,
-                      timeout=30).raise_for_status()
-    s = requests.Session()
-    s.verify = sf["ca_bundle"]
-    s.trust_env = False
-    s.headers["Authorization"] = f"Bearer {sf['session_id']}"
-    base = f"{sf['instance_url']}/services/data/v59.0"
-    leads, url = [], f"{base}/query/?q=SELECT+Id+FROM+Lead+WHERE+IsConverted+=+false"
-    while url:
-        page = s.get(url, timeout=30).json()
-        leads += [r["Id"] for r in page["records"]]
-        url = sf["instance_url"] + page["nextRecordsUrl"] if page.get("nextRecordsUrl") else None
-    sf_chosen = leads[:: max(1, round(1 / share))]
-    for i in range(0, len(sf_chosen), 200):
-        body = {"allOrNone": False, "records": [{"attributes": {"type": "Lead"}, "id": lid, "Title": "VP Revenue Operations"}
-                                                for lid in sf_chosen[i:i + 200]]}
-        s.patch(f"{base}/composite/sobjects", json=body, timeout=30).raise_for_status()
-    return {"hubspot": len(chosen), "salesforce": len(sf_chosen)}
+    step = max(1, round(1 / share))
+    hs = hubspot_ids(info)[::step]
+    sf = salesforce_lead_ids(info)[::step]
+    edit_hubspot(info, hs)
+    edit_salesforce(info, sf)
+    return {"hubspot": len(hs), "salesforce": len(sf)}
 
 
 def bench(contacts: int) -> dict:

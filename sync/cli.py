@@ -7,7 +7,6 @@ import signal
 import sys
 import tempfile
 import threading
-from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.base import Connector, registry
+from connectors.base import Connector, ConnectorError, registry
 from scoring import ScoringModel, default_model, load_model, score
 from scoring.cli import register as register_scoring
 from sync import logs
@@ -53,7 +52,11 @@ def make_connector(name: str, settings: Settings) -> Connector:
     classes = registry()
     if name not in classes:
         raise typer.BadParameter(f"unknown source {name!r}; installed connectors: {', '.join(sorted(classes))}")
-    return classes[name](getattr(settings, name))
+    try:
+        return classes[name](getattr(settings, name))
+    except ConnectorError as exc:  # e.g. a settings value the connector cannot use: say which, no traceback
+        err.print(f"[red]{name}: {exc}[/]")
+        raise typer.Exit(2) from exc
 
 
 def _sources(settings: Settings, source: str | None) -> list[str]:
@@ -99,11 +102,12 @@ STOP = threading.Event()  # set by SIGTERM: finish the batch in hand, then end t
 
 def run_source(settings: Settings, state: State, source: str, kind: str, model: ScoringModel,
                progress: Any = None, resume: bool = False) -> tuple[RunSummary, Any]:
-    """One run against one CRM, holding that CRM's writer lock (plans write nothing, so take none)."""
+    """One run against one CRM, holding that CRM's writer lock (a plan writes nothing to the CRM, but it
+    refreshes the local snapshot and watermarks, so it takes the lock too)."""
     lock = writer_lock(state, source)
     connector = make_connector(source, settings)
     try:
-        with nullcontext() if kind == "plan" else lock:
+        with lock:
             engine = Engine(state, connector, model, max_attempts=settings.sync.max_attempts,
                             batch_size=settings.sync.batch_size, due_days=settings.sync.task_due_days,
                             create_tasks=settings.sync.create_tasks, on_progress=progress, stop=STOP)

@@ -168,14 +168,21 @@ def backfill(source: str = typer.Option(..., "--source", help="hubspot or salesf
     state = State(settings.state_url)
     with _Progress(not as_json) as progress:
         summary, _ = run_source(settings, state, source, "backfill", _model(settings), progress, resume)
-    _emit(summary.to_dict()) if as_json else _print_summary(summary)
+    if as_json:
+        _emit(summary.to_dict())
+    else:
+        _print_summary(summary)
     raise typer.Exit(1 if summary.status == "error" else 0)
 
 
 @app.command()
 def sync(once: bool = typer.Option(False, "--once", help="Run one incremental pass and exit."),
          every: str | None = typer.Option(None, "--every", help="Run repeatedly, e.g. 15m, 1h, 90s."),
-         source: str | None = SOURCE, as_json: bool = JSON) -> None:
+         source: str | None = SOURCE,
+         rescore: bool = typer.Option(False, "--rescore", help=(
+             "Score every stored contact again, not only those with new data: time decay lowers scores of "
+             "people who went quiet (run it daily, e.g. from cron).")),
+         as_json: bool = JSON) -> None:
     """Incremental sync from the stored watermarks."""
     if not once and not every:
         raise typer.BadParameter("say --once or --every INTERVAL")
@@ -187,6 +194,9 @@ def sync(once: bool = typer.Option(False, "--once", help="Run one incremental pa
         summaries = []
         with _Progress(not as_json) as progress:
             for name in _sources(settings, source):
+                if rescore:
+                    with state.tx():
+                        state.mark_dirty(name, state.all_contact_ids(name))
                 summaries.append(run_source(settings, state, name, "sync", model, progress)[0])
         if as_json:
             _emit(_totals(summaries))

@@ -166,3 +166,10 @@ def test_a_rejected_record_is_kept_retried_and_never_stops_the_batch(sandbox_env
     assert fixed["failed"] == 0 and fixed["records_updated"] == 1
     assert cli("failures")["failures"] == []
     assert sf.record("Lead", lead["Id"])["LeadSync_Score__c"] is not None
+
+
+def test_rescore_scores_everyone_and_still_writes_only_differences(sandbox_env):
+    first = cli("backfill", "--source", "hubspot")
+    again = cli("sync", "--once", "--source", "hubspot", "--rescore")
+    assert again["contacts_scored"] >= first["contacts_scored"] - 5  # everyone, not only the changed
+    assert again["fields_updated"] == 0 and again["tasks_created"] == 0  # same day: same scores

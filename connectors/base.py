@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -62,7 +63,12 @@ class ConfigError(ConnectorError):
 @runtime_checkable
 class Connector(Protocol):
     name: ClassVar[str]
+    streams: ClassVar[tuple[str, ...]]  # what `pull` yields, in order
     api_calls: int  # HTTP requests sent so far, retries included
+
+    def cursor_at(self, when: datetime) -> str:
+        """This connector's watermark for a point in time (`backfill --since`)."""
+        ...
 
     def pull(self, watermarks: Mapping[str, str]) -> Iterator[RawPage]:
         """Yield contact pages first, then engagement pages, each stream from its watermark.

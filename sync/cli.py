@@ -101,7 +101,7 @@ STOP = threading.Event()  # set by SIGTERM: finish the batch in hand, then end t
 
 
 def run_source(settings: Settings, state: State, source: str, kind: str, model: ScoringModel,
-               progress: Any = None, resume: bool = False) -> tuple[RunSummary, Any]:
+               progress: Any = None, resume: bool = False, since: datetime | None = None) -> tuple[RunSummary, Any]:
     """One run against one CRM, holding that CRM's writer lock (a plan writes nothing to the CRM, but it
     refreshes the local snapshot and watermarks, so it takes the lock too)."""
     lock = writer_lock(state, source)
@@ -111,7 +111,7 @@ def run_source(settings: Settings, state: State, source: str, kind: str, model: 
             engine = Engine(state, connector, model, max_attempts=settings.sync.max_attempts,
                             batch_size=settings.sync.batch_size, due_days=settings.sync.task_due_days,
                             create_tasks=settings.sync.create_tasks, on_progress=progress, stop=STOP)
-            return engine.run(kind, resume=resume)
+            return engine.run(kind, resume=resume, since=since)
     except LockBusy as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(3) from exc
@@ -162,12 +162,13 @@ def _main(log_format: str = typer.Option("text", "--log-format", help="text or j
 @app.command()
 def backfill(source: str = typer.Option(..., "--source", help="hubspot or salesforce"),
              resume: bool = typer.Option(False, "--resume", help="Continue a killed or paused backfill."),
+             since: datetime | None = typer.Option(None, "--since", help="Only records changed since (UTC date)."),
              as_json: bool = JSON) -> None:
     """Full pull, score and writeback for one CRM."""
     settings = Settings()
     state = State(settings.state_url)
     with _Progress(not as_json) as progress:
-        summary, _ = run_source(settings, state, source, "backfill", _model(settings), progress, resume)
+        summary, _ = run_source(settings, state, source, "backfill", _model(settings), progress, resume, since)
     if as_json:
         _emit(summary.to_dict())
     else:

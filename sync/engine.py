@@ -113,7 +113,7 @@ class Engine:
         self.stop = stop or threading.Event()
 
     # ------------------------------------------------------------------ entry
-    def run(self, kind: str, resume: bool = False) -> tuple[RunSummary, PlanOutput]:
+    def run(self, kind: str, resume: bool = False, since: datetime | None = None) -> tuple[RunSummary, PlanOutput]:
         """kind: 'backfill' (full pull; `resume` continues a killed one from its checkpoints),
         'sync' (from watermarks) or 'plan' (a sync that writes nothing to the CRM)."""
         started = time.perf_counter()
@@ -132,7 +132,7 @@ class Engine:
                 else:
                     self.connector.ensure_fields()
             with self._phase(summary, "pull"):
-                self._pull(self._start_from(kind, resume), summary, backfill=kind == "backfill")
+                self._pull(self._start_from(kind, resume, since), summary, backfill=kind == "backfill")
             with self._phase(summary, "write"):
                 if kind != "plan":
                     self._recover_tasks(summary)
@@ -199,14 +199,18 @@ class Engine:
                     self._set_watermark(stream, cursor)
                 self.state.clear_checkpoints(self.source)
 
-    def _start_from(self, kind: str, resume: bool) -> dict[str, str]:
-        """Where each stream starts: nowhere (backfill), its checkpoint (resumed backfill), its watermark."""
+    def _start_from(self, kind: str, resume: bool, since: datetime | None = None) -> dict[str, str]:
+        """Where each stream starts: the beginning (backfill) or `since`, its checkpoint (resumed backfill),
+        or its watermark (sync)."""
         if kind != "backfill":
             return self.state.watermarks(self.source)
         if resume:
             return self.state.checkpoints(self.source)
         self.state.clear_checkpoints(self.source)
-        return {}
+        if since is None:
+            return {}
+        cursor = self.connector.cursor_at(since if since.tzinfo else since.replace(tzinfo=timezone.utc))
+        return {stream: cursor for stream in self.connector.streams}
 
     def _set_watermark(self, stream: str, cursor: str) -> None:
         old = self.state.watermarks(self.source).get(stream)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,12 +22,16 @@ __all__ = ["CsvConnector", "CsvSettings"]
 
 class CsvConnector:
     name: ClassVar[str] = "csv"
+    streams: ClassVar[tuple[str, ...]] = ("contacts", "engagements")
 
     def __init__(self, settings: CsvSettings) -> None:
         if not settings.contacts_path:
             raise ConfigError("csv connector: set LEADSYNC_CSV__CONTACTS_PATH to the contacts export")
         self.settings = settings
         self.api_calls = 0  # no API: kept for the protocol, always 0
+
+    def cursor_at(self, when: datetime) -> str:
+        return when.isoformat()  # exports are read whole; kept for the protocol
 
     def pull(self, watermarks: Mapping[str, str]) -> Iterator[RawPage]:
         """Exports are snapshots: every pull reads them whole; the snapshot diff finds what changed."""

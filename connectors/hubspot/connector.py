@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 from connectors.base import RawPage
@@ -23,6 +24,7 @@ class HubSpotConnector:
     """One HubSpot portal (one token = one tenant): pull pages, apply changes, manage leadsync's fields."""
 
     name: ClassVar[str] = "hubspot"
+    streams: ClassVar[tuple[str, ...]] = ("contacts", "contacts_archived", *ENGAGEMENT_STREAMS)
 
     def __init__(self, settings: HubSpotSettings, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
@@ -36,6 +38,10 @@ class HubSpotConnector:
     def api_calls(self) -> int:
         """HTTP requests sent so far, retries included."""
         return self._transport.calls
+
+    def cursor_at(self, when: datetime) -> str:
+        """Watermarks are epoch milliseconds, 13 digits (they compare correctly as text)."""
+        return str(int(when.timestamp() * 1000))
 
     def pull(self, watermarks: Mapping[str, str]) -> Iterator[RawPage]:
         """Contacts first (live, then archived), then each engagement stream, each from its own watermark."""

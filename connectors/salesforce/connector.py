@@ -93,6 +93,7 @@ class SalesforceConnector:
     """The `connectors.base.Connector` protocol for one Salesforce org."""
 
     name: ClassVar[str] = "salesforce"
+    streams: ClassVar[tuple[str, ...]] = STREAMS
 
     def __init__(self, settings: SalesforceSettings, sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
@@ -164,6 +165,9 @@ class SalesforceConnector:
         return []
 
     # ------------------------------------------------------------------ pull
+    def cursor_at(self, when: datetime) -> str:
+        return wire_stamp(when)
+
     def pull(self, watermarks: Mapping[str, str]) -> Iterator[RawPage]:
         for stream in STREAMS:
             yield from self.pull_stream(stream, watermarks.get(stream))

@@ -173,3 +173,14 @@ def test_rescore_scores_everyone_and_still_writes_only_differences(sandbox_env):
     again = cli("sync", "--once", "--source", "hubspot", "--rescore")
     assert again["contacts_scored"] >= first["contacts_scored"] - 5  # everyone, not only the changed
     assert again["fields_updated"] == 0 and again["tasks_created"] == 0  # same day: same scores
+
+
+def test_backfill_since_pulls_only_what_changed_since(sandbox_env):
+    from datetime import datetime, timedelta, timezone
+
+    since = (datetime.now(timezone.utc) - timedelta(days=30)).strftime("%Y-%m-%d")
+    for source in ("hubspot", "salesforce"):
+        recent = cli("backfill", "--source", source, "--since", since)
+        assert recent["status"] == "ok"
+        full = cli("backfill", "--source", source)
+        assert 0 < recent["contacts_pulled"] < full["contacts_pulled"], (source, recent, full)

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox.admin import add_hubspot_routes, add_salesforce_routes
 from sandbox.hubspot import HubSpotEmulator
 from sandbox.salesforce import SalesforceEmulator
 from sandbox.seed import default_anchor
@@ -106,6 +107,8 @@ def start_sandbox(
                          state_file=files["hubspot"], **hubspot_kw)
     sf = SalesforceEmulator(seed=seed, contacts=contacts, anchor=anchor, session_id=SALESFORCE_SESSION,
                             state_file=files["salesforce"])
+    add_hubspot_routes(hs)
+    add_salesforce_routes(sf)
     for text in faults:
         crm, fault = parse_fault(text)
         {"hubspot": hs, "salesforce": sf}[crm].app.faults.append(fault)

@@ -70,3 +70,25 @@ def test_a_restarted_sandbox_keeps_what_a_run_wrote(tmp_path, monkeypatch):
         assert len(again.hubspot.tasks()) == tasks > 0
     finally:
         again.stop()
+
+
+def test_admin_routes_show_what_a_run_wrote(sandbox_env):
+    from typer.testing import CliRunner
+
+    from sync.cli import app
+
+    sb = sandbox_env
+    CliRunner().invoke(app, ["backfill", "--source", "salesforce", "--json"], catch_exceptions=False)
+    CliRunner().invoke(app, ["backfill", "--source", "hubspot", "--json"], catch_exceptions=False)
+    tasks = requests.get(f"{sb.hubspot_url}/_sandbox/hubspot/tasks", timeout=10).json()
+    assert tasks["total"] == len(sb.hubspot.tasks()) > 0
+    contacts = requests.get(f"{sb.hubspot_url}/_sandbox/hubspot/contacts?limit=5", timeout=10).json()
+    assert len(contacts["results"]) == 5 and "leadsync_score" in contacts["results"][0]["properties"]
+    leads = requests.get(f"{sb.salesforce_url}/_sandbox/salesforce/records/Lead?limit=3",
+                         verify=str(sb.salesforce.ca_pem_path), timeout=10).json()
+    one = leads["results"][0]
+    got = requests.get(f"{sb.salesforce_url}/_sandbox/salesforce/records/Lead/{one['Id']}",
+                       verify=str(sb.salesforce.ca_pem_path), timeout=10).json()
+    assert got["Id"] == one["Id"] and "LeadSync_Score__c" in got
+    counts = requests.get(f"{sb.hubspot_url}/_sandbox/requests", timeout=10).json()
+    assert counts["total"] > 0 and not any(r["endpoint"].startswith("admin.") for r in counts["requests"])

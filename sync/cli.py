@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 import tempfile
@@ -284,7 +285,10 @@ def explain(email: str, as_json: bool = JSON) -> None:
         _emit({"email": email, "contacts": results})
 
 
-def _print_explanation(c: Any, s: Any) -> None:
+_URL_HOST = re.compile(r"https?://[^/\s]+")
+
+
+def _print_explanation(c: Any, s: Any, limit: int | None = None) -> None:
     stage = c.lifecycle_stage.value if c.lifecycle_stage else "none"
     out.print(f"[bold]{c.name}[/] <{c.email}> — {c.source} {c.object_type} {c.id}")
     out.print(f"  CRM stage: {stage}; score implies: [bold]{s.stage.value}[/]  "
@@ -292,9 +296,13 @@ def _print_explanation(c: Any, s: Any) -> None:
     if s.disqualified:
         out.print(f"  [red]blocked:[/] {s.disqualified}")
     table = Table("kind", "points", "reason", "evidence")
-    for r in s.reasons:
-        table.add_row(r.kind, f"{r.points:+d}", r.text, "; ".join(r.evidence[:3]))
+    reasons = sorted(s.reasons, key=lambda r: -abs(r.points))[:limit] if limit else s.reasons
+    for r in reasons:
+        evidence = "\n".join(_URL_HOST.sub("", e) for e in r.evidence[:3])  # paths read better than URLs
+        table.add_row(r.kind, f"{r.points:+d}", r.text, evidence)
     out.print(table)
+    if limit and len(s.reasons) > limit:
+        out.print(f"  … {len(s.reasons) - limit} more reasons (`leadsync explain` shows them all)")
     if s.interests:
         out.print("  cared about: " + ", ".join(s.interests))
 
@@ -484,6 +492,7 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
             _emit(result)
         else:
             _print_demo(backfills, again, funnel, settings.state_url)
+            _print_example_handoff(sb, state, model)
             out.print(f"Funnel report (open in a browser): [bold]{html}[/]")
         ok = all(s.status == "ok" for s in backfills)
     finally:
@@ -534,6 +543,25 @@ def _print_demo(backfills: list[RunSummary], again: list[RunSummary], funnel: di
     out.print(f"Second pass (`sync --once`): {writes} writes, {sum(s.api_calls for s in again)} API calls "
               "— nothing changed, so nothing is written.")
     out.print(f"State: {state_url}  ·  try `LEADSYNC_STATE_URL={state_url} leadsync runs`")
+
+
+def _print_example_handoff(sb: Any, state: State, model: ScoringModel) -> None:
+    """One follow-up task as the owner sees it in HubSpot, and the points behind it."""
+    tasks = sb.hubspot.tasks()
+    if not tasks:
+        return
+    task = max(tasks, key=lambda t: ("demo" in t["properties"].get("hs_task_body", "").lower(), t["id"]))
+    props = task["properties"]
+    out.rule("An example hand-off task, as the owner sees it in HubSpot")
+    out.print(f"[bold]{props.get('hs_task_subject')}[/]")
+    out.print(props.get("hs_task_body", ""), markup=False, highlight=False)
+    contact = state.contacts("hubspot", task["contact_ids"][:1]).get(task["contact_ids"][0]) \
+        if task["contact_ids"] else None
+    if contact is not None:
+        s = score(model, contact, state.engagements_for("hubspot", [contact.id])[contact.id],
+                  scoring_time(datetime.now(timezone.utc)))
+        out.rule(f"leadsync explain {contact.email or contact.id}")
+        _print_explanation(contact, s, limit=8)
 
 
 @sandbox_app.command("serve")

@@ -116,7 +116,7 @@ def bench(contacts: int) -> dict:
                 out[f"{source}_incremental"] = {
                     "contacts_changed": changed[source], "contacts_pulled": s["contacts_pulled"],
                     "records_updated": s["records_updated"], "api_calls": s["api_calls"],
-                    "calls_by_phase": s["calls_by_phase"], "streams": s["streams"],
+                    "calls_by_phase": s["runs"][0]["calls_by_phase"], "streams": s["runs"][0]["streams"],
                     "wall_s": s["_wall_s"], "peak_rss_mb": s["_peak_rss_mb"],
                 }
             return out

@@ -38,6 +38,10 @@ CONTACT_PROPERTIES: tuple[str, ...] = (
     *AGGREGATE_FIELDS, *MANAGED_FIELDS[1:],
 )
 
+#: `RawPage.meta` key naming the team's extra contact properties (`HubSpotSettings.extra_properties`): the
+#: connector requests them, the mapping copies them into `Contact.extra` for calibrated scoring rules.
+EXTRA_META = "extra_properties"
+
 STAGE_FROM_HUBSPOT: Mapping[str, Stage] = MappingProxyType({
     "subscriber": Stage.SUBSCRIBER, "lead": Stage.LEAD, "marketingqualifiedlead": Stage.MQL,
     "salesqualifiedlead": Stage.SQL, "opportunity": Stage.OPPORTUNITY, "customer": Stage.CUSTOMER,
@@ -130,10 +134,13 @@ class _Issues:
             return default
 
 
-def map_contact(record: Mapping[str, Any], issues: list[MappingIssue], archived: bool = False) -> Contact:
+def map_contact(record: Mapping[str, Any], issues: list[MappingIssue], archived: bool = False,
+                extra_properties: tuple[str, ...] = ()) -> Contact:
     """One `/crm/v3/objects/contacts` record; bad values become None plus an issue.
 
     `archived`: the record came from the archived list (deleted or merged away): sync never writes to it.
+    `extra_properties`: the team's own properties, kept as text in `extra` (unset ones as None, so a rule
+    can tell "no answer" from "not requested").
     """
     props: Mapping[str, Any] = record.get("properties") or {}
     rid = str(record.get("id") or props.get("hs_object_id") or "")
@@ -154,7 +161,8 @@ def map_contact(record: Mapping[str, Any], issues: list[MappingIssue], archived:
         do_not_contact=str(props.get("hs_email_optout") or "").lower() == "true",
         archived=archived or bool(record.get("archived")),
         managed=MappingProxyType({f: props.get(f) for f in MANAGED_FIELDS}),
-        extra=MappingProxyType({f: props.get(f) for f in AGGREGATE_FIELDS if f in props}),
+        extra=MappingProxyType({**{f: props.get(f) for f in AGGREGATE_FIELDS if f in props},
+                                **{f: _text(props.get(f)) for f in extra_properties}}),
     )
 
 
@@ -249,7 +257,8 @@ def map_page(page: RawPage) -> MappedPage:
     out = MappedPage()
     if page.stream in ("contacts", "contacts_archived"):
         archived = page.stream == "contacts_archived"
-        out.contacts = [map_contact(r, out.issues, archived) for r in page.records]
+        extras = tuple(page.meta.get(EXTRA_META) or ())
+        out.contacts = [map_contact(r, out.issues, archived, extras) for r in page.records]
     elif page.stream == "meetings":
         out.engagements = [e for r in page.records for e in _meetings(r, out.issues)]
     elif page.stream in _EVENT_MAPPERS:

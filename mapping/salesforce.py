@@ -8,7 +8,9 @@ customer account is a customer. These names and labels are leadsync's logical
 ones: an org that keeps the stage in `Lead.Status` or score fields under other
 names is translated by the connector (`connectors/salesforce/fields.py`). Campaign members become engagement by their
 campaign's Type plus the member Status, since one member row is all
-Salesforce keeps per (campaign, person).
+Salesforce keeps per (campaign, person). An email logged both as a Task and as an
+EmailMessage (linked by `ActivityId`) is one engagement keyed by the Task id, its
+kind read from the message (see `_email`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from mapping.model import Contact, Engagement, EngagementKind, Stage
 
 SOURCE = "salesforce"
 CONTACT_OBJECTS: tuple[str, ...] = ("Lead", "Contact")
-ENGAGEMENT_OBJECTS: tuple[str, ...] = ("CampaignMember", "Task", "Event")
+ENGAGEMENT_OBJECTS: tuple[str, ...] = ("CampaignMember", "Task", "Event", "EmailMessage")
 
 #: Fields leadsync writes (custom fields on both Lead and Contact).
 MANAGED_FIELDS: tuple[str, ...] = (
@@ -48,7 +50,18 @@ SELECT_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "Task": ("Id", "WhoId", "Subject", "TaskSubtype", "Status", "ActivityDate", "CompletedDateTime", "CreatedDate",
              "SystemModstamp", TASK_KEY_FIELD),
     "Event": ("Id", "WhoId", "Subject", "ActivityDateTime", "CreatedDate", "SystemModstamp"),
+    "EmailMessage": ("Id", "ActivityId", "RelatedToId", "FromAddress", "ToAddress", "Subject", "MessageDate",
+                     "Incoming", "Status", "IsTracked", "FirstOpenedDate", "LastOpenedDate", "IsBounced",
+                     "CreatedDate", "SystemModstamp"),
 })
+#: Keys the connector adds to pulled records (not Salesforce fields): an email Task's own EmailMessage, and an
+#: EmailMessage's Task (`{"WhoId": …}`, looked up by `ActivityId`). With both, either side maps one email the
+#: same way, so it is counted once whichever side is pulled, and again, later.
+LINKED_MESSAGE = "EmailMessage"
+LINKED_TASK = "Activity"
+#: `RawPage.meta` key naming the org's extra fields on a Lead/Contact page (`SalesforceSettings.extra_fields`):
+#: the mapping copies them into `Contact.extra`, where calibrated scoring rules read columns.
+EXTRA_META = "extra_fields"
 
 STAGE_FROM_SALESFORCE: Mapping[str, Stage] = MappingProxyType({
     "Subscriber": Stage.SUBSCRIBER, "Lead": Stage.LEAD, "MQL": Stage.MQL, "SQL": Stage.SQL,
@@ -180,12 +193,13 @@ def _default_stage(object_type: str, account_type: str | None) -> Stage:
 
 
 def map_contact(record: Mapping[str, Any], object_type: str, issues: list[MappingIssue],
-                org_stage_values: bool = False) -> Contact:
+                org_stage_values: bool = False, extra_fields: tuple[str, ...] = ()) -> Contact:
     """One Lead or Contact row; bad values become None plus an issue.
 
     With `org_stage_values`, a stage value that is not one of leadsync's labels is
     the org's own (kept in `managed`, so an audit and undo see the real value) and
-    means "no leadsync stage yet".
+    means "no leadsync stage yet". `extra_fields` (the org's custom fields the team
+    named) go into `extra` as text (`42.0` → "42"), None when empty.
     """
     rid = str(record.get("Id") or "")
     check = _Check(rid, issues)
@@ -199,6 +213,7 @@ def map_contact(record: Mapping[str, Any], object_type: str, issues: list[Mappin
     extra: dict[str, str | None] = {}
     if not is_lead:
         extra = {"AccountId": _text(record.get("AccountId")), "Account.Type": _text(account.get("Type"))}
+    extra.update((f, field_text(record.get(f))) for f in extra_fields)
     return Contact(
         source=SOURCE, id=rid, object_type=object_type,
         email=check.read("Email", parse_email, record.get("Email")),
@@ -279,11 +294,54 @@ def _activity(record: Mapping[str, Any], check: _Check, kind: EngagementKind,
     return Engagement(SOURCE, check.record_id, who or "", kind, at, detail=_text(record.get("Subject")) or "")
 
 
+def email_kind(message: Mapping[str, Any]) -> EngagementKind:
+    """What one EmailMessage says the prospect did: an incoming message is their reply; an outgoing,
+    tracked message with an open date was opened; anything else (unopened, untracked) is sales work."""
+    if message.get("Incoming") is True:
+        return EngagementKind.EMAIL_REPLY
+    if message.get("IsTracked") is True and message.get("FirstOpenedDate"):
+        return EngagementKind.EMAIL_OPEN
+    return EngagementKind.OTHER
+
+
+def _counterpart(message: Mapping[str, Any]) -> str | None:
+    """The prospect's address: the sender of an incoming message, else the first recipient."""
+    raw = message.get("FromAddress") if message.get("Incoming") is True else message.get("ToAddress")
+    first = re.split(r"[;,]", str(raw or ""))[0].strip().lower()
+    return first if _EMAIL.match(first) else None
+
+
+def _email(message: Mapping[str, Any], who: str | None, check: _Check) -> Engagement | None:
+    """One email as one engagement, keyed by the Task that also represents it (`ActivityId`, reference §3).
+
+    Both the Task stream (with its message attached) and the EmailMessage stream (with its Task's WhoId
+    attached) build exactly this, so the upsert by id keeps one row per email whichever arrives first or
+    later. A message with no Task keeps its own id and is matched to its person by address (sync resolves
+    `contact_email`); `RelatedToId` is not used, since the reference does not say it can name a Lead/Contact.
+    """
+    kind = email_kind(message)
+    when = ("FirstOpenedDate",) if kind is EngagementKind.EMAIL_OPEN else ()
+    at = _occurred(check, message, (*when, "MessageDate", "CreatedDate", "SystemModstamp"))
+    if at is None:
+        return None
+    task_id = _text(message.get("ActivityId"))
+    email = None if who else _counterpart(message)
+    if who is None and email is None:
+        check.issue("ActivityId", "email message is linked to no lead or contact and has no usable address")
+    return Engagement(SOURCE, task_id or str(message.get("Id") or ""), who or "", kind, at,
+                      detail=_text(message.get("Subject")) or "", contact_email=email)
+
+
 def map_engagement(record: Mapping[str, Any], sobject: str, issues: list[MappingIssue]) -> Engagement | None:
-    """One CampaignMember, Task or Event; None (with an issue) only when it has no timestamp at all."""
+    """One CampaignMember, Task, Event or EmailMessage; None (with an issue) only when it has no timestamp."""
     check = _Check(str(record.get("Id") or ""), issues)
     if sobject == "CampaignMember":
         return _member(record, check)
+    if sobject == "EmailMessage":
+        return _email(record, _text(_parent(record, LINKED_TASK).get("WhoId")), check)
+    message = _parent(record, LINKED_MESSAGE)
+    if sobject == "Task" and message:  # the email's EmailMessage decides: never a second count
+        return _email({**message, "ActivityId": record.get("Id")}, _text(record.get("WhoId")), check)
     if sobject == "Task":
         kind = task_kind(_text(record.get("TaskSubtype")), _text(record.get("Subject")))
         return _activity(record, check, kind, ("CompletedDateTime", "CreatedDate", "SystemModstamp"))
@@ -303,7 +361,8 @@ def map_page(page: RawPage) -> MappedPage:
     out = MappedPage()
     if page.stream in CONTACT_OBJECTS:
         org_values = bool(page.meta.get(ORG_STAGE_VALUES))
-        out.contacts = [map_contact(r, page.stream, out.issues, org_values) for r in page.records]
+        extras = tuple(page.meta.get(EXTRA_META) or ())
+        out.contacts = [map_contact(r, page.stream, out.issues, org_values, extras) for r in page.records]
     elif page.stream in ENGAGEMENT_OBJECTS:
         for r in page.records:
             if page.stream == "Task" and is_leadsync_task(r):

@@ -7,9 +7,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox import bulk
 from sandbox.admin import add_hubspot_routes, add_salesforce_routes
 from sandbox.hubspot import HubSpotEmulator
+from sandbox.hubspot import seeding as hs_seeding
 from sandbox.salesforce import SalesforceEmulator
+from sandbox.salesforce import data as sf_data
+from sandbox.salesforce.schema import build_schema
 from sandbox.seed import default_anchor
 from sandbox.server import Fault
 
@@ -86,6 +90,18 @@ def parse_fault(text: str) -> tuple[str, Fault]:
         raise ValueError(f"fault {text!r}: expected CRM:ENDPOINT=STATUS[@RATE][xCOUNT], =drop or =+MSms") from exc
 
 
+def prepare_both(seed: int, contacts: int, anchor: datetime) -> tuple[hs_seeding.Seeded, sf_data.Prepared]:
+    """One pass over the people for both emulators: each person is generated once, not once per CRM
+    (`sandbox.bulk`). The Salesforce rows are for the default schema, which `start_sandbox` uses."""
+    builder = hs_seeding.Builder(seed, anchor)
+    prepared = sf_data.Prepared(sf_data.default_context(build_schema(), anchor))
+    jobs = [hs_seeding.job(seed), sf_data.job(prepared.context)]
+    for hs_part, sf_part in bulk.chunks(seed, contacts, anchor, jobs):
+        builder.feed(hs_part)
+        prepared.append(sf_part)
+    return builder.finish(), prepared
+
+
 def start_sandbox(
     contacts: int = 2000,
     seed: int = 1,
@@ -103,10 +119,12 @@ def start_sandbox(
     if state_dir is not None:
         Path(state_dir).mkdir(parents=True, exist_ok=True)
         files = {crm: str(Path(state_dir) / f"{crm}.json") for crm in files}
+    hs_seeded, sf_prepared = prepare_both(seed, contacts, anchor) if contacts >= bulk.PARALLEL_MIN else (None, None)
     hs = HubSpotEmulator(seed=seed, contacts=contacts, anchor=anchor, token=HUBSPOT_TOKEN,
-                         state_file=files["hubspot"], **hubspot_kw)
+                         state_file=files["hubspot"], seeded=hs_seeded, **hubspot_kw)
+    del hs_seeded
     sf = SalesforceEmulator(seed=seed, contacts=contacts, anchor=anchor, session_id=SALESFORCE_SESSION,
-                            state_file=files["salesforce"])
+                            state_file=files["salesforce"], prepared=sf_prepared)
     add_hubspot_routes(hs)
     add_salesforce_routes(sf)
     for text in faults:

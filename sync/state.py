@@ -332,18 +332,23 @@ class State:
 
     # ------------------------------------------------------------- engagement
     def upsert_engagements(self, engagements: Sequence[Engagement]) -> list[str]:
-        """Store new engagement; return contact ids that got something new."""
+        """Store engagement; return contact ids that got something new or changed.
+
+        A known id whose contact, kind or time changed counts too: one Salesforce email is one engagement
+        keyed by its Task, which turns from "sent" into "opened" when the EmailMessage shows the open.
+        """
         if not engagements:
             return []
         src = engagements[0].source
         ids = [e.id for e in engagements]
         known = {
-            r[0]
+            r[0]: (r[1], r[2], r[3])
             for r in self.db.execute(
-                f"SELECT id FROM engagements WHERE source=? AND id IN ({marks(len(ids))})", (src, *ids)
+                f"SELECT id, contact_id, kind, occurred_at FROM engagements WHERE source=? AND id IN "
+                f"({marks(len(ids))})", (src, *ids)
             )
         }
-        fresh = [e for e in engagements if e.id not in known]
+        fresh = [e for e in engagements if known.get(e.id) != (e.contact_id, e.kind.value, _iso(e.occurred_at))]
         self.db.executemany(
             upsert_sql("engagements", _ENGAGEMENT_COLUMNS, ["source", "id"]),
             [

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from connectors.base import RawPage
+from connectors.base import ConfigError, RawPage
 from connectors.hubspot.fields import Fields
 from connectors.hubspot.records import Records
 from connectors.hubspot.settings import HubSpotSettings
@@ -33,6 +33,7 @@ class HubSpotConnector:
         self._writer = Writer(self._transport)
         self._fields = Fields(self._transport)
         self._records = Records(self._transport)
+        self._extras_checked = False
 
     @property
     def api_calls(self) -> int:
@@ -45,12 +46,27 @@ class HubSpotConnector:
 
     def pull(self, watermarks: Mapping[str, str]) -> Iterator[RawPage]:
         """Contacts first (live, then archived), then each engagement stream, each from its own watermark."""
+        self.check_extra_properties()
         yield from self._streams.contacts(watermarks.get("contacts"))
         yield from self._streams.contacts_archived(watermarks.get("contacts_archived"))
         pullers = {"page_views": self._streams.page_views, "email_events": self._streams.email_events,
                    "form_submissions": self._streams.form_submissions, "meetings": self._streams.meetings}
         for stream in ENGAGEMENT_STREAMS:
             yield from self._optional(stream, pullers[stream](watermarks.get(stream)))
+
+    def check_extra_properties(self) -> None:
+        """`extra_properties` must all exist on contacts: a typo would otherwise read as "never answered".
+
+        One properties list call, once per connector (one connector serves one run); unknown names are a
+        `ConfigError` naming them, before anything is pulled.
+        """
+        if self._extras_checked or not self.settings.extra_properties:
+            return
+        unknown = self._fields.unknown("contacts", tuple(dict.fromkeys(self.settings.extra_properties)))
+        if unknown:
+            raise ConfigError("extra_properties: HubSpot has no contact properties named " + ", ".join(unknown),
+                              code="UNKNOWN_PROPERTIES")
+        self._extras_checked = True
 
     @staticmethod
     def _optional(stream: str, pages: Iterator[RawPage]) -> Iterator[RawPage]:

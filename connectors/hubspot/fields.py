@@ -49,6 +49,14 @@ class Fields:
             have[object_type] = {str(p.get("name")) for p in body.get("results") or []}
         return [f for f in FIELDS if f.name not in have[f.object_type]]
 
+    def unknown(self, object_type: str, names: tuple[str, ...]) -> list[str]:
+        """Which of `names` the portal has no property for (one properties list call, reference §3.4)."""
+        if not names:
+            return []
+        _, body = self.t.call(self.t.api("crm.properties.core_api").get_all, object_type, archived=False)
+        have = {str(p.get("name")) for p in body.get("results") or []}
+        return [n for n in names if n not in have]
+
     def ensure(self, group: str) -> list[FieldSpec]:
         """Create the group and missing properties; a 409 means another run got there first."""
         missing = self.missing()

@@ -31,6 +31,15 @@ class HubSpotSettings(BaseModel):
     submissions_page_size: int = 50
     meetings_page_size: int = 100
 
+    # Contact properties the team wants read besides leadsync's own (custom properties, form answers): requested
+    # with the others, checked against the properties API once per run (unknown → ConfigError), and mapped into
+    # `Contact.extra`, where calibrated scoring rules read columns.
+    extra_properties: tuple[str, ...] = ()
+    # The list endpoint repeats `properties=` in its query string; past ~16 KB HubSpot answers 414 (reference
+    # §2.1, §5.4). Above this many characters the backfill lists ids only and reads the properties with
+    # `batch/read`, properties in the body (Airbyte keeps its query under 15,000).
+    max_query_chars: int = Field(12_000, ge=1_000)
+
     # Incremental pulls.
     overlap_ms: int = 5 * 60 * 1000  # re-read this much before each watermark (indexing lag, clock skew)
     search_restart_at: int = 9_800  # start a new search window before the 10,000-result cap

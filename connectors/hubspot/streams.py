@@ -15,18 +15,24 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 from hubspot.crm.associations.v4 import (
     BatchInputPublicFetchAssociationsBatchRequest,
     PublicFetchAssociationsBatchRequest,
 )
-from hubspot.crm.contacts import PublicObjectSearchRequest
+from hubspot.crm.contacts import (
+    BatchReadInputSimplePublicObjectId,
+    PublicObjectSearchRequest,
+    SimplePublicObjectId,
+)
 
-from connectors.base import RawPage
+from connectors.base import RawPage, chunks
 from connectors.hubspot.transport import Transport
-from mapping.hubspot import CONTACT_PROPERTIES, parse_datetime
+from mapping.hubspot import CONTACT_PROPERTIES, EXTRA_META, parse_datetime
 
 LIST_PREFIX = "0list:"
+CONTACTS_PATH = "/crm/v3/objects/contacts"
 MEETING_PROPERTIES = ("hs_timestamp", "hs_meeting_title", "hs_meeting_start_time", "hs_meeting_end_time",
                       "hs_meeting_outcome", "hs_lastmodifieddate")
 
@@ -38,6 +44,12 @@ def to_ms(value: str | None) -> int | None:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def query_chars(properties: Sequence[str]) -> int:
+    """Length of a contacts list request target: the SDK repeats `properties=` per name (reference §1.2)."""
+    fixed = len(CONTACTS_PATH) + len("?limit=100&after=") + 40 + len("&archived=False")  # 40: room for `after`
+    return fixed + sum(len("&properties=") + len(quote(p, safe="")) for p in properties)
 
 
 def with_final_cursor(pages: Iterator[RawPage], final: Any) -> Iterator[RawPage]:
@@ -61,6 +73,13 @@ class Streams:
         self.t = transport
         self.s = transport.settings
         self._campaigns: dict[str, str] = {}
+        extras = tuple(dict.fromkeys(self.s.extra_properties))
+        #: Every contact property requested, once: leadsync's own, then the team's extras.
+        self.properties: tuple[str, ...] = tuple(dict.fromkeys((*CONTACT_PROPERTIES, *extras)))
+        #: Page meta telling the mapping which properties go into `Contact.extra`.
+        self.meta: dict[str, Any] = {EXTRA_META: tuple(extras)} if extras else {}
+        #: Too many properties for a GET's query string: list ids, read properties in `batch/read` bodies.
+        self.read_in_body = query_chars(self.properties) > self.s.max_query_chars
 
     # ---------------------------------------------------------------- contacts
     def contacts(self, watermark: str | None) -> Iterator[RawPage]:
@@ -76,25 +95,41 @@ class Streams:
     def contacts_backfill(self, page: int, after: str | None, started: int, max_ms: int) -> Iterator[RawPage]:
         """The list endpoint, 100 per page: no 10k cap and no search limit (reference §2.6.4)."""
         api = self.t.api("crm.contacts.basic_api")
+        listed = ["lastmodifieddate"] if self.read_in_body else list(self.properties)
         while True:
             page += 1
             _, body = self.t.call(api.get_page, limit=self.s.contacts_page_size, after=after,
-                                  properties=list(CONTACT_PROPERTIES), archived=False)
+                                  properties=listed, archived=False)
             records = body.get("results") or []
+            if self.read_in_body and records:
+                records = self._read_contacts([str(r["id"]) for r in records])
             max_ms = max([max_ms, *(to_ms(r["properties"].get("lastmodifieddate")) or 0 for r in records)])
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
             if after is None:  # no `paging` key on the last page (reference §2.1)
                 # Anything changed while we paged has lastmodifieddate >= started: re-read it next time.
-                yield RawPage("contacts", records, str(min(max_ms, started) if max_ms else started))
+                yield RawPage("contacts", records, str(min(max_ms, started) if max_ms else started), dict(self.meta))
                 return
-            yield RawPage("contacts", records, f"{LIST_PREFIX}{page:09d}:{after}:{started}:{max_ms}")
+            yield RawPage("contacts", records, f"{LIST_PREFIX}{page:09d}:{after}:{started}:{max_ms}", dict(self.meta))
+
+    def _read_contacts(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The listed ids' properties through `POST …/contacts/batch/read` (properties in the body, so no 414;
+        reference §2.1, §2.4), 100 ids per call, in list order. An id archived between the list and the read
+        is a 207 error and simply left out: `contacts_archived` reports it."""
+        api = self.t.api("crm.contacts.batch_api")
+        found: dict[str, dict[str, Any]] = {}
+        for part in chunks(ids, self.s.batch_size):
+            req = BatchReadInputSimplePublicObjectId(inputs=[SimplePublicObjectId(id=i) for i in part],
+                                                     properties=list(self.properties), properties_with_history=[])
+            _, body = self.t.call(api.read, req, archived=False)
+            found.update((str(r["id"]), r) for r in body.get("results") or [])
+        return [found[i] for i in ids if i in found]
 
     def contacts_since(self, since_ms: int) -> Iterator[RawPage]:
         """Search on lastmodifieddate ≥ watermark − overlap, ascending (reference §2.6)."""
         api = self.t.api("crm.contacts.search_api")
-        for records, cursor, total in self._search_since(api.do_search, "lastmodifieddate", CONTACT_PROPERTIES,
+        for records, cursor, total in self._search_since(api.do_search, "lastmodifieddate", self.properties,
                                                          since_ms):
-            yield RawPage("contacts", records, str(cursor), {"total": total})
+            yield RawPage("contacts", records, str(cursor), {"total": total, **self.meta})
 
     def _search_since(self, search: Callable[..., Any], prop: str,
                       properties: Sequence[str], since_ms: int) -> Iterator[tuple[list[dict[str, Any]], int, Any]]:
@@ -132,17 +167,21 @@ class Streams:
         api = self.t.api("crm.contacts.basic_api")
         since = int(watermark) - self.s.overlap_ms if watermark else None
         newest = [int(watermark) if watermark else 0]
+        # Archived contacts are never written to; when the extras would overflow the GET, they are left out
+        # rather than batch-read (batch/read does not return archived records).
+        properties = list(CONTACT_PROPERTIES if self.read_in_body else self.properties)
+        meta = {} if self.read_in_body else self.meta
 
         def pages() -> Iterator[RawPage]:
             after = None
             while True:
                 _, body = self.t.call(api.get_page, limit=self.s.contacts_page_size, after=after,
-                                      properties=list(CONTACT_PROPERTIES), archived=True)
+                                      properties=properties, archived=True)
                 records = body.get("results") or []
                 stamps = [to_ms(r.get("archivedAt")) or 0 for r in records]
                 newest[0] = max([newest[0], *stamps])
                 yield RawPage("contacts_archived", [r for r, at in zip(records, stamps, strict=True)
-                                                    if since is None or at >= since])
+                                                    if since is None or at >= since], None, dict(meta))
                 after = ((body.get("paging") or {}).get("next") or {}).get("after")
                 if after is None:
                     return

@@ -26,13 +26,23 @@ from connectors.salesforce.fields import STATUS, FieldMap
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.transport import Transport
 from mapping.model import Change, ChangeResult, CreateTask, SetFields
-from mapping.salesforce import ORG_STAGE_VALUES, SELECT_FIELDS, TASK_KEY_FIELD
+from mapping.salesforce import (
+    EXTRA_META,
+    LINKED_MESSAGE,
+    LINKED_TASK,
+    ORG_STAGE_VALUES,
+    SELECT_FIELDS,
+    TASK_KEY_FIELD,
+)
 
 log = logging.getLogger(__name__)
 
 #: Contact streams first, then engagement, as the protocol requires.
-STREAMS: tuple[str, ...] = ("Lead", "Contact", "CampaignMember", "Task", "Event")
+STREAMS: tuple[str, ...] = ("Lead", "Contact", "CampaignMember", "Task", "Event", "EmailMessage")
 CONTACT_STREAMS = frozenset({"Lead", "Contact"})
+EMAIL = "EmailMessage"
+#: Streams an org may not expose to the API user (`INVALID_TYPE`): they end with one empty page saying so.
+OPTIONAL_STREAMS = frozenset({EMAIL})
 LOCKED = "UNABLE_TO_LOCK_ROW"
 CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
 QUEUE_PREFIX = "00G"
@@ -102,6 +112,8 @@ class SalesforceConnector:
         self._describe: dict[str, dict[str, dict[str, Any]]] = {}
         self._inactive_users: set[str] | None = None
         self.field_map = FieldMap.build(settings.stage_field, settings.stage_values, settings.field_names)
+        self.extra_fields = _extra_fields(settings.extra_fields)
+        self._email_messages = True  # False once the org refused EmailMessage (INVALID_TYPE): no more lookups
 
     @property
     def api_calls(self) -> int:
@@ -123,10 +135,12 @@ class SalesforceConnector:
         run would cost a sync every 15 minutes ~500 calls a day. A query that answers
         INVALID_FIELD (before `init`, or under field-level security) triggers the describe.
         """
-        wanted = self.field_map.select(sobject, SELECT_FIELDS[sobject])
+        extras = self.extra_fields.get(sobject, ())
+        wanted = self.field_map.select(sobject, (*SELECT_FIELDS[sobject], *extras))
         if sobject not in self._describe:
             return wanted
         fields = self._describe[sobject]
+        self._check_extras(sobject, fields)
         relations = {f["relationshipName"] for f in fields.values() if f.get("relationshipName")}
         return [f for f in wanted if (f.split(".")[0] in relations if "." in f else f in fields)]
 
@@ -144,7 +158,21 @@ class SalesforceConnector:
         if key is None or not key.get("externalId"):
             missing.append(f"Task.{TASK_KEY_FIELD}")
         self.field_map.validate(self.fields_of("Lead"), self.converted_statuses())
+        for sobject in self.extra_fields:
+            self._check_extras(sobject, self.fields_of(sobject))
         return missing
+
+    def _check_extras(self, sobject: str, described: Mapping[str, Any]) -> None:
+        """`extra_fields` must exist (and be visible) on the object: a typo would read as "always empty".
+
+        Called with describe output at start-up (`missing_fields`, every run) and whenever a pull described
+        the object; unknown names are a `ConfigError` naming every one of them.
+        """
+        unknown = [f for f in self.extra_fields.get(sobject, ()) if f not in described]
+        if unknown:
+            raise ConfigError(f"extra_fields: {sobject} has no field(s) {', '.join(unknown)} (describe lists "
+                              "neither a missing field nor one hidden by field-level security)",
+                              code="UNKNOWN_FIELDS")
 
     def converted_statuses(self) -> list[str]:
         """Lead statuses that mean converted, from `LeadStatus` (they vary per org; reference §3, §7.7).
@@ -173,6 +201,18 @@ class SalesforceConnector:
             yield from self.pull_stream(stream, watermarks.get(stream))
 
     def pull_stream(self, stream: str, watermark: str | None) -> Iterator[RawPage]:
+        """`_pull_stream`, except that an optional object the org refuses (`INVALID_TYPE`: no access to
+        EmailMessage) ends its stream with one empty page whose `meta["unavailable"]` says why; its watermark
+        stays as it was."""
+        try:
+            yield from self._pull_stream(stream, watermark)
+        except ConnectorError as exc:
+            if stream not in OPTIONAL_STREAMS or exc.code != "INVALID_TYPE":
+                raise
+            self._email_messages = False
+            yield RawPage(stream, [], None, {"unavailable": f"{exc.code}: {exc}"})
+
+    def _pull_stream(self, stream: str, watermark: str | None) -> Iterator[RawPage]:
         """Pages of one object from `watermark` on; the cursor is the page's highest SystemModstamp.
 
         A first query refused with INVALID_FIELD is retried once with the fields
@@ -210,7 +250,7 @@ class SalesforceConnector:
         for n, body in enumerate(self._query_bodies(soql, include_deleted)):
             records = body.get("records") or []
             logical = (self.field_map.from_org(stream, _plain(r)) for r in records)
-            yield RawPage(stream, ties.fresh(logical), ties.cursor, meta=self._meta(stream, "rest"))
+            yield self._page(stream, ties.fresh(logical), ties.cursor, "rest")
             left = int(body.get("totalSize") or 0) - len(records)
             if n == 0 and not body.get("done", True) and 0 < self.settings.bulk_threshold < left:
                 yield from self._bulk(stream, fields, ties, include_deleted)
@@ -223,13 +263,77 @@ class SalesforceConnector:
         reader = BulkReader(self.transport, self.settings, self._sleep)
         for records in reader.pages(soql, self._column_types(stream, fields), include_deleted):
             logical = (self.field_map.from_org(stream, r) for r in records)
-            yield RawPage(stream, ties.fresh(logical), ties.cursor, meta=self._meta(stream, "bulk2"))
+            yield self._page(stream, ties.fresh(logical), ties.cursor, "bulk2")
+
+    def _page(self, stream: str, records: list[Record], cursor: str | None, api: str) -> RawPage:
+        """One page with its meta; Task and EmailMessage records get the other side of each email attached."""
+        if stream == "Task":
+            self._attach_messages(records)
+        elif stream == EMAIL:
+            self._attach_tasks(records)
+        return RawPage(stream, records, cursor, meta=self._meta(stream, api))
 
     def _meta(self, stream: str, api: str) -> dict[str, Any]:
-        """Which API served the page, and whether its stage values may be the org's own (see `fields.py`)."""
+        """Which API served the page, whether its stage values may be the org's own (see `fields.py`), and
+        which extra fields the mapping copies into `Contact.extra`."""
+        meta: dict[str, Any] = {"api": api}
         if self.field_map.org_stage_values(stream):
-            return {"api": api, ORG_STAGE_VALUES: True}
-        return {"api": api}
+            meta[ORG_STAGE_VALUES] = True
+        if self.extra_fields.get(stream):
+            meta[EXTRA_META] = self.extra_fields[stream]
+        return meta
+
+    # ------------------------------------------------------------------ emails: Task ⇄ EmailMessage
+    def _attach_messages(self, tasks: list[Record]) -> None:
+        """Each email Task's EmailMessage (by `ActivityId`, reference §3) under `record["EmailMessage"]`.
+
+        One query per 200 email Tasks of the page (other subtypes never have one). The mapping then maps the
+        Task as its message, so an email pulled from both sides is one engagement with one kind, whichever
+        side came first or comes again later. An org that refuses EmailMessage gets no lookups at all.
+        """
+        ids = [t["Id"] for t in tasks if t.get("TaskSubtype") == "Email"]
+        if not ids or not self._email_messages:
+            return
+        found: dict[str, Record] = {}
+        try:
+            for part in chunks(ids, ID_CHUNK):
+                for msg in self._messages_of(list(part)):
+                    found.setdefault(str(msg["ActivityId"]), msg)
+        except ConnectorError as exc:
+            if exc.code != "INVALID_TYPE":
+                raise
+            self._email_messages = False
+            log.warning("EmailMessage is not available (%s): email Tasks are counted on their own", exc)
+            return
+        for t in tasks:
+            if t["Id"] in found:
+                t[LINKED_MESSAGE] = found[t["Id"]]
+
+    def _messages_of(self, task_ids: list[str]) -> list[Record]:
+        """The EmailMessages of these Tasks, with the stream's own field list: a field hidden by field-level
+        security (`INVALID_FIELD`) describes the object once and drops it, as the stream itself does."""
+        while True:
+            soql = format_soql("SELECT {:literal} FROM EmailMessage WHERE ActivityId IN {} ORDER BY Id",
+                               ", ".join(self.select_list(EMAIL)), task_ids)
+            try:
+                return self.query(soql)
+            except ConnectorError as exc:
+                if exc.code != "INVALID_FIELD" or EMAIL in self._describe:
+                    raise
+                self.fields_of(EMAIL)
+
+    def _attach_tasks(self, messages: list[Record]) -> None:
+        """Each message's Task as `record["Activity"] = {"Id", "WhoId"}`: the lead or contact it was logged to
+        (reference §3: `ActivityId` is the linked Task, `Task.WhoId` → Contact|Lead). One query per 200."""
+        ids = list(dict.fromkeys(str(m["ActivityId"]) for m in messages if m.get("ActivityId")))
+        who: dict[str, Record] = {}
+        for part in chunks(ids, ID_CHUNK):
+            rows = self.query(format_soql("SELECT Id, WhoId FROM Task WHERE Id IN {}", list(part)))
+            who.update((str(r["Id"]), r) for r in rows)
+        for m in messages:
+            task = who.get(str(m.get("ActivityId")))
+            if task is not None:
+                m[LINKED_TASK] = task
 
     def _column_types(self, stream: str, fields: list[str]) -> dict[str, str]:
         """Describe type per selected path (`Account.Type` via the Account describe) for typing Bulk CSV."""
@@ -454,6 +558,15 @@ class SalesforceConnector:
 
     def close(self) -> None:
         self.transport.close()
+
+
+def _extra_fields(configured: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """`extra_fields` per object, each name once; only Lead and Contact feed `Contact.extra`."""
+    others = sorted(set(configured) - CONTACT_STREAMS)
+    if others:
+        raise ConfigError(f"extra_fields: only Lead and Contact fields can be read into a contact, not "
+                          f"{', '.join(others)}", code="BAD_EXTRA_FIELDS")
+    return {obj: tuple(dict.fromkeys(names)) for obj, names in configured.items() if names}
 
 
 def _typed(value: str | None, field_type: str | None) -> Any:

@@ -44,6 +44,10 @@ class SalesforceSettings(BaseModel):
     stage_values: dict[Stage, str] = Field(default_factory=dict)
     #: leadsync score field → the org's field, e.g. {"LeadSync_Score__c": "Lead_Score__c"} (Lead and Contact).
     field_names: dict[str, str] = Field(default_factory=dict)
+    #: Object → the org's own fields the team wants read (e.g. {"Lead": ["Course__c"]}; Lead and Contact only):
+    #: selected with the rest, checked against describe at start-up (unknown → ConfigError naming them), and
+    #: put into `Contact.extra`, where calibrated scoring rules read columns.
+    extra_fields: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     #: Send login/token calls for `https://{domain}.salesforce.com` to this base URL instead (sandbox, proxy).
     login_url: str | None = None
 

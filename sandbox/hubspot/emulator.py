@@ -15,6 +15,7 @@ from sandbox.hubspot.engagement_routes import EngagementRoutes
 from sandbox.hubspot.limits import Limits
 from sandbox.hubspot.oauth import OAuthApp
 from sandbox.hubspot.portal import Portal, seeded_portal
+from sandbox.hubspot.seeding import Seeded
 from sandbox.hubspot.store import Clock
 from sandbox.seed import default_anchor
 from sandbox.server import App, Request, Response, serve
@@ -44,6 +45,7 @@ class HubSpotEmulator:
         oauth: OAuthApp | None = None,
         state_file: str | None = None,
         reject_ids: set[str] | frozenset[str] = frozenset(),
+        seeded: Seeded | None = None,
     ) -> None:
         """`events_api=False` models a portal below Enterprise: `/events/v3/events` answers 403.
 
@@ -51,10 +53,11 @@ class HubSpotEmulator:
         30-minute tokens); the private-app `token` works alongside. `state_file`: load the portal from it if it
         exists, and save to it after every successful mutating request and on stop. `reject_ids`: contacts
         whose batch updates fail with a per-record 207 VALIDATION_ERROR (also `POST /_sandbox/hubspot/reject`).
+        `seeded`: `seeding.build(seed, contacts, anchor)`'s result made ahead (a shared pass, `sandbox.run`).
         """
         self.token = token
         self.app = App("hubspot", seed)
-        self.portal: Portal = seeded_portal(seed, contacts, anchor or default_anchor(), Clock())
+        self.portal: Portal = seeded_portal(seed, contacts, anchor or default_anchor(), Clock(), seeded)
         self.state_file = state_file
         if state_file is not None and (saved := persist.load(state_file)) is not None:
             persist.restore(self.portal, saved)

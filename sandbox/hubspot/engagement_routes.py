@@ -2,25 +2,40 @@
 
 from __future__ import annotations
 
-import bisect
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import numpy as np
 
 from sandbox.hubspot.crm_routes import next_link
 from sandbox.hubspot.limits import error_body, validation_error
 from sandbox.hubspot.portal import Portal
-from sandbox.hubspot.seeding import EMAILS, FORM_DETAIL_FIELD, FORM_NAMES, campaign_id, form_guid, iso
+from sandbox.hubspot.seeding import (
+    CONTACT_ID_BASE,
+    EMAILS,
+    FORM_DETAIL_FIELD,
+    FORM_NAMES,
+    campaign_id,
+    form_guid,
+    iso,
+)
 from sandbox.server import App, Request, Response
 
 EVENTS_MAX, EMAIL_EVENTS_MAX, FORMS_MAX, SUBMISSIONS_MAX = 100, 1000, 50, 50
 
 
-def _when(value: str | None) -> str | None:
-    """Normalise an ISO datetime query value to the stored millisecond form, so bisect compares strings."""
+def _when(value: str | None) -> int | None:
+    """An ISO datetime query value as the stream's key: whole milliseconds of its wall-clock time read as UTC
+    (what comparing it with the stored `iso` strings meant)."""
     if not value:
         return None
     at = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
-    return iso(at)
+    return (at.replace(tzinfo=UTC) - _EPOCH) // _MS
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 def _int(req: Request, name: str, default: int, maximum: int | None = None) -> int:
@@ -35,9 +50,6 @@ class EngagementRoutes:
 
     def __init__(self, app: App, portal: Portal, events_api: bool = True) -> None:
         self.app, self.portal, self.events_api = app, portal, events_api
-        streams = portal.streams
-        self._web_keys = [e["occurredAt"] for e in streams.web_events]
-        self._email_keys = [e["created"] for e in streams.email_events]
 
     def install(self) -> None:
         r = self.app.route
@@ -64,12 +76,13 @@ class EngagementRoutes:
                 "e_visited_page"):
             return Response(200, {"results": []})
         limit = _int(req, "limit", 100, EVENTS_MAX)
-        events, keys = self.portal.streams.web_events, self._web_keys
-        lo = bisect.bisect_right(keys, lo_key) if lo_key else 0
-        hi = bisect.bisect_left(keys, hi_key) if hi_key else len(keys)
+        events: Sequence[dict[str, Any]] = self.portal.streams.web_events
+        stream = self.portal.streams.web_events
+        lo = int(np.searchsorted(stream.keys, lo_key, "right")) if lo_key is not None else 0
+        hi = int(np.searchsorted(stream.keys, hi_key, "left")) if hi_key is not None else len(stream)
         object_id = req.arg("objectId")
-        if object_id:  # a per-record read: O(n), as it should be rare
-            picked = [e for e in events[lo:hi] if e["objectId"] == object_id]
+        if object_id:  # a per-record read: a scan of the index columns, as it should be rare
+            picked = [stream[lo + int(k)] for k in np.flatnonzero(np.isin(stream.who[lo:hi], self._owners(object_id)))]
             lo, hi, events = 0, len(picked), picked
         descending = any(s.upper().startswith(("DESC", "-")) for s in req.args("sort")) or not req.args("sort")
         pos = _int(req, "after", 0)
@@ -82,12 +95,19 @@ class EngagementRoutes:
             body["paging"] = {"next": {"after": str(pos + limit), "link": next_link(req, str(pos + limit))}}
         return Response(200, body)
 
+    def _owners(self, object_id: str) -> list[int]:
+        """Seed indexes whose web events belong to contact `object_id` now (its own, and merged-away ones')."""
+        moved = self.portal.streams.moved
+        ids = [c for c in (object_id, *(lo for lo, win in moved.items() if win == object_id))
+               if moved.get(c, c) == object_id and c.isdigit()]
+        return [(int(c) - CONTACT_ID_BASE) // 7 for c in ids if (int(c) - CONTACT_ID_BASE) % 7 == 0]
+
     def email_events(self, req: Request) -> Response:
         """Legacy `/email/public/v1/events`: `{events, hasMore, offset}`, oldest first."""
-        events, keys = self.portal.streams.email_events, self._email_keys
+        events = self.portal.streams.email_events
         start, end = req.arg("startTimestamp"), req.arg("endTimestamp")
-        lo = bisect.bisect_left(keys, int(start)) if start and start.isdigit() else 0
-        hi = bisect.bisect_right(keys, int(end)) if end and end.isdigit() else len(keys)
+        lo = int(np.searchsorted(events.keys, int(start), "left")) if start and start.isdigit() else 0
+        hi = int(np.searchsorted(events.keys, int(end), "right")) if end and end.isdigit() else len(events)
         pos = max(lo, _int(req, "offset", 0))
         limit = _int(req, "limit", 100, EMAIL_EVENTS_MAX)
         wanted = req.arg("eventType")

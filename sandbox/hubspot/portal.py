@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sandbox.hubspot.catalog import contact_properties, meeting_properties, task_properties
-from sandbox.hubspot.seeding import Streams, build, iso
+from sandbox.hubspot.seeding import Seeded, Streams, build, iso
 from sandbox.hubspot.store import Clock, ObjectStore, Record
 
 #: Directional association type ids (reference §4.1, §4.2): (from, to) -> HUBSPOT_DEFINED type id.
@@ -61,16 +61,18 @@ class Portal:
         return primary
 
 
-def seeded_portal(seed: int, contacts: int, anchor: datetime, clock: Clock) -> Portal:
-    """A portal holding the seed's HubSpot people as contacts, plus their meetings."""
-    data = build(seed, contacts, anchor)
+def seeded_portal(seed: int, contacts: int, anchor: datetime, clock: Clock, data: Seeded | None = None) -> Portal:
+    """A portal holding the seed's HubSpot people as contacts, plus their meetings (`data`: built ahead)."""
+    data = data or build(seed, contacts, anchor)
     stores = {
         "contacts": ObjectStore("contacts", contact_properties(), clock),
         "tasks": ObjectStore("tasks", task_properties(), clock),
         "meetings": ObjectStore("meetings", meeting_properties(), clock),
     }
+    for store in stores.values():
+        store.deferred = True  # one sort at the end, not an insort per record
     for cid, props in data.contacts.items():
-        stores["contacts"].insert(Record(cid, props, props["createdate"], props["lastmodifieddate"]))
+        stores["contacts"].insert(Record(cid, props, props["createdate"], props["lastmodifieddate"]))  # type: ignore[arg-type]
     for mid, props, cid in data.streams.meetings:
         stores["meetings"].insert(Record(mid, {k: v for k, v in props.items() if v is not None},
                                          props["hs_createdate"] or iso(anchor),
@@ -83,6 +85,8 @@ def seeded_portal(seed: int, contacts: int, anchor: datetime, clock: Clock) -> P
     }
     portal = Portal(stores, data.streams, anchor, groups)
     _archive_some(portal)
+    for store in stores.values():
+        store.reindex()
     return portal
 
 
@@ -95,14 +99,12 @@ def _archive_some(portal: Portal) -> None:
     """Archive a deterministic few seeded contacts (archivedAt a few days before the anchor); a merged-away
     contact's web events move to the primary, as HubSpot merges timelines."""
     contacts, anchor = portal.stores["contacts"], portal.anchor
-    ids = [str(i) for i in contacts.order]
+    ids = sorted(contacts.records, key=int)
     merges = [(ids[k - 1], ids[k]) for k in range(MERGED_EVERY - 1, len(ids), MERGED_EVERY)]
     deleted = [ids[k] for k in range(DELETED_EVERY - 1, len(ids), DELETED_EVERY)]
     for n, cid in enumerate(deleted):
         contacts.archive(cid, iso(anchor - timedelta(days=2 + n % 5, hours=n % 24)))
-    moved: dict[str, str] = {}
+    moved = portal.streams.moved  # web events render with the primary's id
     for n, (winner, loser) in enumerate(merges):
         if portal.merge(winner, loser, iso(anchor - timedelta(days=1 + n % 3, minutes=n))) is not None:
             moved[loser] = winner
-    for event in portal.streams.web_events:
-        event["objectId"] = moved.get(event["objectId"], event["objectId"])

@@ -6,15 +6,22 @@ built alike serve identical data, and ids are stable across runs.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import random
 import uuid
-from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from hashlib import sha1
+from typing import Any, overload
 
+import numpy as np
+
+from sandbox import bulk
+from sandbox.bulk import Job
 from sandbox.hubspot.catalog import LIFECYCLE_STAGES, employee_range
-from sandbox.seed import EMAILS, SITE, Event, Person, people
+from sandbox.seed import EMAILS, SITE, Event, Person, person
 
 CONTACT_ID_BASE = 51_000_000_000
 MEETING_ID_BASE = 61_000_000_000
@@ -31,7 +38,7 @@ FORM_DETAIL_FIELD = {"Content download": "asset", "Webinar registration": "webin
 
 def iso(at: datetime) -> str:
     """HubSpot's datetime wire format: ISO-8601 UTC with milliseconds."""
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+    return at.isoformat(timespec="milliseconds")[:23] + "Z"  # = strftime("%Y-%m-%dT%H:%M:%S.") + ms + "Z"
 
 
 def ms(at: datetime) -> int:
@@ -54,14 +61,40 @@ def campaign_id(name: str) -> int:
     return CAMPAIGN_ID_BASE + EMAILS.index(name)
 
 
+class EventStream(Sequence[dict[str, Any]]):
+    """One engagement stream, sorted once at seed time and rendered on read.
+
+    Only the sort keys and (person index, event number) are kept, in numpy columns; an item is rebuilt from
+    `person(seed, index)` when a page asks for it, so a million contacts' events cost ~20 bytes each.
+    """
+
+    def __init__(self, render: Callable[[int, int], dict[str, Any]], keys: np.ndarray, who: np.ndarray,
+                 nth: np.ndarray) -> None:
+        self._render, self.keys, self.who, self.nth = render, keys, who, nth
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(i, slice):
+            return [self._render(int(w), int(n)) for w, n in zip(self.who[i], self.nth[i], strict=True)]
+        return self._render(int(self.who[i]), int(self.nth[i]))
+
+
 @dataclass
 class Streams:
-    """Engagement detail as HubSpot serves it: global, time-ordered streams."""
+    """Engagement detail as HubSpot serves it: global, time-ordered streams (see `EventStream`)."""
 
-    web_events: list[dict[str, Any]] = field(default_factory=list)  # /events/v3/events items
-    email_events: list[dict[str, Any]] = field(default_factory=list)  # /email/public/v1/events items
-    submissions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # form guid -> newest first
+    web_events: EventStream  # /events/v3/events items, by (occurredAt, id)
+    email_events: EventStream  # /email/public/v1/events items, by (created, id)
+    submissions: dict[str, EventStream]  # form guid -> newest first
     meetings: list[tuple[str, dict[str, str | None], str]] = field(default_factory=list)  # id, props, contact
+    #: Merged-away contact id -> the primary that now owns its web events.
+    moved: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,28 +103,170 @@ class Seeded:
     streams: Streams
 
 
+_WEB, _EMAIL = 0, 1  # stream numbers; submissions are 2 + the form's position in FORM_NAMES
+_STREAMS = 2 + len(FORM_NAMES)
+
+
+def _uuid5_int(name: str) -> int:
+    """`uuid.uuid5(_NS, name).int` without the UUID object (this runs once per seeded event)."""
+    n = int.from_bytes(hashlib.sha1(_NS_BYTES + name.encode()).digest()[:16], "big")
+    return (n & ~(0xF000 << 64) | (5 << 76)) & ~(0xC000 << 48) | (0x8000 << 48)
+
+
+def _floor_ms(at: datetime) -> int:
+    """Exact milliseconds since the epoch, floored: orders like `iso(at)`."""
+    return (at - _EPOCH) // _MS
+
+
+Contact = tuple[int, str | None, dict[str, str | None]]  # seed index, email before de-duplication, properties
+Meeting = tuple[str, dict[str, str | None], str]  # id, properties, contact id
+
+
+Part = tuple[Contact, list[Meeting], list[tuple[int, int, int, int]], list[bytes]]
+
+
+def person_part(seed: int, p: Person) -> Part | None:
+    """A person's HubSpot side, computed in a worker: the contact, its meetings, one (stream, key, index, n)
+    row per stream event and that event's id as a SHA-1 digest (`stable_id` before the uuid bits are set).
+    Invalid addresses get no email and pass no form validation."""
+    if not p.in_hubspot:
+        return None
+    i = p.index
+    cid = contact_id(i)
+    email = p.email.lower() or None
+    valid = email is not None and "@" in email
+    meetings: list[Meeting] = []
+    rows: list[tuple[int, int, int, int]] = []
+    digests: list[bytes] = []
+    for n, e in enumerate(p.events):
+        kind = e.kind
+        if kind == "meeting":
+            mid = str(MEETING_ID_BASE + i * 7 + n)
+            meetings.append((mid, _meeting(mid, e, p), cid))
+            continue
+        if kind == "page_view":
+            stream, key = _WEB, _floor_ms(e.at)
+        elif not valid:
+            continue
+        elif kind in _FORM_KINDS:
+            stream, key = 2 + FORM_NAMES.index(_form_of(e)), -ms(e.at)
+        else:
+            stream, key = _EMAIL, ms(e.at)
+        digests.append(sha1(_NS_BYTES + f"{cid}/{n}/{kind}/{e.at.isoformat()}".encode()).digest())
+        rows.append((stream, key, i, n))
+    return (i, email, contact_properties(seed, p, cid, email)), meetings, rows, digests
+
+
+def chunk_part(seed: int, parts: list[Part]) -> tuple[list[Contact], list[Meeting], np.ndarray]:
+    """A chunk's people, with the stream rows as one numpy block (cheap to send back from a worker)."""
+    rows = [r for _, _, rs, _ in parts for r in rs]
+    block = np.empty(len(rows), _ROW)
+    if rows:
+        cols = np.array(rows, dtype="i8")
+        block["stream"], block["key"], block["who"], block["nth"] = cols.T
+        raw = np.frombuffer(b"".join(d for _, _, _, ds in parts for d in ds), dtype=np.uint8).reshape(-1, 20)
+        # uuid5: the digest's first 16 bytes with the version (5) and variant (RFC 4122) bits set
+        block["hi"] = (raw[:, :8].copy().view(">u8").ravel() & ~np.uint64(0xF000)) | np.uint64(0x5000)
+        block["lo"] = (raw[:, 8:16].copy().view(">u8").ravel() & ~np.uint64(0xC000 << 48)) | np.uint64(0x8000 << 48)
+    return [c for c, _, _, _ in parts], [m for _, ms_, _, _ in parts for m in ms_], block
+
+
+def job(seed: int) -> Job:
+    return person_part, chunk_part, seed
+
+
+_ROW = np.dtype([("stream", "i1"), ("key", "i8"), ("hi", "u8"), ("lo", "u8"), ("who", "i4"), ("nth", "i2")])
+_LOW64 = (1 << 64) - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_NS_BYTES = _NS.bytes
+_FORM_KINDS = frozenset({"form_submit", *FORM_KINDS})
+
+
+class Builder:
+    """Consumes `chunk_part` results in order; `finish()` gives the contacts and the sorted streams."""
+
+    def __init__(self, seed: int, anchor: datetime) -> None:
+        self.seed, self.anchor = seed, anchor
+        self.contacts: dict[str, dict[str, str | None]] = {}
+        self.meetings: list[Meeting] = []
+        self.blocks: list[np.ndarray] = []
+        self.seen_emails: set[str] = set()
+        self.dropped: list[int] = []  # people whose email was a duplicate: no email events or submissions
+
+    def feed(self, part: tuple[list[Contact], list[Meeting], np.ndarray]) -> None:
+        contacts, meetings, block = part
+        seen, out = self.seen_emails, self.contacts
+        for i, email, props in contacts:
+            if email in seen:
+                del props["email"]  # HubSpot keeps primary emails unique; the duplicate lands without one
+                self.dropped.append(i)
+            elif email:
+                seen.add(email)
+            out[props["hs_object_id"]] = props  # type: ignore[index]
+        self.meetings.extend(meetings)
+        self.blocks.append(block)
+
+    def finish(self) -> Seeded:
+        rows = np.concatenate(self.blocks) if self.blocks else np.empty(0, _ROW)
+        self.blocks = []
+        if self.dropped:
+            rows = rows[(rows["stream"] == _WEB) | ~np.isin(rows["who"], np.array(self.dropped, dtype="i4"))]
+        renderer = _Renderer(self.seed, self.anchor)
+        streams = [_sorted(rows[rows["stream"] == s]) for s in range(_STREAMS)]
+        out = Streams(
+            web_events=EventStream(renderer.web_event, *streams[_WEB]),
+            email_events=EventStream(renderer.email_event, *streams[_EMAIL]),
+            submissions={form_guid(name): EventStream(renderer.submission, *streams[2 + k])
+                         for k, name in enumerate(FORM_NAMES)},
+            meetings=sorted(self.meetings, key=lambda m: int(m[0])),
+        )
+        renderer.moved = out.moved
+        return Seeded(self.contacts, out)
+
+
 def build(seed: int, count: int, anchor: datetime) -> Seeded:
     """Contacts (HubSpot side only) and their engagement streams."""
-    contacts: dict[str, dict[str, str | None]] = {}
-    streams = Streams(submissions={form_guid(n): [] for n in FORM_NAMES})
-    seen_emails: set[str] = set()
-    for p in people(seed, count, anchor):
-        if not p.in_hubspot:
-            continue
-        cid = contact_id(p.index)
-        email = p.email.lower() or None
-        if email in seen_emails:
-            email = None  # HubSpot keeps primary emails unique; the duplicate lands without one
-        if email:
-            seen_emails.add(email)
-        contacts[cid] = contact_properties(seed, p, cid, email)
-        _add_streams(streams, p, cid, email)
-    streams.web_events.sort(key=lambda e: (e["occurredAt"], e["id"]))
-    streams.email_events.sort(key=lambda e: (e["created"], e["id"]))
-    for subs in streams.submissions.values():
-        subs.sort(key=lambda s: (-s["submittedAt"], s["conversionId"]))
-    streams.meetings.sort(key=lambda m: int(m[0]))
-    return Seeded(contacts, streams)
+    builder = Builder(seed, anchor)
+    for (part,) in bulk.chunks(seed, count, anchor, [job(seed)]):
+        builder.feed(part)
+    return builder.finish()
+
+
+def _sorted(col: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(keys, index, n) sorted by (key, id): the id is a uuid, so (hi, lo) order is its string order."""
+    col = col[np.lexsort((col["lo"], col["hi"], col["key"]))]
+    return np.ascontiguousarray(col["key"]), np.ascontiguousarray(col["who"]), np.ascontiguousarray(col["nth"])
+
+
+class _Renderer:
+    """Rebuilds stream items from the seed: the same dicts the eager build made, item for item."""
+
+    def __init__(self, seed: int, anchor: datetime) -> None:
+        self.seed, self.anchor = seed, anchor
+        self.moved: dict[str, str] = {}
+        self._person = functools.lru_cache(maxsize=8192)(self._make_person)
+
+    def _make_person(self, index: int) -> Person:
+        return person(self.seed, index, self.anchor)
+
+    def _event(self, index: int, n: int) -> tuple[Person, Event, str, str]:
+        p = self._person(index)
+        e = p.events[n]
+        cid = contact_id(index)
+        return p, e, cid, stable_id(cid, n, e.kind, e.at.isoformat())
+
+    def web_event(self, index: int, n: int) -> dict[str, Any]:
+        _, e, cid, eid = self._event(index, n)
+        return _web_event(eid, self.moved.get(cid, cid), e)
+
+    def email_event(self, index: int, n: int) -> dict[str, Any]:
+        p, e, _, eid = self._event(index, n)
+        return _email_event(eid, e, p.email.lower())
+
+    def submission(self, index: int, n: int) -> dict[str, Any]:
+        p, e, _, eid = self._event(index, n)
+        return _submission(eid, e, _form_of(e), p, p.email.lower())
 
 
 def _stage(seed: int, p: Person) -> str:
@@ -103,75 +278,90 @@ def _stage(seed: int, p: Person) -> str:
 def contact_properties(seed: int, p: Person, cid: str, email: str | None) -> dict[str, str | None]:
     """Every stored property of one contact; values are strings, unset ones absent."""
     stage = _stage(seed, p)
-    modified = max([p.created_at, *(e.at for e in p.events)])
+    created = iso(p.created_at)
+    modified = max(p.created_at, p.events[-1].at) if p.events else p.created_at  # events are time-ordered
     props: dict[str, str | None] = {
         "hs_object_id": cid, "email": email, "firstname": p.first_name, "lastname": p.last_name,
         "jobtitle": p.title or None, "company": p.company, "numemployees": employee_range(p.company_size),
         "industry": p.industry, "country": p.country, "hubspot_owner_id": p.owner.hubspot_id,
-        "lifecyclestage": stage, "hs_lead_status": p.lead_status, "createdate": iso(p.created_at),
+        "lifecyclestage": stage, "hs_lead_status": p.lead_status, "createdate": created,
         "lastmodifieddate": iso(modified), "hs_pipeline": "contacts-lifecycle-pipeline",
     }
     first = 0 if stage == "subscriber" else 1
     for s in LIFECYCLE_STAGES[first : LIFECYCLE_STAGES.index(stage) + 1]:
-        props[f"hs_lifecyclestage_{s}_date"] = iso(p.created_at)
+        props[f"hs_lifecyclestage_{s}_date"] = created
     props.update(aggregates(p.events))
     return {k: v for k, v in props.items() if v is not None}
 
 
+_CONVERSIONS = frozenset({"form_submit", *FORM_KINDS})
+
+
 def aggregates(events: tuple[Event, ...]) -> dict[str, str | None]:
-    """The contact-level engagement roll-ups HubSpot computes from activity (reference §4.4-4.6)."""
-    kinds = Counter(e.kind for e in events)
-    last = {e.kind: e for e in events}  # events are time-ordered: the last one wins
-    views = [e for e in events if e.kind == "page_view"]
-    conversions = [e for e in events if e.kind in ("form_submit", *FORM_KINDS)]
+    """The contact-level engagement roll-ups HubSpot computes from activity (reference §4.4-4.6).
+
+    One pass over the (time-ordered) events: this runs once per seeded contact."""
+    views = opens = clicks = bounces = conversions = 0
+    unsubscribed = False
+    days: set[date] = set()
+    forms: set[str] = set()
+    first_view = last_view = last_open = last_click = last_meeting = first_conv = last_conv = None
+    for e in events:
+        kind = e.kind
+        if kind == "page_view":
+            views += 1
+            days.add(e.at.date())
+            if first_view is None:
+                first_view = e
+            last_view = e
+        elif kind == "email_open":
+            opens += 1
+            last_open = e
+        elif kind == "email_click":
+            clicks += 1
+            last_click = e
+        elif kind == "hard_bounce":
+            bounces += 1
+        elif kind == "unsubscribe":
+            unsubscribed = True
+        elif kind == "meeting":
+            last_meeting = e
+        elif kind in _CONVERSIONS:
+            conversions += 1
+            forms.add(_form_of(e))
+            if first_conv is None:
+                first_conv = e
+            last_conv = e
     out: dict[str, str | None] = {
-        "hs_analytics_num_page_views": str(kinds["page_view"]),
-        "hs_analytics_num_visits": str(len({e.at.date() for e in views})),
-        "hs_email_open": str(kinds["email_open"]), "hs_email_click": str(kinds["email_click"]),
-        "hs_email_bounce": str(kinds["hard_bounce"]),
-        "num_conversion_events": str(len(conversions)),
-        "num_unique_conversion_events": str(len({_form_of(e) for e in conversions})),
-        "hs_email_optout": "true" if kinds["unsubscribe"] else "false",
+        "hs_analytics_num_page_views": str(views),
+        "hs_analytics_num_visits": str(len(days)),
+        "hs_email_open": str(opens), "hs_email_click": str(clicks),
+        "hs_email_bounce": str(bounces),
+        "num_conversion_events": str(conversions),
+        "num_unique_conversion_events": str(len(forms)),
+        "hs_email_optout": "true" if unsubscribed else "false",
     }
-    if views:
-        out["hs_analytics_last_visit_timestamp"] = iso(views[-1].at)
-        out["hs_analytics_first_visit_timestamp"] = iso(views[0].at)
-    if "email_open" in last:
-        out["hs_email_last_open_date"] = iso(last["email_open"].at)
-    if "email_click" in last:
-        out["hs_email_last_click_date"] = iso(last["email_click"].at)
-    if conversions:
-        out["recent_conversion_event_name"] = _form_of(conversions[-1])
-        out["recent_conversion_date"] = iso(conversions[-1].at)
-        out["first_conversion_event_name"] = _form_of(conversions[0])
-        out["first_conversion_date"] = iso(conversions[0].at)
-    if "meeting" in last:
-        out["engagements_last_meeting_booked"] = iso(last["meeting"].at)
-    if "hard_bounce" in last:
+    if last_view is not None and first_view is not None:
+        out["hs_analytics_last_visit_timestamp"] = iso(last_view.at)
+        out["hs_analytics_first_visit_timestamp"] = iso(first_view.at)
+    if last_open is not None:
+        out["hs_email_last_open_date"] = iso(last_open.at)
+    if last_click is not None:
+        out["hs_email_last_click_date"] = iso(last_click.at)
+    if last_conv is not None and first_conv is not None:
+        out["recent_conversion_event_name"] = _form_of(last_conv)
+        out["recent_conversion_date"] = iso(last_conv.at)
+        out["first_conversion_event_name"] = _form_of(first_conv)
+        out["first_conversion_date"] = iso(first_conv.at)
+    if last_meeting is not None:
+        out["engagements_last_meeting_booked"] = iso(last_meeting.at)
+    if bounces:
         out["hs_email_hard_bounce_reason_enum"] = "UNKNOWN_USER"
     return out
 
 
 def _form_of(e: Event) -> str:
     return FORM_KINDS.get(e.kind, e.detail)
-
-
-def _add_streams(streams: Streams, p: Person, cid: str, email: str | None) -> None:
-    """Route each seed event to its stream; invalid addresses get no email and pass no form validation."""
-    email = email if email and "@" in email else None
-    for n, e in enumerate(p.events):
-        eid = stable_id(cid, n, e.kind, e.at.isoformat())
-        if e.kind == "page_view":
-            streams.web_events.append(_web_event(eid, cid, e))
-        elif e.kind == "meeting":
-            mid = str(MEETING_ID_BASE + p.index * 7 + n)
-            streams.meetings.append((mid, _meeting(mid, e, p), cid))
-        elif e.kind in ("form_submit", *FORM_KINDS):
-            if email:
-                form = _form_of(e)
-                streams.submissions[form_guid(form)].append(_submission(eid, e, form, p, email))
-        elif email:
-            streams.email_events.append(_email_event(eid, e, email))
 
 
 def _web_event(eid: str, cid: str, e: Event) -> dict[str, Any]:

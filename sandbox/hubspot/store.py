@@ -139,6 +139,15 @@ class ObjectStore:
         #: (last-modified ms, id) ascending: incremental searches are a bisect, not a scan and a sort.
         self.by_modified: list[tuple[float, int]] = []
         self.clock = clock
+        #: While seeding, the sorted indexes are rebuilt once at the end (`reindex`) instead of per record.
+        self.deferred = False
+
+    def reindex(self) -> None:
+        """Rebuild the id and last-modified indexes from the records (after a deferred bulk load)."""
+        self.deferred = False
+        self.order = sorted(map(int, self.records))
+        self.archived_order = sorted(map(int, self.archived))
+        self.by_modified = sorted(map(self._modified_key, self.records.values()))
 
     # ----------------------------------------------------------------- reads
     def page(self, after: str | None, limit: int) -> tuple[list[Record], str | None]:
@@ -165,19 +174,21 @@ class ObjectStore:
     # ---------------------------------------------------------------- writes
     def insert(self, record: Record) -> None:
         self.records[record.id] = record
-        bisect.insort(self.order, int(record.id))
-        bisect.insort(self.by_modified, self._modified_key(record))
+        if not self.deferred:
+            bisect.insort(self.order, int(record.id))
+            bisect.insort(self.by_modified, self._modified_key(record))
 
     def archive(self, record_id: str, at: str | None = None) -> Record | None:
         """Move a live record to the archive; None when it is not live (archiving is idempotent)."""
         rec = self.records.pop(record_id, None)
         if rec is None:
             return None
-        del self.order[bisect.bisect_left(self.order, int(record_id))]
-        del self.by_modified[bisect.bisect_left(self.by_modified, self._modified_key(rec))]
+        if not self.deferred:
+            del self.order[bisect.bisect_left(self.order, int(record_id))]
+            del self.by_modified[bisect.bisect_left(self.by_modified, self._modified_key(rec))]
+            bisect.insort(self.archived_order, int(record_id))
         rec.archived_at = at or iso(self.clock.tick())
         self.archived[record_id] = rec
-        bisect.insort(self.archived_order, int(record_id))
         return rec
 
     def insert_archived(self, record: Record) -> None:
@@ -257,12 +268,14 @@ class ObjectStore:
 
     def set_system(self, rec: Record, values: dict[str, str], stamp: str) -> None:
         """Set values as HubSpot itself does (no validation), modified at `stamp` if that is later."""
-        del self.by_modified[bisect.bisect_left(self.by_modified, self._modified_key(rec))]
+        if not self.deferred:
+            del self.by_modified[bisect.bisect_left(self.by_modified, self._modified_key(rec))]
         rec.properties.update(values)
         mod = modified_prop(self.object_type)
         if (to_millis(stamp) or 0) > (to_millis(rec.properties.get(mod)) or 0):
             rec.properties[mod] = rec.updated_at = stamp
-        bisect.insort(self.by_modified, self._modified_key(rec))
+        if not self.deferred:
+            bisect.insort(self.by_modified, self._modified_key(rec))
 
     def _set_stage(self, rec: Record, value: str, now: datetime) -> bool:
         """Forward-only: a backward set succeeds and does nothing unless cleared earlier (reference §3.1)."""

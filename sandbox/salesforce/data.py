@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from sandbox import bulk
+from sandbox.bulk import Job
 from sandbox.salesforce.store import Row, Store
-from sandbox.seed import ASSETS, EMAILS, FORMS, OWNERS, SF_QUEUE_ID, WEBINARS, Event, Person, people
+from sandbox.seed import ASSETS, EMAILS, FORMS, OWNERS, SF_QUEUE_ID, WEBINARS, Event, Person
 
 LEAD_STATUS_OF = {"NEW": "Open - Not Contacted", "OPEN": "Open - Not Contacted", "IN_PROGRESS": "Working - Contacted",
                   "ATTEMPTED_TO_CONTACT": "Working - Contacted", "UNQUALIFIED": "Closed - Not Converted", None:
@@ -59,13 +62,42 @@ class SeedLoader:
         self.campaigns: dict[str, str] = {}
         self.accounts: dict[str, str] = {}
 
-    def load(self, seed: int, contacts: int) -> None:
+    def load(self, seed: int, contacts: int, prepared: Iterable[list[Part]] | None = None) -> None:
+        """Seed the store. `prepared`: the chunk results of `job()` from a shared pass (see `sandbox.bulk`),
+        used only when they were made for this store's schema and campaigns."""
         self._users()
         self._lead_statuses()
         self._campaign_rows()
-        for person in people(seed, contacts, self.anchor):
-            if person.in_salesforce:
-                self._person(person)
+        context = self.context()
+        if not isinstance(prepared, Prepared) or prepared.context != context:
+            prepared = (part for (part,) in bulk.chunks(seed, contacts, self.anchor, [job(context)]))
+        for chunk in prepared:
+            for part in chunk:
+                self._place(part)
+        self.store.reindex()
+
+    def context(self) -> Context:
+        """What the per-person work needs from this loader: field names per object, campaign ids, stamps."""
+        return Context(self.anchor, self.enrichment, {n: tuple(o.fields) for n, o in self.store.schema.items()},
+                       dict(self.campaigns))
+
+    def _place(self, part: Part) -> None:
+        """Give a worker-built person its ids (per-table counters, in seed order) and its account."""
+        sobject, row, account, extra = part
+        tables = self.store.tables
+        if account is not None:
+            account_id = self._account(*account)
+            if "AccountId" in row:
+                row["AccountId"] = account_id
+        table = tables[sobject]
+        who = row["Id"] = table.next_id()
+        table.rows[who] = row
+        for other, other_row, link in extra:
+            if link in other_row:
+                other_row[link] = who
+            table = tables[other]
+            other_row["Id"] = table.next_id()
+            table.rows[other_row["Id"]] = other_row
 
     def _row(self, sobject: str, values: Row, created: datetime, stamp: datetime | None = None) -> Row:
         obj = self.store.schema[sobject]
@@ -102,72 +134,138 @@ class SeedLoader:
                                          "OwnerId": OWNERS[0].salesforce_id}, self.origin)
             self.campaigns[name] = row["Id"]
 
-    def _stamp(self, person: Person, created: datetime) -> datetime:
-        opt_out = [e.at for e in person.events if e.kind == "unsubscribe"]
-        stamp = max([created, *opt_out])
-        if person.index % 20 < 7 and stamp < self.enrichment:
-            stamp = self.enrichment
-        return stamp
-
-    def _person(self, p: Person) -> None:
-        created = p.created_at
-        common = {
-            "FirstName": p.first_name, "LastName": p.last_name, "Email": p.email or None, "Title": p.title or None,
-            "HasOptedOutOfEmail": any(e.kind == "unsubscribe" for e in p.events),
-            "LeadSync_Stage__c": {"customer": "Customer", "opportunity": "Opportunity"}.get(p.sales_stage or ""),
-            "LeadSource": "Web",
-        }
-        if p.sf_object == "Lead":
-            converted = p.converted_lead
-            row = self._row("Lead", {
-                **common, "Company": p.company, "NumberOfEmployees": p.company_size, "Industry": p.industry,
-                "Country": p.country, "OwnerId": SF_QUEUE_ID if p.sf_queue_owned else p.owner.salesforce_id,
-                "Status": "Closed - Converted" if converted else LEAD_STATUS_OF.get(p.lead_status, LEAD_STATUS_OF[None]),
-                "IsConverted": converted, "ConvertedDate": (created + timedelta(days=10)).date() if converted else None,
-            }, created, self._stamp(p, created))
-        else:
-            row = self._row("Contact", {
-                **common, "AccountId": self._account(p), "MailingCountry": p.country, "OwnerId": p.owner.salesforce_id,
-            }, created, self._stamp(p, created))
-        self._engagement(p, row)
-
-    def _account(self, p: Person) -> str:
-        account_id = self.accounts.get(p.company)
-        customer = p.sales_stage == "customer"
+    def _account(self, company: str, customer: bool, industry: str, size: int | None, country: str,
+                 owner: str) -> str:
+        account_id = self.accounts.get(company)
         if account_id is None:
-            row = self._row("Account", {"Name": p.company, "Type": "Customer - Direct" if customer else "Prospect",
-                                        "Industry": p.industry, "NumberOfEmployees": p.company_size,
-                                        "BillingCountry": p.country, "OwnerId": p.owner.salesforce_id}, self.origin)
-            account_id = self.accounts[p.company] = row["Id"]
+            row = self._row("Account", {"Name": company, "Type": "Customer - Direct" if customer else "Prospect",
+                                        "Industry": industry, "NumberOfEmployees": size,
+                                        "BillingCountry": country, "OwnerId": owner}, self.origin)
+            account_id = self.accounts[company] = row["Id"]
         elif customer:
             self.store.tables["Account"].rows[account_id]["Type"] = "Customer - Direct"
         return account_id
 
-    def _engagement(self, p: Person, who: Row) -> None:
-        link = "LeadId" if p.sf_object == "Lead" else "ContactId"
-        for name, m in _members(p.events).items():
-            status, _, responded = MEMBER_STATUS[m.event.kind]
-            self._row("CampaignMember", {
-                "CampaignId": self.campaigns[name], link: who["Id"], "Status": status, "HasResponded": responded,
-                "FirstRespondedDate": m.first_response.at.date() if m.first_response else None,
-            }, m.first.at, m.last.at)
-        owner = p.owner.salesforce_id
-        for e in p.events:
-            if e.kind == "meeting":
-                call_at = e.at - timedelta(days=1)
-                self._row("Task", {"WhoId": who["Id"], "Subject": "Call", "TaskSubtype": "Call", "CallType": "Outbound",
-                                   "Status": "Completed", "IsClosed": True, "Priority": "Normal", "OwnerId": owner,
-                                   "ActivityDate": call_at.date(), "CompletedDateTime": _sec(call_at),
-                                   "Description": f"Booked: {e.detail}"}, call_at)
-                self._row("Event", {"WhoId": who["Id"], "Subject": f"Meeting: {e.detail}", "EventSubtype": "Event",
-                                    "ActivityDateTime": _sec(e.at), "DurationInMinutes": 30, "OwnerId": owner}, e.at)
-            elif e.kind == "demo_request":
-                reply_at = e.at + timedelta(hours=3)
-                if reply_at <= self.anchor:
-                    self._row("Task", {"WhoId": who["Id"], "Subject": "Email: Re: Your demo request",
-                                       "TaskSubtype": "Email", "Status": "Completed", "IsClosed": True,
-                                       "Priority": "Normal", "OwnerId": owner, "ActivityDate": reply_at.date(),
-                                       "CompletedDateTime": _sec(reply_at)}, reply_at)
+
+class Prepared(list):  # type: ignore[type-arg]
+    """`job(context)` chunk results made ahead (by `sandbox.run.start_sandbox`'s shared pass) for `SeedLoader.load`."""
+
+    def __init__(self, context: Context) -> None:
+        super().__init__()
+        self.context = context
+
+
+def default_context(schema: dict[str, Any], anchor: datetime) -> Context:
+    """The context a `SeedLoader` on a fresh store with `schema` will have."""
+    loader = SeedLoader(Store(schema, lambda: anchor), anchor)
+    loader._users()
+    loader._lead_statuses()
+    loader._campaign_rows()
+    return loader.context()
+
+
+@dataclass(frozen=True)
+class Context:
+    anchor: datetime
+    enrichment: datetime
+    fields: dict[str, tuple[str, ...]]  # in schema order
+    campaigns: dict[str, str]
+
+
+#: A person's Salesforce rows without ids: (object, row, account fields or None, [(object, row, link field)]).
+Part = tuple[str, Row, tuple[Any, ...] | None, list[tuple[str, Row, str]]]
+
+
+def job(context: Context) -> Job:
+    return person_part, _chunk_list, context
+
+
+def _chunk_list(context: Context, parts: list[Part]) -> list[Part]:
+    return parts
+
+
+def _new_row(ctx: Context, sobject: str, values: Row, created: datetime, stamp: datetime | None = None) -> Row:
+    """`SeedLoader._row` without the id (given later, in seed order) and without storing it."""
+    row: Row = dict.fromkeys(ctx.fields[sobject])
+    has = row.keys() & values.keys()  # an org without leadsync's fields
+    row.update((k, v) for k, v in values.items() if k in has)
+    row.setdefault("Id", None)
+    row["IsDeleted"] = False
+    row["CreatedDate"] = _sec(created)
+    row["LastModifiedDate"] = row["SystemModstamp"] = _sec(stamp or created)
+    if "Name" in row and sobject in ("Lead", "Contact", "User"):
+        row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
+    return row
+
+
+def _stamp(ctx: Context, person: Person, created: datetime) -> datetime:
+    opt_out = [e.at for e in person.events if e.kind == "unsubscribe"]
+    stamp = max([created, *opt_out])
+    if person.index % 20 < 7 and stamp < ctx.enrichment:
+        stamp = ctx.enrichment
+    return stamp
+
+
+def person_part(ctx: Context, p: Person) -> Part | None:
+    """A person's Lead or Contact and activity rows, computed in a worker (pure)."""
+    if not p.in_salesforce:
+        return None
+    created = p.created_at
+    common = {
+        "FirstName": p.first_name, "LastName": p.last_name, "Email": p.email or None, "Title": p.title or None,
+        "HasOptedOutOfEmail": any(e.kind == "unsubscribe" for e in p.events),
+        "LeadSync_Stage__c": {"customer": "Customer", "opportunity": "Opportunity"}.get(p.sales_stage or ""),
+        "LeadSource": "Web",
+    }
+    account = None
+    if p.sf_object == "Lead":
+        converted = p.converted_lead
+        sobject = "Lead"
+        row = _new_row(ctx, "Lead", {
+            **common, "Company": p.company, "NumberOfEmployees": p.company_size, "Industry": p.industry,
+            "Country": p.country, "OwnerId": SF_QUEUE_ID if p.sf_queue_owned else p.owner.salesforce_id,
+            "Status": "Closed - Converted" if converted else LEAD_STATUS_OF.get(p.lead_status, LEAD_STATUS_OF[None]),
+            "IsConverted": converted, "ConvertedDate": (created + timedelta(days=10)).date() if converted else None,
+        }, created, _stamp(ctx, p, created))
+    else:
+        sobject = "Contact"
+        account = (p.company, p.sales_stage == "customer", p.industry, p.company_size, p.country,
+                   p.owner.salesforce_id)
+        row = _new_row(ctx, "Contact", {
+            **common, "AccountId": None, "MailingCountry": p.country, "OwnerId": p.owner.salesforce_id,
+        }, created, _stamp(ctx, p, created))
+    return sobject, row, account, _engagement(ctx, p)
+
+
+def _engagement(ctx: Context, p: Person) -> list[tuple[str, Row, str]]:
+    link = "LeadId" if p.sf_object == "Lead" else "ContactId"
+    out: list[tuple[str, Row, str]] = []
+    for name, m in _members(p.events).items():
+        status, _, responded = MEMBER_STATUS[m.event.kind]
+        out.append(("CampaignMember", _new_row(ctx, "CampaignMember", {
+            "CampaignId": ctx.campaigns[name], link: None, "Status": status, "HasResponded": responded,
+            "FirstRespondedDate": m.first_response.at.date() if m.first_response else None,
+        }, m.first.at, m.last.at), link))
+    owner = p.owner.salesforce_id
+    for e in p.events:
+        if e.kind == "meeting":
+            call_at = e.at - timedelta(days=1)
+            out.append(("Task", _new_row(ctx, "Task", {
+                "WhoId": None, "Subject": "Call", "TaskSubtype": "Call", "CallType": "Outbound",
+                "Status": "Completed", "IsClosed": True, "Priority": "Normal", "OwnerId": owner,
+                "ActivityDate": call_at.date(), "CompletedDateTime": _sec(call_at),
+                "Description": f"Booked: {e.detail}"}, call_at), "WhoId"))
+            out.append(("Event", _new_row(ctx, "Event", {
+                "WhoId": None, "Subject": f"Meeting: {e.detail}", "EventSubtype": "Event",
+                "ActivityDateTime": _sec(e.at), "DurationInMinutes": 30, "OwnerId": owner}, e.at), "WhoId"))
+        elif e.kind == "demo_request":
+            reply_at = e.at + timedelta(hours=3)
+            if reply_at <= ctx.anchor:
+                out.append(("Task", _new_row(ctx, "Task", {
+                    "WhoId": None, "Subject": "Email: Re: Your demo request", "TaskSubtype": "Email",
+                    "Status": "Completed", "IsClosed": True, "Priority": "Normal", "OwnerId": owner,
+                    "ActivityDate": reply_at.date(), "CompletedDateTime": _sec(reply_at)}, reply_at), "WhoId"))
+    return out
 
 
 def _members(events: Iterable[Event]) -> dict[str, _Member]:

@@ -15,9 +15,10 @@ import trustme
 from sandbox.salesforce import persist
 from sandbox.salesforce.app import CONCURRENT_LIMIT, SalesforceApi
 from sandbox.salesforce.auth import OAuthConfig, Sessions
-from sandbox.salesforce.data import SeedLoader
+from sandbox.salesforce.data import Prepared, SeedLoader
+from sandbox.salesforce.email_messages import derive_email_messages
 from sandbox.salesforce.query import render_value
-from sandbox.salesforce.schema import LEAD_STATUS, build_schema
+from sandbox.salesforce.schema import LEAD_STATUS, FieldDef, build_schema
 from sandbox.salesforce.store import RecordError, Store
 from sandbox.salesforce.wire import SalesforceApp
 from sandbox.seed import OWNERS, default_anchor
@@ -55,7 +56,10 @@ class SalesforceEmulator:
         jwt_public_key: str | None = None,
         clock: Callable[[], datetime] | None = None,
         state_file: str | None = None,
+        prepared: Prepared | None = None,
     ) -> None:
+        """`prepared`: the seed's rows made ahead by a shared pass (`sandbox.run.start_sandbox`); used only if
+        they were made for this org's schema."""
         self.anchor = anchor or default_anchor()
         self.session_id = session_id
         self.api_version = api_version
@@ -64,7 +68,8 @@ class SalesforceEmulator:
         self.state_file = state_file
         saved = state_file is not None and Path(state_file).exists()
         if not saved:
-            SeedLoader(self.store, self.anchor).load(seed, contacts)
+            SeedLoader(self.store, self.anchor).load(seed, contacts, prepared)
+            derive_email_messages(self.store, self.anchor)  # after the seed: its rows and ids stay as they were
         self.store.running_user = OWNERS[0].salesforce_id
         self.sessions = Sessions()
         self.sessions.issue(session_id)
@@ -136,6 +141,18 @@ class SalesforceEmulator:
         """Every row of an object, deleted ones included (see `IsDeleted`)."""
         with self.app.lock:
             return [{k: render_value(v) for k, v in row.items()} for row in self.store.tables[sobject].rows.values()]
+
+    def add_custom_field(self, sobject: str, name: str, field_type: str = "string", *, label: str = "",
+                         length: int = 255, picklist: tuple[str, ...] = ()) -> None:
+        """Create a custom field (`Course__c`) as an admin would in Setup: describe lists it at once, SOQL
+        selects it (null on existing rows) and writes accept it. The REST API itself cannot create fields
+        (connector BEHAVIOR.md, "Fields"), so this is an emulator method, not a route."""
+        if not name.endswith("__c"):
+            raise ValueError(f"custom field names end in __c (reference §3): {name!r}")
+        with self.app.lock:
+            obj = self.store.schema[sobject]
+            obj.fields[name] = FieldDef(name, field_type, label or name, length, picklist=picklist, custom=True)
+            obj.__dict__.pop("_fold", None)  # SObjectDef caches its case-folded field names
 
     @property
     def api_usage(self) -> int:

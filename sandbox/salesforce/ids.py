@@ -23,6 +23,7 @@ PREFIXES: dict[str, str] = {
     "Campaign": "701",
     "CampaignMember": "00v",
     "LeadStatus": "01J",
+    "EmailMessage": "02s",
 }
 
 

@@ -26,6 +26,9 @@ TASK_STATUS = ("Not Started", "In Progress", "Completed", "Waiting on someone el
 PRIORITY = ("High", "Normal", "Low")
 TASK_SUBTYPE = ("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn")
 CAMPAIGN_TYPE = ("Webinar", "Content", "Demo Request", "Email", "Web", "Other")
+#: EmailMessage.Status values: New, Read, Replied, Sent, Forwarded, Draft (Salesforce's object reference;
+#: the leadsync reference §3 names the field only).
+EMAIL_STATUS = ("0", "1", "2", "3", "4", "5")
 LEAD_SOURCE = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
 
 #: Types whose SOQL literals are unquoted; used for filter type checks.
@@ -244,8 +247,21 @@ def build_schema(with_managed: bool = True, lead_statuses: tuple[str, ...] = LEA
         FieldDef("EventSubtype", "picklist", "Event Subtype", 255, picklist=("Event",), updateable=False),
         _owner(), FieldDef("Description", "textarea", "Description", 32000),
     ]
+    ro_create = {"updateable": False}
+    email_message = [  # fields per reference §3 (EmailMessage)
+        *_system(), FieldDef("FromAddress", "email", "From Address", 255), FieldDef("ToAddress", "string", "To Address", 4000),
+        FieldDef("Subject", "string", "Subject", 3000), FieldDef("MessageDate", "datetime", "Message Date"),
+        FieldDef("Incoming", "boolean", "Is Incoming", **ro_create),
+        FieldDef("Status", "picklist", "Status", 40, picklist=EMAIL_STATUS, restricted=True, nillable=False),
+        FieldDef("IsTracked", "boolean", "Is Tracked", **ro), FieldDef("FirstOpenedDate", "datetime", "First Opened", **ro),
+        FieldDef("LastOpenedDate", "datetime", "Last Opened", **ro), FieldDef("IsBounced", "boolean", "Is Bounced", **ro),
+        FieldDef("ActivityId", "reference", "Activity ID", 18, reference_to=("Task",), **ro_create),
+        FieldDef("RelatedToId", "reference", "Related To ID", 18, reference_to=("Account", "Campaign"),
+                 relationship="RelatedTo"),
+    ]
     objs = {
         "Lead": lead, "Contact": contact, "Account": account, "User": user, "Group": group,
         "LeadStatus": lead_status, "Campaign": campaign, "CampaignMember": member, "Task": task, "Event": event,
+        "EmailMessage": email_message,
     }
     return {name: _obj(name, fields) for name, fields in objs.items()}

@@ -119,6 +119,19 @@ class Store:
         self.last_stamp = max(now, self.last_stamp)
         return self.last_stamp
 
+    def reindex(self) -> None:
+        """Rebuild every table's stamp and external-id indexes and the org clock from the rows, after rows were
+        added straight to `Table.rows` (seeding in bulk: one sort instead of an insort per row)."""
+        for table in self.tables.values():
+            table.by_stamp = sorted((row["SystemModstamp"], record_id) for record_id, row in table.rows.items())
+            for name, values in table.external.items():
+                values.clear()
+                for row in table.rows.values():
+                    if row.get(name) is not None:
+                        values[str(row[name]).casefold()] = row["Id"]
+            if table.by_stamp:
+                self.last_stamp = max(self.last_stamp, table.by_stamp[-1][0])
+
     def load(self, sobject: str, row: Row) -> None:
         """Insert a seed row as is (ids and stamps already set)."""
         table = self.tables[sobject]

@@ -53,7 +53,7 @@ def capture_bodies(emu: SalesforceEmulator, route: str) -> list[Any]:
 def test_backfill_pulls_every_object_in_full_pages(emu: SalesforceEmulator, make_connector: Factory) -> None:
     conn = make_connector()
     pages = list(conn.pull({}))
-    streams = ["Lead", "Contact", "CampaignMember", "Task", "Event"]
+    streams = ["Lead", "Contact", "CampaignMember", "Task", "Event", "EmailMessage"]
     assert list(dict.fromkeys(p.stream for p in pages)) == streams
     for stream in streams:
         n = len(emu.records(stream))
@@ -62,7 +62,11 @@ def test_backfill_pulls_every_object_in_full_pages(emu: SalesforceEmulator, make
         assert sum(len(p.records) for p in got) == n
         assert all("attributes" not in r for p in got for r in p.records)
         assert got[-1].cursor == max(r["SystemModstamp"] for r in emu.records(stream))
-    assert conn.api_calls == len(pages)  # one call per page: no describe unless a query needs it
+    # One call per page (no describe unless a query needs it), plus one email lookup per Task page with email
+    # Tasks (their EmailMessages) and per EmailMessage page (their Tasks' WhoId): 200 ids per query.
+    lookups = sum(math.ceil(sum(r.get("TaskSubtype") == "Email" for r in p.records) / 200) for p in pages
+                  if p.stream == "Task") + sum(1 for p in pages if p.stream == "EmailMessage" and p.records)
+    assert conn.api_calls == len(pages) + lookups
     assert conn.api_calls == emu.app.api_calls()
     mapped = [map_page(p) for p in pages]
     assert sum(len(m.contacts) for m in mapped) == len(emu.records("Lead")) + len(emu.records("Contact"))

@@ -9,6 +9,8 @@ Small builds (tests) run in-process through the same functions.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +22,22 @@ from sandbox.seed import Person, person
 #: Builds of at least this many people use a process pool (one worker per core); smaller ones run in-process.
 PARALLEL_MIN = 50_000
 CHUNK = 10_000
+
+
+@contextlib.contextmanager
+def paused_gc(count: int) -> Iterator[None]:
+    """Seeding makes millions of long-lived objects and no garbage cycles, so the cyclic collector would only
+    re-scan them again and again (a fifth of a large build). After a large build (`count` >= PARALLEL_MIN) the
+    survivors are frozen (`gc.freeze`): later collections, while serving, skip them too."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+            if count >= PARALLEL_MIN:
+                gc.freeze()
 
 
 #: (per person, per chunk, context): `per_person(ctx, p)` -> item or None; `per_chunk(ctx, items)` -> result.

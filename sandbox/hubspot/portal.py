@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sandbox import bulk
 from sandbox.hubspot.catalog import contact_properties, meeting_properties, task_properties
 from sandbox.hubspot.seeding import Seeded, Streams, build, iso
 from sandbox.hubspot.store import Clock, ObjectStore, Record
@@ -63,6 +64,11 @@ class Portal:
 
 def seeded_portal(seed: int, contacts: int, anchor: datetime, clock: Clock, data: Seeded | None = None) -> Portal:
     """A portal holding the seed's HubSpot people as contacts, plus their meetings (`data`: built ahead)."""
+    with bulk.paused_gc(contacts):
+        return _seeded_portal(seed, contacts, anchor, clock, data)
+
+
+def _seeded_portal(seed: int, contacts: int, anchor: datetime, clock: Clock, data: Seeded | None) -> Portal:
     data = data or build(seed, contacts, anchor)
     stores = {
         "contacts": ObjectStore("contacts", contact_properties(), clock),

@@ -7,7 +7,6 @@ built alike serve identical data, and ids are stable across runs.
 from __future__ import annotations
 
 import functools
-import hashlib
 import random
 import uuid
 from collections.abc import Callable, Sequence
@@ -107,12 +106,6 @@ _WEB, _EMAIL = 0, 1  # stream numbers; submissions are 2 + the form's position i
 _STREAMS = 2 + len(FORM_NAMES)
 
 
-def _uuid5_int(name: str) -> int:
-    """`uuid.uuid5(_NS, name).int` without the UUID object (this runs once per seeded event)."""
-    n = int.from_bytes(hashlib.sha1(_NS_BYTES + name.encode()).digest()[:16], "big")
-    return (n & ~(0xF000 << 64) | (5 << 76)) & ~(0xC000 << 48) | (0x8000 << 48)
-
-
 def _floor_ms(at: datetime) -> int:
     """Exact milliseconds since the epoch, floored: orders like `iso(at)`."""
     return (at - _EPOCH) // _MS
@@ -176,7 +169,6 @@ def job(seed: int) -> Job:
 
 
 _ROW = np.dtype([("stream", "i1"), ("key", "i8"), ("hi", "u8"), ("lo", "u8"), ("who", "i4"), ("nth", "i2")])
-_LOW64 = (1 << 64) - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _NS_BYTES = _NS.bytes

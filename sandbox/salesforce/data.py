@@ -71,10 +71,11 @@ class SeedLoader:
         context = self.context()
         if not isinstance(prepared, Prepared) or prepared.context != context:
             prepared = (part for (part,) in bulk.chunks(seed, contacts, self.anchor, [job(context)]))
-        for chunk in prepared:
-            for part in chunk:
-                self._place(part)
-        self.store.reindex()
+        with bulk.paused_gc(contacts):
+            for chunk in prepared:
+                for part in chunk:
+                    self._place(part)
+            self.store.reindex()
 
     def context(self) -> Context:
         """What the per-person work needs from this loader: field names per object, campaign ids, stamps."""

@@ -234,10 +234,15 @@ def _sort_key(value: Any, nulls_high: bool) -> tuple[int, Any]:
 def render_value(value: Any) -> Any:
     """Wire format: `2026-05-01T07:25:37.000+0000` datetimes, ISO dates, JSON numbers."""
     if isinstance(value, datetime):
+        if value.year >= 1000:  # isoformat is 3x faster than strftime; same text for 4-digit years
+            return value.isoformat(timespec="seconds")[:19] + ".000+0000"
         return value.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+_PLAIN = frozenset({str, int, float, bool})
 
 
 def attributes(sobject: str, record_id: str, version: str) -> dict[str, str]:
@@ -246,10 +251,13 @@ def attributes(sobject: str, record_id: str, version: str) -> dict[str, str]:
 
 def render(plan: Plan, store: Store, row: Row, version: str) -> dict[str, Any]:
     """One record as the query endpoint returns it, relationship fields nested with their own attributes."""
-    out: dict[str, Any] = {"attributes": attributes(plan.sobject.name, row["Id"], version)}
+    sobject = plan.sobject.name
+    out: dict[str, Any] = {"attributes": {"type": sobject,
+                                          "url": f"/services/data/v{version}/sobjects/{sobject}/{row['Id']}"}}
     for col in plan.columns:
         if not col.hops:
-            out[col.leaf.name] = render_value(row.get(col.leaf.name))
+            value = row.get(col.leaf.name)  # plain values go out as they are (query paging renders ~10^5/s)
+            out[col.leaf.name] = value if value is None or type(value) in _PLAIN else render_value(value)
             continue
         _render_path(out, row, col, store, version)
     return out

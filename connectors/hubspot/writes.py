@@ -238,14 +238,4 @@ class Writer:
 
     def find_task(self, key: str) -> str | None:
         """The task carrying this `leadsync_key`, via tasks search (idempotent, retried)."""
-        req = PublicObjectSearchRequest(
-            filter_groups=[{"filters": [{"propertyName": TASK_KEY, "operator": "EQ", "value": key}]}],
-            properties=[TASK_KEY], limit=1)
-        try:
-            _, body = self.t.call(self.t.api("crm.objects.tasks.search_api").do_search, req, search=True)
-        except HubSpotError as err:
-            if err.status == 400:  # the key property does not exist yet: no task can carry it
-                return None
-            raise
-        results = body.get("results") or []
-        return str(results[0]["id"]) if results else None
+        return self.find_tasks([key]).get(key)

@@ -292,8 +292,9 @@ class Engine:
             s = score(self.model, contact, engagements.get(cid, []), now)
             scores[cid] = s
             stage_to = next_stage(self.model, contact.lifecycle_stage, contact.lead_status, s)
-            desired = self.mapping.outbound_fields(stage_to, s.total, s.fit, s.engagement, s.summary())
-            text = task_text(contact, s.summary(), s.interests, s.total) if self.create_tasks else None
+            why = s.summary()
+            desired = self.mapping.outbound_fields(stage_to, s.total, s.fit, s.engagement, why)
+            text = task_text(contact, why, s.interests, s.total) if self.create_tasks else None
             reasons = tuple(r.text for r in s.reasons)
             plans.append(plan_contact(contact, desired, stage_to, reasons, text, self.wall_now, self.due_days))
         return plans, scores

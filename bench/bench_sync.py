@@ -61,11 +61,11 @@ def pull_minimum(source: str, summary: dict) -> int:
 
 
 def write_minimum(source: str, summary: dict) -> int:
-    """Write batches at the API's maximum size; one call per HubSpot task (no batch create is safe to
-    retry blind); HubSpot also reads each batch's lifecycle stage back (silent no-ops, reference §3.1)."""
+    """Write batches at the API's maximum size (tasks too: 100 per HubSpot batch create, 200 per Salesforce
+    upsert); HubSpot also reads each batch's lifecycle stage back (silent no-ops, reference §3.1)."""
     batches = math.ceil(summary["records_updated"] / WRITE_BATCH[source])
     if source == "hubspot":
-        return 2 * batches + summary["tasks_created"]
+        return 2 * batches + math.ceil(summary["tasks_created"] / 100)
     return batches + math.ceil(summary["tasks_created"] / 200)
 
 

@@ -133,6 +133,16 @@ class CrmRoutes:
             return Response(400, error_body(f"Unable to infer object type from: {t}", "VALIDATION_ERROR"))
         return store
 
+    def _batch(self, req: Request) -> tuple[ObjectStore, list[dict[str, Any]]] | Response:
+        """The store and `inputs` of a batch write, or the error HubSpot gives (unknown type, > 100 inputs)."""
+        store = self._store(req)
+        if isinstance(store, Response):
+            return store
+        inputs = (req.json() or {}).get("inputs") or []
+        if (bad := _batch_too_big(inputs)) is not None:
+            return bad
+        return store, inputs
+
     @staticmethod
     def _out(rec: Record, store: ObjectStore, props: list[str] | None, assoc: list[str] | None = None,
              history: list[str] | None = None) -> dict[str, Any]:
@@ -232,12 +242,10 @@ class CrmRoutes:
 
     # -------------------------------------------------------------- writes
     def batch_update(self, req: Request) -> Response:
-        store = self._store(req)
-        if isinstance(store, Response):
-            return store
-        inputs = (req.json() or {}).get("inputs") or []
-        if (bad := _batch_too_big(inputs)) is not None:
-            return bad
+        found = self._batch(req)
+        if isinstance(found, Response):
+            return found
+        store, inputs = found
         ids = [str(i.get("id")) for i in inputs]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
@@ -276,12 +284,10 @@ class CrmRoutes:
         return Response(204)
 
     def batch_archive(self, req: Request) -> Response:
-        store = self._store(req)
-        if isinstance(store, Response):
-            return store
-        inputs = (req.json() or {}).get("inputs") or []
-        if (bad := _batch_too_big(inputs)) is not None:
-            return bad
+        found = self._batch(req)
+        if isinstance(found, Response):
+            return found
+        store, inputs = found
         with self.app.lock:
             for item in inputs:
                 store.archive(str(item.get("id")))
@@ -331,12 +337,10 @@ class CrmRoutes:
 
     def batch_create(self, req: Request) -> Response:
         """Not idempotent: a retried batch creates the records again (reference §1.3)."""
-        store = self._store(req)
-        if isinstance(store, Response):
-            return store
-        inputs = (req.json() or {}).get("inputs") or []
-        if (bad := _batch_too_big(inputs)) is not None:
-            return bad
+        found = self._batch(req)
+        if isinstance(found, Response):
+            return found
+        store, inputs = found
         started, results = _now(), []
         with self.app.lock:
             for item in inputs:

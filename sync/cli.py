@@ -459,7 +459,7 @@ base_url = "https://api.hubapi.com"
 api_version = "59.0"
 
 [sync]
-batch_size = 500
+batch_size = 1000
 max_attempts = 5
 task_due_days = 1
 """

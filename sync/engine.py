@@ -93,7 +93,7 @@ class Engine:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         max_attempts: int = 5,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         due_days: int = 1,
         create_tasks: bool = True,
         on_progress: Callable[[str, int], None] | None = None,

@@ -26,7 +26,7 @@ from connectors.salesforce.settings import SalesforceSettings
 class SyncSettings(BaseModel):
     """How runs behave; constants a RevOps engineer may want to tune."""
 
-    batch_size: int = 500  # contacts scored and planned per step
+    batch_size: int = 1000  # contacts scored and planned per step: a multiple of both CRMs' write batches
     max_attempts: int = 5  # a rejected change is retried this often, then held for a person
     task_due_days: int = 1  # follow-up tasks are due this many days after the hand-off
     create_tasks: bool = True

@@ -415,7 +415,7 @@ class SalesforceConnector:
         Re-sending would be safe from duplicates, but an upsert overwrites
         Status/Subject, undoing what the owner did with the task since.
         """
-        existing = self._existing_tasks([c.idempotency_key for c in batch])
+        existing = self.find_tasks([c.idempotency_key for c in batch])
         todo: dict[str, CreateTask] = {}  # one upsert per key, even if a batch repeats a key
         for c in batch:
             if c.idempotency_key not in existing:
@@ -432,10 +432,10 @@ class SalesforceConnector:
                 out.append(_result(c, outcome, outcome.get("id")))
         return out
 
-    def _existing_tasks(self, keys: list[str]) -> dict[str, str]:
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
         """Task id by key, for the keys that already have one (100 keys per query keeps the URL short)."""
         found: dict[str, str] = {}
-        for part in chunks(keys, 100):
+        for part in chunks(list(keys), 100):
             soql = format_soql("SELECT Id, {:literal} FROM Task WHERE {:literal} IN {}", TASK_KEY_FIELD,
                                TASK_KEY_FIELD, list(part))
             found.update({r[TASK_KEY_FIELD]: r["Id"] for r in self.query(soql)})
@@ -546,15 +546,6 @@ class SalesforceConnector:
         rows = self.query(format_soql("SELECT Id FROM Task WHERE {:literal} = {} LIMIT 1", TASK_KEY_FIELD,
                                       idempotency_key))
         return rows[0]["Id"] if rows else None
-
-    def find_tasks(self, idempotency_keys: Sequence[str]) -> dict[str, str]:
-        """One query per 100 keys (an IN list keeps the query URL short)."""
-        found: dict[str, str] = {}
-        for part in chunks(list(idempotency_keys), 100):
-            rows = self.query(format_soql("SELECT Id, {:literal} FROM Task WHERE {:literal} IN {}", TASK_KEY_FIELD,
-                                          TASK_KEY_FIELD, list(part)))
-            found.update({r[TASK_KEY_FIELD]: r["Id"] for r in rows})
-        return found
 
     def close(self) -> None:
         self.transport.close()

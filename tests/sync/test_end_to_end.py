@@ -57,6 +57,8 @@ def test_plan_writes_nothing_and_lists_changes(sandbox_env):
     before = sandbox_env.hubspot.app.counts.copy()
     plan = cli("plan", "--source", "hubspot")
     assert plan["changes"] and plan["tasks"]
+    # `init` has not run: the plan still works, and names the fields it would need
+    assert "contacts.leadsync_score" in plan["runs"][0]["missing_fields"]
     assert plan["fields_updated"] == sum(len(c["fields"]) for c in plan["changes"])
     written = {ep for (ep, _), n in (sandbox_env.hubspot.app.counts - before).items()
                if any(w in ep for w in ("update", "create", "upsert", "archive"))}

@@ -186,3 +186,12 @@ def test_backfill_since_pulls_only_what_changed_since(sandbox_env):
         assert recent["status"] == "ok"
         full = cli("backfill", "--source", source)
         assert 0 < recent["contacts_pulled"] < full["contacts_pulled"], (source, recent, full)
+
+
+def test_init_creates_fields_once_and_writes_a_starter_config(sandbox_env, tmp_path):
+    first = cli("init", "--source", "hubspot")
+    assert "contacts.leadsync_score" in first["created"]["hubspot"] and first["config"] == "leadsync.toml"
+    assert (tmp_path / "leadsync.toml").read_text().startswith("# leadsync settings")
+    second = cli("init", "--source", "hubspot")
+    assert second["created"] == {"hubspot": []} and second["config"] is None  # idempotent, config kept
+    assert cli("init", "--source", "salesforce")["created"] == {"salesforce": []}  # fields exist in the org

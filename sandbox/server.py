@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 
 @dataclass
 class Request:
@@ -61,7 +63,12 @@ class Response:
             return self.body
         if isinstance(self.body, str):
             return self.body.encode()
-        return json.dumps(self.body, separators=(",", ":")).encode()
+        # orjson: the same JSON, about 5x faster to encode; non-ASCII goes out as UTF-8 like the real APIs
+        # send it, instead of \u escapes. Anything it cannot encode falls back to the standard library.
+        try:
+            return orjson.dumps(self.body)
+        except TypeError:
+            return json.dumps(self.body, separators=(",", ":")).encode()
 
 
 class DropConnection(Exception):

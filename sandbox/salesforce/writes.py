@@ -81,13 +81,21 @@ class Writes:
         r("DELETE", DATA + "/composite/sobjects", "sf.collection_delete")(self.collection_delete)
         r("PATCH", DATA + "/composite/sobjects/{sobject}/{ext_field}", "sf.collection_upsert")(self.collection_upsert)
 
-    def create(self, req: Request) -> Response:
+    def _table_and_body(self, req: Request) -> tuple[Any, dict[str, Any]] | Response:
+        """The sObject's table and the JSON object sent, or the 404/400 Salesforce answers instead."""
         table = self.store.table(req.params["sobject"])
         if table is None:
             return Response(404, NOT_FOUND)
         body = json_object(req)
         if isinstance(body, Response):
             return body
+        return table, body
+
+    def create(self, req: Request) -> Response:
+        found = self._table_and_body(req)
+        if isinstance(found, Response):
+            return found
+        table, body = found
         with self.app.lock:
             try:
                 row = self.store.prepare_create(table.sobject.name, body)
@@ -97,12 +105,10 @@ class Writes:
         return Response(201, {"id": new_id, "success": True, "errors": []})
 
     def update(self, req: Request) -> Response:
-        table = self.store.table(req.params["sobject"])
-        if table is None:
-            return Response(404, NOT_FOUND)
-        body = json_object(req)
-        if isinstance(body, Response):
-            return body
+        found = self._table_and_body(req)
+        if isinstance(found, Response):
+            return found
+        table, body = found
         with self.app.lock:
             try:
                 row, changes = self.store.prepare_update(table.sobject.name, req.params["record_id"], body)

@@ -1,8 +1,8 @@
 """The Salesforce REST surface: session checks, the daily allocation, queries with cursors, describe, reads.
 
-Logins live in `auth.py`, writes in `writes.py`, Bulk 2.0 in `bulk.py`. Every
-body and status follows /work/shared/reference/salesforce-api.md; BEHAVIOR.md
-in this package lists each behaviour with its source.
+Logins live in `auth.py`, writes in `writes.py`, Bulk 2.0 in `bulk.py` (query) and
+`bulk_ingest.py` (ingest). Every body and status follows /work/shared/reference/salesforce-api.md;
+BEHAVIOR.md in this package lists each behaviour with its source.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from urllib.parse import unquote
 
 from sandbox.salesforce.auth import INVALID_SESSION, LOGIN_ROUTES, Logins, OAuthConfig, Sessions
 from sandbox.salesforce.bulk import BulkQueries
+from sandbox.salesforce.bulk_ingest import BulkIngest
 from sandbox.salesforce.composite import Composite
-from sandbox.salesforce.query import Binder, Plan, attributes, execute, render, render_value
+from sandbox.salesforce.query import Binder, Plan, attributes, execute, render_page, render_value
 from sandbox.salesforce.soql import SoqlError, caret_message, parse
 from sandbox.salesforce.store import Row, Store
 from sandbox.salesforce.wire import DATA, NOT_FOUND, errors
@@ -55,6 +56,7 @@ class SalesforceApi:
         self._routes()
         self.writes = Writes(app, store)
         self.bulk = BulkQueries(app, store, self.binder)
+        self.ingest = BulkIngest(app, store, self.writes, self.bulk.job_ids)
         self.composite = Composite(app, store)
 
     # ----------------------------------------------------------------- cross-cutting
@@ -135,7 +137,7 @@ class SalesforceApi:
         ids = cursor.ids[offset : offset + cursor.batch]
         table = self.store.tables[cursor.plan.sobject.name]
         with self.app.lock:
-            records = [render(cursor.plan, self.store, table.rows[i], version) for i in ids]
+            records = render_page(cursor.plan, self.store, [table.rows[i] for i in ids], version)
         end = offset + len(ids)
         body: dict[str, Any] = {"totalSize": len(cursor.ids), "done": end >= len(cursor.ids)}
         if not body["done"]:

@@ -39,7 +39,7 @@ class QueryJob:
     state: str = "UploadComplete"
 
     def info(self) -> dict[str, Any]:
-        stamp = self.created.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        stamp = job_stamp(self.created)
         body: dict[str, Any] = {
             "id": self.id, "operation": self.operation, "object": self.plan.sobject.name,
             "createdById": "005Ow0000000000IAA", "createdDate": stamp, "systemModstamp": stamp,
@@ -51,7 +51,13 @@ class QueryJob:
         return body
 
 
-def _errors(message: str, code: str) -> list[dict[str, str]]:
+def job_stamp(moment: datetime) -> str:
+    """Job JSON dates are REST-style (`…000+0000`), unlike the `…Z` in result CSVs."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+def job_errors(message: str, code: str) -> list[dict[str, str]]:
+    """Bulk 2.0 error bodies: the REST array shape, `errorCode` first as the jobs API writes it."""
     return [{"errorCode": code, "message": message}]
 
 
@@ -76,7 +82,7 @@ class BulkQueries:
         self.store = store
         self.binder = binder
         self.jobs: dict[str, QueryJob] = {}
-        self._ids = itertools.count(1)
+        self.job_ids = itertools.count(1)  # shared with ingest jobs: one 750 id space, as in an org
         app.route("POST", DATA + "/jobs/query", "sf.bulk_query_create")(self.create)
         app.route("GET", DATA + "/jobs/query/{job_id}/results", "sf.bulk_query_results")(self.results)
         app.route("GET", DATA + "/jobs/query/{job_id}", "sf.bulk_query_job")(self.job)
@@ -87,16 +93,16 @@ class BulkQueries:
         operation = body.get("operation")
         text = body.get("query") or ""
         if operation not in ("query", "queryAll"):
-            return Response(400, _errors(f"Invalid operation: {operation}", "INVALIDJOB"))
+            return Response(400, job_errors(f"Invalid operation: {operation}", "INVALIDJOB"))
         try:
             plan = self.binder.bind(parse(text))
         except SoqlError as err:
-            return Response(400, _errors(caret_message(text, err), err.code))
+            return Response(400, job_errors(caret_message(text, err), err.code))
         if plan.query.count:
-            return Response(400, _errors("Aggregate queries are not supported by Bulk API 2.0", "API_ERROR"))
+            return Response(400, job_errors("Aggregate queries are not supported by Bulk API 2.0", "API_ERROR"))
         with self.app.lock:
             ids = execute(plan, self.store, include_deleted=operation == "queryAll")
-            job = QueryJob(make_id("750", next(self._ids)), operation, plan, ids, self.store.stamp(),
+            job = QueryJob(make_id("750", next(self.job_ids)), operation, plan, ids, self.store.stamp(),
                            req.params["version"])
             self.jobs[job.id] = job
         return Response(200, job.info())
@@ -104,7 +110,7 @@ class BulkQueries:
     def job(self, req: Request) -> Response:
         job = self.jobs.get(req.params["job_id"])
         if job is None:
-            return Response(404, _errors("The requested resource does not exist", "NOT_FOUND"))
+            return Response(404, job_errors("The requested resource does not exist", "NOT_FOUND"))
         with self.app.lock:
             if job.state in ("UploadComplete", "InProgress"):
                 job.polls += 1
@@ -114,7 +120,7 @@ class BulkQueries:
     def abort(self, req: Request) -> Response:
         job = self.jobs.get(req.params["job_id"])
         if job is None:
-            return Response(404, _errors("The requested resource does not exist", "NOT_FOUND"))
+            return Response(404, job_errors("The requested resource does not exist", "NOT_FOUND"))
         if (req.json() or {}).get("state") == "Aborted" and job.state != "JobComplete":
             job.state = "Aborted"
         return Response(200, job.info())
@@ -122,14 +128,14 @@ class BulkQueries:
     def results(self, req: Request) -> Response:
         job = self.jobs.get(req.params["job_id"])
         if job is None:
-            return Response(404, _errors("The requested resource does not exist", "NOT_FOUND"))
+            return Response(404, job_errors("The requested resource does not exist", "NOT_FOUND"))
         if job.state != "JobComplete":
-            return Response(400, _errors(f"Job {job.id} is not complete: {job.state}", "INVALIDJOB"))
+            return Response(400, job_errors(f"Job {job.id} is not complete: {job.state}", "INVALIDJOB"))
         if req.params["version"] != job.version:
-            return Response(409, _errors("Results must be retrieved with the API version of the job", "INVALIDJOB"))
+            return Response(409, job_errors("Results must be retrieved with the API version of the job", "INVALIDJOB"))
         offset = _decode_locator(req.arg("locator") or "")
         if offset is None:
-            return Response(400, _errors("Invalid locator", "INVALIDLOCATOR"))
+            return Response(400, job_errors("Invalid locator", "INVALIDLOCATOR"))
         size = int(req.arg("maxRecords") or DEFAULT_MAX_RECORDS)
         ids = job.ids[offset : offset + size]
         with self.app.lock:

@@ -24,9 +24,11 @@ from sandbox.salesforce.wire import SalesforceApp
 from sandbox.seed import OWNERS, default_anchor
 from sandbox.server import Fault, Request, Response, serve
 
-#: Routes that change records: with a `state_file`, the org is saved after each of them.
+#: Routes that change records: with a `state_file`, the org is saved after each of them. A Bulk 2.0 ingest
+#: job writes its rows on a poll (`sf.bulk_ingest_job`), so polls count too.
 WRITE_ROUTES = frozenset({"sf.create", "sf.update", "sf.delete", "sf.upsert", "sf.collection_create",
-                          "sf.collection_update", "sf.collection_delete", "sf.collection_upsert", "sf.composite"})
+                          "sf.collection_update", "sf.collection_delete", "sf.collection_upsert", "sf.composite",
+                          "sf.bulk_ingest_job"})
 
 
 class SalesforceEmulator:

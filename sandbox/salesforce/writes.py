@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -160,25 +161,16 @@ class Writes:
         if table is None:
             return Response(404, NOT_FOUND)
         sobject = table.sobject.name
-        f = table.sobject.field(req.params["ext_field"])
-        if f is None or not (f.external_id or f.name == "Id"):
+        key = upsert_key(self.store, sobject, req.params["ext_field"])
+        if key is None:
             return Response(400, errors(f"Field name provided, {req.params['ext_field']} is not an External ID or "
                                         f"indexed field for {sobject}", "INVALID_FIELD"))
-        claimed: set[str] = set()
+        upsert = self._upsert_preparer(sobject, key)
 
         def prepare(record: dict[str, Any]) -> _Pending:
             if (record.get("attributes") or {}).get("type") != sobject:
                 return _Pending(error=RecordError("INVALID_TYPE", f"Records must be of type {sobject}"), upsert=True)
-            value = record.get(f.name)
-            if value in (None, ""):
-                return _Pending(error=RecordError("MISSING_ARGUMENT", f"{f.name} not specified", (f.name,)),
-                                upsert=True)
-            key = str(value).casefold()
-            if key in claimed:
-                return _Pending(error=RecordError("DUPLICATE_EXTERNAL_ID",
-                                                  f"Duplicate external id specified: {value}", (f.name,)), upsert=True)
-            claimed.add(key)
-            return self._prepare_upsert(sobject, f.name, record, self.store.find_external(sobject, f.name, str(value)))
+            return upsert(record)
 
         return self._collection(req, prepare)
 
@@ -186,18 +178,35 @@ class Writes:
         ids = req.args("ids")
         if len(ids) > MAX_BATCH:
             return Response(400, _too_many())
-        results = []
         with self.app.lock:
-            for record_id in ids:
-                try:
-                    row = self.store.get(record_id)
-                    if row is None:
-                        raise WriteRejected(RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id"))
-                    self.store.delete(str(prefix_object(row["Id"])), record_id)
-                    results.append({"id": record_id, "success": True, "errors": []})
-                except WriteRejected as rej:
-                    results.append({"success": False, "errors": [rej.error.body()]})
-        return Response(200, results)
+            results = [self._delete(record_id) for record_id in ids]
+        return Response(200, [r if isinstance(r, dict) else {"success": False, "errors": [r.body()]} for r in results])
+
+    def ingest_writer(self, sobject: str, operation: str,
+                      key: str | None = None) -> Callable[[dict[str, Any]], dict[str, Any] | RecordError]:
+        """A Bulk 2.0 ingest job's per-row write: the sObject Collections checks, faults and results.
+
+        A job has no allOrNone, so each row commits as soon as it passes; an upsert key repeated within
+        the job fails as it would within one collection call. Callers hold `app.lock`.
+        """
+        if operation == "delete":
+            return lambda values: self._delete(str(values.get("Id") or ""), sobject)
+        prepare: Callable[[dict[str, Any]], _Pending]
+        if operation == "insert":
+            prepare = partial(self._prepare_create, sobject)
+        elif operation == "update":
+            prepare = partial(self._prepare_update, sobject)
+        else:
+            prepare = self._upsert_preparer(sobject, key or "Id")
+
+        def write(values: dict[str, Any]) -> dict[str, Any] | RecordError:
+            pending = prepare(values)
+            if pending.error is not None:
+                return pending.error
+            assert pending.commit is not None
+            return pending.commit()
+
+        return write
 
     def _collection(self, req: Request, prepare: Callable[[dict[str, Any]], _Pending]) -> Response:
         """Validate every record, then commit all (or none, under allOrNone); results in request order."""
@@ -237,25 +246,62 @@ class Writes:
         sobject = self._sobject_of(record)
         if isinstance(sobject, RecordError):
             return _Pending(error=sobject)
-        try:
-            row = self.store.prepare_create(sobject, record)
-        except WriteRejected as rej:
-            return _Pending(error=rej.error)
-
-        def commit() -> dict[str, Any]:
-            return {"id": self.store.commit_create(sobject, row), "success": True, "errors": []}
-
-        return _Pending(commit=commit)
+        return self._prepare_create(sobject, record)
 
     def _prepare_update_item(self, record: dict[str, Any]) -> _Pending:
         sobject = self._sobject_of(record)
         if isinstance(sobject, RecordError):
             return _Pending(error=sobject)
+        return self._prepare_update(sobject, record)
+
+    def _prepare_create(self, sobject: str, values: dict[str, Any], upsert: bool = False) -> _Pending:
+        try:
+            row = self.store.prepare_create(sobject, values)
+        except WriteRejected as rej:
+            return _Pending(error=rej.error, upsert=upsert)
+
+        def commit() -> dict[str, Any]:
+            result: dict[str, Any] = {"id": self.store.commit_create(sobject, row), "success": True, "errors": []}
+            if upsert:
+                result["created"] = True
+            return result
+
+        return _Pending(commit=commit, upsert=upsert)
+
+    def _prepare_update(self, sobject: str, record: dict[str, Any]) -> _Pending:
         record_id = record.get("id") or record.get("Id")
         if not record_id:
             return _Pending(error=RecordError("MISSING_ARGUMENT", "Id not specified in an update call", ("Id",)))
         values = {k: v for k, v in record.items() if k not in ("id", "Id")}
         return self._prepare_existing(sobject, str(record_id), values, upsert=False)
+
+    def _upsert_preparer(self, sobject: str, key: str) -> Callable[[dict[str, Any]], _Pending]:
+        """Upsert by `key` (an External ID field or Id); a key value repeated within one request fails."""
+        claimed: set[str] = set()
+
+        def prepare(record: dict[str, Any]) -> _Pending:
+            value = record.get(key)
+            if value in (None, ""):
+                return _Pending(error=RecordError("MISSING_ARGUMENT", f"{key} not specified", (key,)), upsert=True)
+            folded = str(value).casefold()
+            if folded in claimed:
+                return _Pending(error=RecordError("DUPLICATE_EXTERNAL_ID",
+                                                  f"Duplicate external id specified: {value}", (key,)), upsert=True)
+            claimed.add(folded)
+            return self._prepare_upsert(sobject, key, record, self.store.find_external(sobject, key, str(value)))
+
+        return prepare
+
+    def _delete(self, record_id: str, sobject: str | None = None) -> dict[str, Any] | RecordError:
+        """Soft-delete one record (of `sobject`, when given): its collection result, or its error."""
+        row = self.store.get(record_id)
+        if row is None:
+            return RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+        try:
+            self.store.delete(sobject or str(prefix_object(row["Id"])), record_id)
+        except WriteRejected as rej:
+            return rej.error
+        return {"id": record_id, "success": True, "errors": []}
 
     def _prepare_existing(self, sobject: str, record_id: str, values: dict[str, Any], upsert: bool) -> _Pending:
         try:
@@ -285,24 +331,22 @@ class Writes:
                                           upsert=True)
         if ext == "Id":
             return _Pending(error=RecordError("NOT_FOUND", "The requested resource does not exist"), upsert=True)
-        try:
-            row = self.store.prepare_create(sobject, values)
-        except WriteRejected as rej:
-            return _Pending(error=rej.error, upsert=True)
+        return self._prepare_create(sobject, values, upsert=True)
 
-        def commit() -> dict[str, Any]:
-            return {"id": self.store.commit_create(sobject, row), "success": True, "errors": [], "created": True}
 
-        return _Pending(commit=commit, upsert=True)
+def upsert_key(store: Store, sobject: str, name: str) -> str | None:
+    """The field an upsert may match on (an External ID field, or Id), spelled as the schema spells it."""
+    f = store.schema[sobject].field(name)
+    return f.name if f is not None and (f.external_id or f.name == "Id") else None
 
 
 def external_lookup(store: Store, sobject: str, ext: str, value: str) -> str | None | Response:
     """The id holding `value` in external-id field `ext` (None: no such record), or the 404 for a bad field."""
-    f = store.schema[sobject].field(ext)
-    if f is None or not (f.external_id or f.name == "Id"):
+    key = upsert_key(store, sobject, ext)
+    if key is None:
         return Response(404, errors(f"Provided external ID field does not exist or is not accessible: {ext}",
                                     "NOT_FOUND"))
-    return store.find_external(sobject, f.name, value)
+    return store.find_external(sobject, key, value)
 
 
 def _rejected(error: RecordError) -> Response:

@@ -1,4 +1,5 @@
-"""The property catalogue the emulator serves from the Properties API and validates writes against.
+"""The property catalogue the emulator serves from the Properties API and validates writes against, and the
+object types it stores (`OBJECT_TYPES`: names, required properties, defaults, association type ids) as data.
 
 Definitions follow the create-response shape seen in real recorded responses
 (reference §3.4); option values follow §3.1 (lifecycle) and §3.2 (lead status).
@@ -6,6 +7,7 @@ Definitions follow the create-response shape seen in real recorded responses
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,13 @@ EMPLOYEE_RANGES: tuple[tuple[str, int], ...] = (
 TASK_STATUSES = ("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED")
 TASK_PRIORITIES = ("NONE", "LOW", "MEDIUM", "HIGH")
 TASK_TYPES = ("EMAIL", "CALL", "TODO", "LINKED_IN", "MEETING")
+#: Call and email option values as HubSpot's calls and emails guides list them *(assumed: §4.3 of the reference
+#: marks these names unverified)*.
+CALL_STATUSES = ("BUSY", "CALLING_CRM_USER", "CANCELED", "COMPLETED", "CONNECTING", "FAILED", "IN_PROGRESS", "MISSED",
+                 "NO_ANSWER", "QUEUED", "RINGING")
+CALL_DIRECTIONS = ("INBOUND", "OUTBOUND")
+EMAIL_DIRECTIONS = ("EMAIL", "INCOMING_EMAIL", "FORWARDED_EMAIL")
+EMAIL_STATUSES = ("BOUNCED", "FAILED", "SCHEDULED", "SENDING", "SENT")
 
 
 @dataclass
@@ -39,6 +48,8 @@ class PropertyDef:
     options: tuple[str, ...] = ()
     read_only: bool = False
     calculated: bool = False
+    #: `hasUniqueValue`: the property can key `idProperty` reads, updates and upserts.
+    unique: bool = False
     hubspot_defined: bool = True
     display_order: int = -1
     description: str = ""
@@ -55,7 +66,7 @@ class PropertyDef:
                 for i, v in enumerate(self.options)
             ],
             "displayOrder": self.display_order, "calculated": self.calculated, "externalOptions": False,
-            "hasUniqueValue": self.name in ("email", "hs_object_id"), "hidden": False,
+            "hasUniqueValue": self.unique, "hidden": False,
             "modificationMetadata": {
                 "archivable": not self.hubspot_defined, "readOnlyDefinition": self.hubspot_defined,
                 "readOnlyValue": self.read_only,
@@ -150,7 +161,7 @@ def _calculated(name: str) -> PropertyDef:
 
 def contact_properties() -> list[PropertyDef]:
     """The default contact properties; `lifecyclestage` options are in rank order."""
-    out = [PropertyDef(n, _label(n)) for n in _TEXT]
+    out = [PropertyDef(n, _label(n), unique=n == "email") for n in _TEXT]
     out += [
         _ro("hs_object_id", "number", ft="number"), _dt("createdate"), _dt("lastmodifieddate"),
         PropertyDef("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", options=LIFECYCLE_STAGES),
@@ -175,6 +186,12 @@ def contact_properties() -> list[PropertyDef]:
     return out
 
 
+def _system(group: str) -> list[PropertyDef]:
+    """The read-only properties every activity object has."""
+    return [_ro("hs_object_id", "number", group, "number"), _dt("hs_createdate", group),
+            _dt("hs_lastmodifieddate", group)]
+
+
 def task_properties() -> list[PropertyDef]:
     """Task properties per reference §4.1; `hs_timestamp` is required on create."""
     return [
@@ -187,8 +204,7 @@ def task_properties() -> list[PropertyDef]:
         PropertyDef("hs_task_reminders", "Reminder", "string", "text", "task"),
         PropertyDef("hubspot_owner_id", "Assigned to", "enumeration", "select", "task"),
         _ro("hs_task_family", group="task"), _ro("hs_task_is_completed", "number", "task", "number"),
-        _ro("hs_object_id", "number", "task", "number"), _dt("hs_createdate", "task"),
-        _dt("hs_lastmodifieddate", "task"), _ro("hs_pipeline", group="task"), _ro("hs_pipeline_stage", group="task"),
+        *_system("task"), _ro("hs_pipeline", group="task"), _ro("hs_pipeline_stage", group="task"),
     ]
 
 
@@ -202,9 +218,98 @@ def meeting_properties() -> list[PropertyDef]:
         PropertyDef("hs_meeting_outcome", "Outcome", "enumeration", "select", "meeting",
                     options=("SCHEDULED", "COMPLETED", "RESCHEDULED", "NO_SHOW", "CANCELED")),
         PropertyDef("hubspot_owner_id", "Activity assigned to", "enumeration", "select", "meeting"),
-        _ro("hs_object_id", "number", "meeting", "number"), _dt("hs_createdate", "meeting"),
-        _dt("hs_lastmodifieddate", "meeting"),
+        *_system("meeting"),
     ]
+
+
+def note_properties() -> list[PropertyDef]:
+    """Notes (reference §4.3: `hs_note_body` seen in a real response)."""
+    return [
+        PropertyDef("hs_timestamp", "Activity date", "datetime", "date", "note"),
+        PropertyDef("hs_note_body", "Note body", field_type="textarea", group="note"),
+        PropertyDef("hs_attachment_ids", "Attached file IDs", group="note"),
+        PropertyDef("hubspot_owner_id", "Activity assigned to", "enumeration", "select", "note"),
+        *_system("note"),
+    ]
+
+
+def call_properties() -> list[PropertyDef]:
+    """Logged calls; `hs_call_duration` is in milliseconds."""
+    return [
+        PropertyDef("hs_timestamp", "Activity date", "datetime", "date", "call"),
+        PropertyDef("hs_call_title", "Call title", group="call"),
+        PropertyDef("hs_call_body", "Call notes", field_type="textarea", group="call"),
+        PropertyDef("hs_call_duration", "Call duration", "number", "number", "call"),
+        PropertyDef("hs_call_status", "Call status", "enumeration", "select", "call", options=CALL_STATUSES),
+        PropertyDef("hs_call_direction", "Call direction", "enumeration", "select", "call", options=CALL_DIRECTIONS),
+        PropertyDef("hs_call_disposition", "Call outcome", group="call"),
+        PropertyDef("hs_call_from_number", "From number", group="call"),
+        PropertyDef("hs_call_to_number", "To number", group="call"),
+        PropertyDef("hs_call_recording_url", "Recording URL", group="call"),
+        PropertyDef("hubspot_owner_id", "Activity assigned to", "enumeration", "select", "call"),
+        *_system("call"),
+    ]
+
+
+def email_properties() -> list[PropertyDef]:
+    """Logged one-to-one emails (sales activity, not marketing email events, reference §4.3)."""
+    return [
+        PropertyDef("hs_timestamp", "Activity date", "datetime", "date", "email"),
+        PropertyDef("hs_email_subject", "Email subject", group="email"),
+        PropertyDef("hs_email_text", "Email body", field_type="textarea", group="email"),
+        PropertyDef("hs_email_html", "Email HTML body", field_type="textarea", group="email"),
+        PropertyDef("hs_email_headers", "Email headers", field_type="textarea", group="email"),
+        PropertyDef("hs_email_direction", "Email direction", "enumeration", "select", "email",
+                    options=EMAIL_DIRECTIONS),
+        PropertyDef("hs_email_status", "Email send status", "enumeration", "select", "email", options=EMAIL_STATUSES),
+        PropertyDef("hubspot_owner_id", "Activity assigned to", "enumeration", "select", "email"),
+        *_system("email"),
+    ]
+
+
+@dataclass(frozen=True)
+class ObjectType:
+    """One object type the portal stores, as data: the names peers use for it, what a create needs and gets."""
+
+    name: str  #: plural: the store key and `/crm/v3/objects/{name}`
+    singular: str  #: `/crm/v3/objects/{singular}` addresses the same store
+    type_id: str  #: `0-1`, …: also accepted in URLs, and named in HubSpot's error messages
+    label: str  #: association type names read back with `?associations=` are `{label}_to_{label}`
+    properties: Callable[[], list[PropertyDef]]
+    groups: tuple[str, ...]
+    #: A create without these is a 400 ("Required properties to create records", HubSpot's Using Object APIs).
+    required: tuple[str, ...] = ()
+    #: Filled in by HubSpot when a create leaves them out.
+    defaults: Mapping[str, str] = field(default_factory=dict)
+
+
+OBJECT_TYPES: tuple[ObjectType, ...] = (
+    ObjectType("contacts", "contact", "0-1", "contact", contact_properties,
+               ("contactinformation", "emailinformation", "analyticsinformation", "conversioninformation",
+                "sales_properties")),
+    ObjectType("tasks", "task", "0-27", "task", task_properties, ("task",), ("hs_timestamp",),
+               {"hs_task_status": "NOT_STARTED", "hs_task_family": "SALES", "hs_task_is_completed": "0",
+                "hs_task_priority": "NONE", "hs_task_type": "TODO"}),
+    ObjectType("meetings", "meeting", "0-47", "meeting_event", meeting_properties, ("meeting",), ("hs_timestamp",)),
+    ObjectType("notes", "note", "0-46", "note", note_properties, ("note",), ("hs_timestamp",)),
+    ObjectType("calls", "call", "0-48", "call", call_properties, ("call",), ("hs_timestamp",)),
+    ObjectType("emails", "email", "0-49", "email", email_properties, ("email",),
+               ("hs_timestamp", "hs_email_direction")),
+)
+OBJECT_TYPE = {t.name: t for t in OBJECT_TYPES}
+#: Singular names and type ids peers use for the same objects (`/crm/v3/objects/contact`, `0-1`).
+OBJECT_ALIASES = {alias: t.name for t in OBJECT_TYPES for alias in (t.singular, t.type_id)}
+
+#: Directional HUBSPOT_DEFINED association type ids, (from, to) -> id. Task ones were seen in real traffic
+#: (reference §4.1); the other object→contact ones are listed in §4.2 ([unverified] there); contact→object
+#: ones are HubSpot's default table *(assumed)*. Companies and deals are not stored, so links to them fail.
+ASSOCIATION_TYPES = {
+    ("tasks", "contacts"): 204, ("tasks", "companies"): 192, ("tasks", "deals"): 216,
+    ("meetings", "contacts"): 200, ("notes", "contacts"): 202, ("calls", "contacts"): 194,
+    ("emails", "contacts"): 198,
+    ("contacts", "tasks"): 203, ("contacts", "meetings"): 199, ("contacts", "notes"): 201,
+    ("contacts", "calls"): 193, ("contacts", "emails"): 197,
+}
 
 
 def employee_range(size: int | None) -> str | None:

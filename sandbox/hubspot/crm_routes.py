@@ -1,4 +1,4 @@
-"""CRM objects (contacts, tasks, meetings), search, properties and owners, in HubSpot's v3 wire shapes."""
+"""CRM objects (contacts and activities), search, properties, owners and associations, in HubSpot's wire shapes."""
 
 from __future__ import annotations
 
@@ -7,25 +7,41 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlencode
 
-from sandbox.hubspot.catalog import PropertyDef
+from sandbox.hubspot.catalog import ASSOCIATION_TYPES, OBJECT_ALIASES, OBJECT_TYPE, PropertyDef
 from sandbox.hubspot.limits import error_body, validation_error
-from sandbox.hubspot.portal import ASSOCIATION_TYPES, Portal
+from sandbox.hubspot.portal import Portal
 from sandbox.hubspot.search import MAX_LIMIT, RESULT_CAP, BadSearch, compile_filters, modified_range, sort_key
-from sandbox.hubspot.seeding import iso
-from sandbox.hubspot.store import ObjectStore, Record, ValidationFailed, modified_prop
+from sandbox.hubspot.seeding import PORTAL_ID, iso
+from sandbox.hubspot.store import ObjectStore, Record, ValidationFailed, invalid, modified_prop
 from sandbox.seed import OWNERS
 from sandbox.server import App, Request, Response
 
 LIST_MAX, BATCH_MAX, HISTORY_MAX, ASSOCIATION_BATCH_MAX = 100, 100, 50, 1000
-#: Singular names and object type ids peers use for the same objects (`/crm/v3/objects/contact`, `0-1`).
-OBJECT_ALIASES = {"contact": "contacts", "0-1": "contacts", "task": "tasks", "0-27": "tasks",
-                  "meeting": "meetings", "0-47": "meetings"}
 #: Records routes whose success changes portal state (persistence saves after them).
 MUTATING_ROUTES = frozenset(f"{p}.{op}" for p in ("contacts", "objects") for op in (
-    "batch.update", "batch.create", "batch.archive", "create", "update", "archive", "merge")) | frozenset(
-    {"properties.create", "properties.groups.create"})
-TASK_DEFAULTS = {"hs_task_status": "NOT_STARTED", "hs_task_family": "SALES", "hs_task_is_completed": "0",
-                 "hs_task_priority": "NONE", "hs_task_type": "TODO"}
+    "batch.update", "batch.upsert", "batch.create", "batch.archive", "create", "update", "archive", "merge")) | \
+    frozenset({"properties.create", "properties.groups.create", "associations.create.default"})
+
+
+class Refused(Exception):
+    """A create HubSpot refuses: the whole request's answer, or one `errors[]` entry of a multi-status batch."""
+
+    def __init__(self, status: int, category: str, message: str, details: list[dict[str, Any]] | None = None,
+                 sub_category: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.category, self.message = status, category, message
+        self.details, self.sub_category = details or [], sub_category
+
+    @classmethod
+    def invalid(cls, exc: ValidationFailed) -> Refused:
+        return cls(400, "VALIDATION_ERROR", exc.message, exc.details)
+
+    def response(self) -> Response:
+        extra = {"subCategory": self.sub_category} if self.sub_category else {}
+        return Response(self.status, error_body(self.message, self.category, **extra))
+
+    def batch_error(self, context: dict[str, list[str]]) -> dict[str, Any]:
+        return batch_error(self.category, self.message, context, self.details, self.sub_category)
 
 
 def _now() -> str:
@@ -54,10 +70,19 @@ def _batch_too_big(inputs: list[Any]) -> Response | None:
     return None
 
 
+def _duplicate_ids(inputs: list[dict[str, Any]]) -> Response | None:
+    """Two inputs for one record in a batch update or upsert: 400 *(assumed)*."""
+    ids = [str(i.get("id")) for i in inputs]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        return validation_error(f"Duplicate IDs found in batch input: {dupes}. IDs must be unique")
+    return None
+
+
 def _batch_body(results: list[dict[str, Any]], missing: list[str], started: str, object_type: str,
-                errors: list[dict[str, Any]] | None = None) -> Response:
-    """200 COMPLETE, or 207 with one OBJECT_NOT_FOUND error naming every missing id (reference §2.4, §5.4)
-    plus any per-record `errors` (injected validation failures)."""
+                errors: list[dict[str, Any]] | None = None, ok: int = 200) -> Response:
+    """`ok` (200; 201 for batch/create) COMPLETE, or 207 with one OBJECT_NOT_FOUND error naming every missing id
+    (reference §2.4, §5.4) plus any per-record `errors` (rejected inputs)."""
     body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": _now()}
     errors = list(errors or [])
     if missing:
@@ -68,25 +93,35 @@ def _batch_body(results: list[dict[str, Any]], missing: list[str], started: str,
                        "valid.", "context": {"ids": missing}, "errors": [], "links": {},
         })
     if not errors:
-        return Response(200, body)
+        return Response(ok, body)
     body.update(numErrors=len(errors), errors=errors)
     return Response(207, body)
 
 
+def batch_error(category: str, message: str, context: dict[str, list[str]], details: list[dict[str, Any]],
+                sub_category: str | None = None) -> dict[str, Any]:
+    """One 207 `errors[]` entry, shaped as the batch spec's StandardError (reference §2.4): `context` names the
+    input (`ids` for updates, `objectWriteTraceId` for creates, as in HubSpot's multi-status create example) and
+    each §5.5 per-property detail becomes an ErrorDetail."""
+    error: dict[str, Any] = {"status": "error", "category": category, "message": message, "context": context,
+                             "errors": [{"message": d["message"], "code": d["error"], "in": d["name"],
+                                         "context": {"propertyName": [d["name"]]}} for d in details],
+                             "links": {}}
+    if sub_category:
+        error["subCategory"] = sub_category
+    return error
+
+
 def record_validation_error(record_id: str, name: str, value: str, prop_type: str) -> dict[str, Any]:
-    """A per-record 207 error shaped as the batch update spec's StandardError (reference §2.4), carrying a
-    §5.5-style VALIDATION_ERROR message with the per-property detail as JSON inside it."""
+    """An injected per-record failure: a §5.5-style VALIDATION_ERROR with the per-property detail as JSON inside
+    its message."""
     code = {"number": "INVALID_LONG", "enumeration": "INVALID_OPTION", "datetime": "INVALID_DATE"}.get(
         prop_type, "INVALID_STRING")
     text = f"{value!r} was not a valid value for {name} (rejected by the sandbox for this record)"
-    detail = {"isValid": False, "message": text, "error": code, "name": name, "localizedErrorMessage": text}
-    return {
-        "status": "error", "category": "VALIDATION_ERROR", "subCategory": "crm.properties.INVALID_PROPERTY_VALUE",
-        "message": "Property values were not valid: " + json.dumps([detail], separators=(",", ":")),
-        "context": {"ids": [record_id], "propertyName": [name]},
-        "errors": [{"message": text, "code": code, "in": name, "context": {"propertyName": [name]}}],
-        "links": {},
-    }
+    detail = invalid(name, code, text)
+    return batch_error("VALIDATION_ERROR", "Property values were not valid: " + json.dumps(
+        [detail], separators=(",", ":")), {"ids": [record_id], "propertyName": [name]}, [detail],
+        "crm.properties.INVALID_PROPERTY_VALUE")
 
 
 class CrmRoutes:
@@ -105,6 +140,7 @@ class CrmRoutes:
             r("POST", f"{base}/batch/read", f"{prefix}.batch.read")(self.batch_read)
             r("POST", f"{base}/batch/update", f"{prefix}.batch.update")(self.batch_update)
             r("POST", f"{base}/batch/create", f"{prefix}.batch.create")(self.batch_create)
+            r("POST", f"{base}/batch/upsert", f"{prefix}.batch.upsert")(self.batch_upsert)
             r("POST", f"{base}/batch/archive", f"{prefix}.batch.archive")(self.batch_archive)
             r("POST", f"{base}/merge", f"{prefix}.merge")(self.merge)
             r("GET", base, f"{prefix}.list")(self.list_records)
@@ -124,10 +160,12 @@ class CrmRoutes:
         r("GET", "/crm/v3/owners", "owners.list")(self.owners)
         r("POST", "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read",
           "associations.batch.read")(self.associations_read)
+        r("PUT", "/crm/v4/objects/{fromObjectType}/{fromObjectId}/associations/default/{toObjectType}/{toObjectId}",
+          "associations.create.default")(self.associate_default)
 
     # ------------------------------------------------------------- helpers
-    def _store(self, req: Request) -> ObjectStore | Response:
-        t = req.params.get("objectType", "contacts")
+    def _store(self, req: Request, param: str = "objectType") -> ObjectStore | Response:
+        t = req.params.get(param, "contacts")
         store = self.portal.stores.get(OBJECT_ALIASES.get(t.lower(), t.lower()))
         if store is None:
             return Response(400, error_body(f"Unable to infer object type from: {t}", "VALIDATION_ERROR"))
@@ -246,10 +284,8 @@ class CrmRoutes:
         if isinstance(found, Response):
             return found
         store, inputs = found
-        ids = [str(i.get("id")) for i in inputs]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            return validation_error(f"Duplicate IDs found in batch input: {dupes}. IDs must be unique")
+        if (dupes := _duplicate_ids(inputs)) is not None:
+            return dupes
         started, results, missing, errors = _now(), [], [], []
         with self.app.lock:
             try:
@@ -264,15 +300,60 @@ class CrmRoutes:
                 rec = store.get(rid, item.get("idProperty"))
                 if rec is None:
                     missing.append(rid)
-                    continue
-                if rec.id in self.reject_ids and store.object_type == "contacts" and values:
-                    name = sorted(values)[0]
-                    ptype = store.defs[name].type if name in store.defs else "string"
-                    errors.append(record_validation_error(rec.id, name, str(values[name]), ptype))
-                    continue
-                store.update(rec, values)
-                results.append(self._out(rec, store, list(values)))
+                elif (out := self._update_one(store, rec, values, errors)) is not None:
+                    results.append(out)
         return _batch_body(results, missing, started, store.object_type, errors)
+
+    def _update_one(self, store: ObjectStore, rec: Record, values: dict[str, Any],
+                    errors: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Apply one validated batch input through the store (forward-only lifecycle lives there); a contact in
+        `reject_ids` gets a per-record error in `errors` instead, and None."""
+        if rec.id in self.reject_ids and store.object_type == "contacts" and values:
+            name = sorted(values)[0]
+            ptype = store.defs[name].type if name in store.defs else "string"
+            errors.append(record_validation_error(rec.id, name, str(values[name]), ptype))
+            return None
+        store.update(rec, values)
+        return self._out(rec, store, list(values))
+
+    def batch_upsert(self, req: Request) -> Response:
+        """Create or update by a unique property (`idProperty`: `email` for contacts, or a property created with
+        `hasUniqueValue`). Updates take the batch update path; creates the create path. Any invalid input fails the
+        whole request: "Partial upserts are not supported when using `email` as the `idProperty`" (HubSpot's
+        Using Object APIs guide)."""
+        found = self._batch(req)
+        if isinstance(found, Response):
+            return found
+        store, inputs = found
+        if (dupes := _duplicate_ids(inputs)) is not None:
+            return dupes
+        for item in inputs:  # message as quoted in HubSpot/hubspot-api-nodejs#548, segmentio/action-destinations#3957
+            prop = str(item.get("idProperty") or "")
+            if prop not in store.defs or not store.defs[prop].unique:
+                return validation_error(f"Unable to perform update/upsert by non-unique "
+                                        f"{OBJECT_TYPE[store.object_type].type_id} property {prop} in portal ID "
+                                        f"{PORTAL_ID}")
+        started, results, errors, seen = _now(), [], [], set()
+        with self.app.lock:
+            plan: list[tuple[Record | None, dict[str, Any], list[tuple[str, str]]]] = []
+            try:  # everything is checked before anything is written
+                for item in inputs:
+                    rid, prop, values = str(item.get("id")), str(item["idProperty"]), item.get("properties") or {}
+                    if (rec := store.get(rid, prop)) is not None:
+                        store.validate(values)
+                        plan.append((rec, values, []))
+                    else:
+                        plan.append((None, *self._check_create(store, {"properties": {**values, prop: rid}}, seen)))
+            except ValidationFailed as exc:
+                return validation_error(exc.message)
+            except Refused as exc:
+                return exc.response()
+            for rec, values, links in plan:
+                if rec is None:
+                    results.append({**self._insert(store, values, links), "new": True})
+                elif (out := self._update_one(store, rec, values, errors)) is not None:
+                    results.append({**out, "new": False})
+        return _batch_body(results, [], started, store.object_type, errors)
 
     def archive(self, req: Request) -> Response:
         """DELETE: 204 whether or not the record was live (archiving is idempotent) *(assumed for unknown ids)*."""
@@ -332,47 +413,67 @@ class CrmRoutes:
         if isinstance(store, Response):
             return store
         with self.app.lock:
-            result = self._create_one(store, req.json() or {})
-        return result if isinstance(result, Response) else Response(201, result)
+            try:
+                values, links = self._check_create(store, req.json() or {}, set())
+            except Refused as exc:
+                return exc.response()
+            return Response(201, self._insert(store, values, links))
 
     def batch_create(self, req: Request) -> Response:
-        """Not idempotent: a retried batch creates the records again (reference §1.3)."""
+        """Not idempotent: a retried batch creates the records again (reference §1.3). A unique
+        `objectWriteTraceId` on every input enables multi-status: bad inputs become 207 errors naming their trace
+        id and the rest are created (HubSpot's Using Object APIs guide); without it one bad input fails the whole
+        batch and nothing is created (reference §2.4)."""
         found = self._batch(req)
         if isinstance(found, Response):
             return found
         store, inputs = found
-        started, results = _now(), []
+        traces = [str(i.get("objectWriteTraceId") or "") for i in inputs]
+        started, results, errors, seen = _now(), [], [], set()
         with self.app.lock:
-            for item in inputs:
-                result = self._create_one(store, item)
-                if isinstance(result, Response):
-                    return result  # without multi-status one bad input fails the whole batch (reference §2.4)
-                results.append(result)
-        return Response(201, {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": _now()})
+            if all(traces) and len(set(traces)) == len(traces):
+                for item, trace in zip(inputs, traces, strict=True):
+                    try:
+                        results.append(self._insert(store, *self._check_create(store, item, seen)))
+                    except Refused as exc:
+                        errors.append(exc.batch_error({"objectWriteTraceId": [trace]}))
+            else:
+                try:
+                    checked = [self._check_create(store, item, seen) for item in inputs]
+                except Refused as exc:
+                    return exc.response()
+                results = [self._insert(store, values, links) for values, links in checked]
+        return _batch_body(results, [], started, store.object_type, errors, ok=201)
 
-    def _create_one(self, store: ObjectStore, body: dict[str, Any]) -> dict[str, Any] | Response:
+    def _check_create(self, store: ObjectStore, body: dict[str, Any],
+                      seen: set[str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        """The values and links of one create, or Refused: required and valid properties (activities need
+        `hs_timestamp`), associations by direction, and a contact's email unique among live contacts (409, §5.4)
+        and among the batch's earlier inputs (`seen`, 400 *(assumed)*)."""
         values = {k: "" if v is None else str(v) for k, v in (body.get("properties") or {}).items()}
-        t = store.object_type
-        if t in ("tasks", "meetings") and not values.get("hs_timestamp"):
-            return validation_error('Property values were not valid: [{"isValid":false,"message":"hs_timestamp is '
-                                    'required","error":"REQUIRED_FIELD","name":"hs_timestamp"}]')
-        links = self._associations(t, body.get("associations") or [])
-        if isinstance(links, Response):
-            return links
-        if t == "contacts" and values.get("email") and store.get(values["email"], "email"):
-            existing = store.get(values["email"], "email")
-            return Response(409, error_body(f"Contact already exists. Existing ID: {existing.id}", "CONFLICT"))
         try:
-            rec = store.create(self.portal.new_id(), values, TASK_DEFAULTS if t == "tasks" else {})
+            store.validate(values, creating=True)
         except ValidationFailed as exc:
-            return validation_error(exc.message)
-        for to_type, to_id in links:
-            rec.associations.setdefault(to_type, []).append(to_id)
-            self.portal.stores[to_type].records[to_id].associations.setdefault(t, []).append(rec.id)
-        return self._out(rec, store, list(rec.properties))  # associations are not echoed (reference §4.1)
+            raise Refused.invalid(exc) from None
+        links = self._associations(store.object_type, body.get("associations") or [])
+        email = (values.get("email") or "").lower()
+        if store.object_type == "contacts" and email:
+            if (existing := store.get(email, "email")) is not None:
+                raise Refused(409, "CONFLICT", f"Contact already exists. Existing ID: {existing.id}")
+            if email in seen:
+                raise Refused(400, "VALIDATION_ERROR", f"Duplicate email in batch input: {email}")
+            seen.add(email)
+        return values, links
 
-    def _associations(self, from_type: str, specs: list[dict[str, Any]]) -> list[tuple[str, str]] | Response:
-        """Resolve inline associations; the type id must match the direction (reference §4.1)."""
+    def _insert(self, store: ObjectStore, values: dict[str, str], links: list[tuple[str, str]]) -> dict[str, Any]:
+        """Create a checked record and its links; associations are not echoed (reference §4.1)."""
+        rec = store.create(self.portal.new_id(), values)
+        for to_type, to_id in links:
+            self.portal.associate(store.object_type, rec.id, to_type, to_id)
+        return self._out(rec, store, list(rec.properties))
+
+    def _associations(self, from_type: str, specs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        """Resolve inline associations; the type id must match the direction (reference §4.1), else Refused."""
         links: list[tuple[str, str]] = []
         by_id = {v: k[1] for k, v in ASSOCIATION_TYPES.items() if k[0] == from_type}
         for spec in specs:
@@ -380,11 +481,11 @@ class CrmRoutes:
             for ty in spec.get("types") or []:
                 to_type = by_id.get(int(ty.get("associationTypeId") or 0))
                 if to_type is None or to_type not in self.portal.stores:
-                    return validation_error(f"{ty.get('associationTypeId')} is not a valid association type id "
-                                            f"for {from_type}", subCategory="crm.associations.INVALID_ASSOCIATION")
+                    raise Refused(400, "VALIDATION_ERROR", f"{ty.get('associationTypeId')} is not a valid association "
+                                  f"type id for {from_type}", sub_category="crm.associations.INVALID_ASSOCIATION")
                 if to_id not in self.portal.stores[to_type].records:
-                    return validation_error(f"No {to_type} with id {to_id} exists",
-                                            subCategory="crm.associations.INVALID_OBJECT_IDS")
+                    raise Refused(400, "VALIDATION_ERROR", f"No {to_type} with id {to_id} exists",
+                                  sub_category="crm.associations.INVALID_OBJECT_IDS")
                 links.append((to_type, to_id))
         return links
 
@@ -422,7 +523,8 @@ class CrmRoutes:
             d = PropertyDef(name, str(body.get("label") or name), str(body.get("type") or "string"),
                             str(body.get("fieldType") or "text"), group, options, hubspot_defined=False,
                             description=str(body.get("description") or ""),
-                            display_order=int(body.get("displayOrder") or -1))
+                            display_order=int(body.get("displayOrder") or -1),
+                            unique=bool(body.get("hasUniqueValue")))
             store.defs[name] = d
         return Response(201, d.to_json(_now()))
 
@@ -448,10 +550,11 @@ class CrmRoutes:
     # -------------------------------------------------------- associations
     def associations_read(self, req: Request) -> Response:
         """v4 batch read (≤ 1000 inputs since 2025-02-10, reference §2.4); ids without links are 207 errors."""
-        from_type, to_type = req.params["fromObjectType"], req.params["toObjectType"]
-        store = self.portal.stores.get(from_type)
-        if store is None or to_type not in self.portal.stores:
-            return validation_error(f"Unknown object types {from_type} -> {to_type}")
+        store, to_store = self._store(req, "fromObjectType"), self._store(req, "toObjectType")
+        if isinstance(store, Response) or isinstance(to_store, Response):
+            return validation_error(f"Unknown object types {req.params['fromObjectType']} -> "
+                                    f"{req.params['toObjectType']}")
+        from_type, to_type = store.object_type, to_store.object_type
         inputs = (req.json() or {}).get("inputs") or []
         if len(inputs) > ASSOCIATION_BATCH_MAX:
             return validation_error(f"The maximum number of inputs supported in a batch request is "
@@ -479,6 +582,31 @@ class CrmRoutes:
             "message": f"No {to_type} is associated with {from_type} {rid}.", "context": {"fromObjectId": [rid]},
         } for rid in unlinked])
         return Response(207, body)
+
+    def associate_default(self, req: Request) -> Response:
+        """v4 `PUT …/associations/default/{to}/{toId}` (reference §4.2): links the two records with the pair's
+        HUBSPOT_DEFINED type id; the answer lists both directions *(assumed)*."""
+        store, to_store = self._store(req, "fromObjectType"), self._store(req, "toObjectType")
+        if isinstance(store, Response):
+            return store
+        if isinstance(to_store, Response):
+            return to_store
+        from_type, to_type = store.object_type, to_store.object_type
+        from_id, to_id = req.params["fromObjectId"], req.params["toObjectId"]
+        if (from_type, to_type) not in ASSOCIATION_TYPES:
+            return validation_error(f"No default association type from {from_type} to {to_type}",
+                                    subCategory="crm.associations.INVALID_ASSOCIATION")
+        started = _now()
+        with self.app.lock:
+            missing = next((rid for s, rid in ((store, from_id), (to_store, to_id)) if rid not in s.records), None)
+            if missing is not None:
+                return _not_found(missing)
+            self.portal.associate(from_type, from_id, to_type, to_id)
+        ends = (((from_type, to_type), from_id, to_id), ((to_type, from_type), to_id, from_id))
+        results = [{"from": {"id": a}, "to": {"id": b}, "associationSpec": {
+            "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": ASSOCIATION_TYPES[pair]}}
+            for pair, a, b in ends if pair in ASSOCIATION_TYPES]
+        return Response(200, {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": _now()})
 
     # ------------------------------------------------------------- schemas
     def schemas(self, req: Request) -> Response:
@@ -528,5 +656,5 @@ def legacy_property(d: PropertyDef, stamp_ms: int) -> dict[str, Any]:
         "externalOptions": False, "hidden": False, "hubspotDefined": d.hubspot_defined, "formField": not d.read_only,
         "displayOrder": d.display_order, "mutableDefinitionNotDeletable": d.hubspot_defined, "deleted": False,
         "favorited": False, "createdAt": stamp_ms, "updatedAt": stamp_ms, "createdUserId": None,
-        "updatedUserId": None, "hasUniqueValue": d.name in ("email", "hs_object_id"),
+        "updatedUserId": None, "hasUniqueValue": d.unique,
     }

@@ -6,19 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sandbox import bulk
-from sandbox.hubspot.catalog import contact_properties, meeting_properties, task_properties
+from sandbox.hubspot.catalog import OBJECT_TYPES
 from sandbox.hubspot.seeding import Seeded, Streams, build, iso
 from sandbox.hubspot.store import Clock, ObjectStore, Record
 
-#: Directional association type ids (reference §4.1, §4.2): (from, to) -> HUBSPOT_DEFINED type id.
-ASSOCIATION_TYPES = {("tasks", "contacts"): 204, ("tasks", "companies"): 192, ("tasks", "deals"): 216,
-                     ("meetings", "contacts"): 200, ("contacts", "tasks"): 203}
 TASK_ID_BASE = 71_000_000_000
-DEFAULT_GROUPS = {
-    "contacts": ("contactinformation", "emailinformation", "analyticsinformation", "conversioninformation",
-                 "sales_properties"),
-    "tasks": ("task",), "meetings": ("meeting",),
-}
 
 
 @dataclass
@@ -32,6 +24,13 @@ class Portal:
     def new_id(self) -> str:
         self.next_id += 1
         return str(self.next_id)
+
+    def associate(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        """Link two live records both ways (HubSpot reads associations from either side); linking twice is a no-op."""
+        for a_type, a_id, b_type, b_id in ((from_type, from_id, to_type, to_id), (to_type, to_id, from_type, from_id)):
+            linked = self.stores[a_type].records[a_id].associations.setdefault(b_type, [])
+            if b_id not in linked:
+                linked.append(b_id)
 
     def merge(self, primary_id: str, loser_id: str, at: str | None = None) -> Record | None:
         """Merge contact `loser_id` into `primary_id`: the loser is archived, the primary keeps its id and gains
@@ -70,11 +69,7 @@ def seeded_portal(seed: int, contacts: int, anchor: datetime, clock: Clock, data
 
 def _seeded_portal(seed: int, contacts: int, anchor: datetime, clock: Clock, data: Seeded | None) -> Portal:
     data = data or build(seed, contacts, anchor)
-    stores = {
-        "contacts": ObjectStore("contacts", contact_properties(), clock),
-        "tasks": ObjectStore("tasks", task_properties(), clock),
-        "meetings": ObjectStore("meetings", meeting_properties(), clock),
-    }
+    stores = {t.name: ObjectStore(t.name, t.properties(), clock, t.required, t.defaults) for t in OBJECT_TYPES}
     for store in stores.values():
         store.deferred = True  # one sort at the end, not an insort per record
     for cid, props in data.contacts.items():
@@ -85,9 +80,9 @@ def _seeded_portal(seed: int, contacts: int, anchor: datetime, clock: Clock, dat
                                          props["hs_lastmodifieddate"] or iso(anchor), {"contacts": [cid]}))
         stores["contacts"].records[cid].associations.setdefault("meetings", []).append(mid)
     groups = {
-        t: {g: {"name": g, "label": g.replace("_", " ").title(), "displayOrder": -1, "archived": False}
-            for g in names}
-        for t, names in DEFAULT_GROUPS.items()
+        t.name: {g: {"name": g, "label": g.replace("_", " ").title(), "displayOrder": -1, "archived": False}
+                 for g in t.groups}
+        for t in OBJECT_TYPES
     }
     portal = Portal(stores, data.streams, anchor, groups)
     _archive_some(portal)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox.hubspot.catalog import LIFECYCLE_STAGES, PropertyDef
+from sandbox.hubspot.catalog import LIFECYCLE_STAGES, OBJECT_TYPES, PropertyDef
 from sandbox.hubspot.seeding import iso
 
 #: The property holding the last-modified time, per object type (reference §2.6).
@@ -24,8 +24,7 @@ DEFAULT_OBJECT_PROPS = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
 
 
 #: Association type labels use these names ("task_to_contact", "meeting_event_to_contact").
-_SINGULAR = {"contacts": "contact", "tasks": "task", "meetings": "meeting_event", "companies": "company",
-             "deals": "deal"}
+_SINGULAR = {t.name: t.label for t in OBJECT_TYPES}
 
 
 def modified_prop(object_type: str) -> str:
@@ -128,9 +127,12 @@ class Clock:
 class ObjectStore:
     """Records of one object type, kept in id order so list paging is a bisect plus a slice."""
 
-    def __init__(self, object_type: str, definitions: list[PropertyDef], clock: Clock) -> None:
+    def __init__(self, object_type: str, definitions: list[PropertyDef], clock: Clock,
+                 required: tuple[str, ...] = (), defaults: Mapping[str, str] | None = None) -> None:
         self.object_type = object_type
         self.defs: dict[str, PropertyDef] = {d.name: d for d in definitions}
+        #: Properties a create must carry, and HubSpot's server-side defaults for the ones it leaves out.
+        self.required, self.defaults = required, dict(defaults or {})
         self.records: dict[str, Record] = {}
         self.order: list[int] = []  # numeric ids, ascending
         #: Archived (deleted or merged-away) records: gone from list, get, search and batch calls.
@@ -205,20 +207,23 @@ class ObjectStore:
         hi = bisect.bisect_right(self.by_modified, (high, float("inf"))) if high is not None else len(self.by_modified)
         return self.by_modified[lo:hi]
 
-    def create(self, record_id: str, values: dict[str, str], defaults: dict[str, str]) -> Record:
+    def create(self, record_id: str, values: dict[str, str]) -> Record:
         """A new record from validated `values`, with HubSpot's server-side defaults filled in."""
-        self.validate(values)
+        self.validate(values, creating=True)
         stamp = iso(self.clock.tick())
-        props = {**defaults, **{k: v for k, v in values.items() if v != ""}}
+        props = {**self.defaults, **{k: v for k, v in values.items() if v != ""}}
         props.update({"hs_object_id": record_id, created_prop(self.object_type): stamp,
                       modified_prop(self.object_type): stamp})
         rec = Record(record_id, props, stamp, stamp)
         self.insert(rec)
         return rec
 
-    def validate(self, values: dict[str, Any]) -> None:
-        """Raise ValidationFailed for unknown, read-only or malformed values (reference §2.4, §5.5)."""
-        details = [d for name, value in values.items() if (d := self._check(name, value)) is not None]
+    def validate(self, values: dict[str, Any], creating: bool = False) -> None:
+        """Raise ValidationFailed for unknown, read-only or malformed values (reference §2.4, §5.5), and on a
+        create for missing required ones (`REQUIRED_FIELD` *(assumed code)*)."""
+        details = [invalid(name, "REQUIRED_FIELD", f"{name} is required")
+                   for name in (self.required if creating else ()) if not values.get(name)]
+        details += [d for name, value in values.items() if (d := self._check(name, value)) is not None]
         if details:
             raise ValidationFailed(details)
 

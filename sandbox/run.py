@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -90,17 +91,14 @@ def parse_fault(text: str) -> tuple[str, Fault]:
         raise ValueError(f"fault {text!r}: expected CRM:ENDPOINT=STATUS[@RATE][xCOUNT], =drop or =+MSms") from exc
 
 
-def prepare_both(seed: int, contacts: int, anchor: datetime) -> tuple[hs_seeding.Seeded, sf_data.Prepared]:
-    """One pass over the people for both emulators: each person is generated once, not once per CRM
-    (`sandbox.bulk`). The Salesforce rows are for the default schema, which `start_sandbox` uses."""
-    builder = hs_seeding.Builder(seed, anchor)
-    prepared = sf_data.Prepared(sf_data.default_context(build_schema(), anchor))
-    jobs = [hs_seeding.job(seed), sf_data.job(prepared.context)]
-    with bulk.paused_gc(0):  # the emulators freeze what survives, once built
-        for hs_part, sf_part in bulk.chunks(seed, contacts, anchor, jobs):
-            builder.feed(hs_part)
-            prepared.append(sf_part)
-        return builder.finish(), prepared
+def shared_pass(seed: int, contacts: int, anchor: datetime, hubspot: hs_seeding.Builder,
+                context: sf_data.Context) -> Iterator[list[sf_data.Part]]:
+    """One pass over the people for both emulators (`sandbox.bulk`): each person is generated once, not once
+    per CRM. Yields the Salesforce chunks, so the org places them while workers make the next ones, and
+    feeds the HubSpot builder on the way."""
+    for hs_part, sf_part in bulk.chunks(seed, contacts, anchor, [hs_seeding.job(seed), sf_data.job(context)]):
+        hubspot.feed(hs_part)
+        yield sf_part
 
 
 def start_sandbox(
@@ -120,12 +118,22 @@ def start_sandbox(
     if state_dir is not None:
         Path(state_dir).mkdir(parents=True, exist_ok=True)
         files = {crm: str(Path(state_dir) / f"{crm}.json") for crm in files}
-    hs_seeded, sf_prepared = prepare_both(seed, contacts, anchor) if contacts >= bulk.PARALLEL_MIN else (None, None)
+    builder, sf_prepared = None, None
+    if contacts >= bulk.PARALLEL_MIN:
+        builder = hs_seeding.Builder(seed, anchor)
+        context = sf_data.default_context(build_schema(), anchor)  # what a default org's loader will have
+        sf_prepared = sf_data.Prepared(context, shared_pass(seed, contacts, anchor, builder, context))
+    sf = SalesforceEmulator(seed=seed, contacts=contacts, anchor=anchor, session_id=SALESFORCE_SESSION,
+                            state_file=files["salesforce"], prepared=sf_prepared)
+    hs_seeded = None
+    if builder is not None and sf_prepared is not None:
+        with bulk.paused_gc(0):
+            for _ in sf_prepared:  # the org did not take the chunks (it had saved state): HubSpot still needs them
+                pass
+            hs_seeded = builder.finish()
     hs = HubSpotEmulator(seed=seed, contacts=contacts, anchor=anchor, token=HUBSPOT_TOKEN,
                          state_file=files["hubspot"], seeded=hs_seeded, **hubspot_kw)
     del hs_seeded
-    sf = SalesforceEmulator(seed=seed, contacts=contacts, anchor=anchor, session_id=SALESFORCE_SESSION,
-                            state_file=files["salesforce"], prepared=sf_prepared)
     add_hubspot_routes(hs)
     add_salesforce_routes(sf)
     for text in faults:

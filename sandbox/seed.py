@@ -12,9 +12,10 @@ the CRM does not list.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple, TypeVar
 
 FIRST = ["Ana", "Ben", "Chloé", "Dmitri", "Eva", "Farah", "Gustavo", "Hana", "Ivan", "Jia", "Kofi", "Lena",
          "Marco", "Nadia", "Olu", "Priya", "Quinn", "Rafael", "Sofia", "Tomás", "Uma", "Viktor", "Wen",
@@ -44,6 +45,8 @@ COUNTRIES = [("United States", 1.0), ("United Kingdom", 0.9), ("Germany", 0.9), 
              ("Nigeria", 0.3), ("Poland", 0.6), ("Mexico", 0.5)]
 SIZES = [(5, 0.1), (25, 0.3), (80, 0.6), (250, 0.9), (900, 1.0), (3500, 1.0), (12000, 0.7), (60000, 0.5)]
 FREE_MAIL = ["gmail.com", "yahoo.com", "outlook.com", "hotmail.com"]
+
+T = TypeVar("T")
 
 SITE = "https://www.example-saas.com"
 PAGES_GENERIC = ["/", "/blog/lead-scoring-101", "/blog/revops-playbook", "/product", "/integrations",
@@ -81,14 +84,16 @@ OWNERS: tuple[Owner, ...] = tuple(
 SF_QUEUE_ID = "00GQu0000000001AAA"
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
+    """One seeded engagement. A tuple, not a frozen dataclass: a million people make ~20 million of these,
+    and a tuple is built in half the time."""
+
+    at: datetime  # first: tuples sort by (at, kind, detail), the order a person's events are kept in
     kind: str  # an EngagementKind value
-    at: datetime
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a tenth of making a person
 class Person:
     index: int
     first_name: str
@@ -124,9 +129,30 @@ def _pick_weighted(rng: random.Random, items: list, key_weight) -> object:
     return items[-1]
 
 
+class _Rng(random.Random):
+    """`random.Random` whose `choice` and `randint` make the very same `getrandbits` draws as CPython's, in
+    one Python call instead of three: a million people make ~40 million of them."""
+
+    def choice(self, seq: Sequence[T]) -> T:
+        n = len(seq)
+        k = n.bit_length()
+        r = self.getrandbits(k)
+        while r >= n:
+            r = self.getrandbits(k)
+        return seq[r]
+
+    def randint(self, a: int, b: int) -> int:
+        n = b - a + 1
+        k = n.bit_length()
+        r = self.getrandbits(k)
+        while r >= n:
+            r = self.getrandbits(k)
+        return a + r
+
+
 def person(seed: int, index: int, anchor: datetime) -> Person:
     """The person at `index` for this seed; events lie in the 180 days before `anchor`."""
-    rng = random.Random(seed * 1_000_003 + index)
+    rng = _Rng(seed * 1_000_003 + index)
     fit_pref = rng.random()
     title, seniority, tw = rng.choice(TITLES) if rng.random() < 0.5 else max(
         rng.sample(TITLES, 3), key=lambda t: t[2] if fit_pref > 0.5 else -t[2])
@@ -156,14 +182,14 @@ def person(seed: int, index: int, anchor: datetime) -> Person:
     where = rng.random()
     in_hubspot, in_salesforce = where < 0.75, where >= 0.55  # ~20% in both
     created_at = anchor - timedelta(days=rng.uniform(20, 720), seconds=rng.randint(0, 86399))
-    owner = OWNERS[rng.randrange(len(OWNERS))]
+    owner = rng.choice(OWNERS)  # = OWNERS[rng.randrange(len(OWNERS))]: the same draw
     sales_stage = None
     if propensity > 0.55 and rng.random() < 0.12:
         sales_stage = "customer" if rng.random() < 0.4 else "opportunity"
     lead_status = rng.choice(["NEW", "OPEN", "IN_PROGRESS", "ATTEMPTED_TO_CONTACT", None, None])
     if rng.random() < 0.03:
         lead_status = "UNQUALIFIED"
-    events = tuple(sorted(_events(rng, propensity, anchor, created_at), key=lambda e: (e.at, e.kind, e.detail)))
+    events = tuple(sorted(_events(rng, propensity, anchor, created_at)))
     return Person(
         index=index, first_name=first, last_name=last, email=email, title=title, seniority=seniority,
         company=company, company_size=None if rng.random() < 0.08 else size, industry=industry,
@@ -174,46 +200,50 @@ def person(seed: int, index: int, anchor: datetime) -> Person:
     )
 
 
+_SECOND = timedelta(seconds=1)
+
+
 def _events(rng: random.Random, p: float, anchor: datetime, created: datetime) -> list[Event]:
     start = max(created, anchor - timedelta(days=180))
     span = max((anchor - start).total_seconds(), 3600.0)
 
-    def when(recent_bias: float = 1.0) -> datetime:
+    power, draw = 1.0 + p * 2, rng.random
+
+    def when() -> datetime:
         # Engaged people engage more recently: skew towards the anchor.
-        u = rng.random() ** (1.0 + recent_bias * p * 2)
-        return anchor - timedelta(seconds=int(u * span))
+        return anchor - _SECOND * int(draw() ** power * span)  # = timedelta(seconds=...), twice as fast
 
     out: list[Event] = []
     for _ in range(rng.randint(1, 4 + int(p * 14))):
         name = rng.choice(EMAILS)
         at = when()
-        out.append(Event("email_open", at, name))
+        out.append(Event(at, "email_open", name))
         if rng.random() < 0.15 + 0.5 * p:
-            out.append(Event("email_click", at + timedelta(minutes=rng.randint(1, 90)), name))
+            out.append(Event(at + timedelta(minutes=rng.randint(1, 90)), "email_click", name))
     for _ in range(rng.randint(0, 2 + int(p * 16))):
         page = rng.choice(PAGES_INTENT) if rng.random() < p * 0.6 else rng.choice(PAGES_GENERIC)
-        out.append(Event("page_view", when(), SITE + page))
+        out.append(Event(when(), "page_view", SITE + page))
     if rng.random() < 0.05:
-        out.append(Event("page_view", when(), SITE + rng.choice(PAGES_NEGATIVE)))
+        out.append(Event(when(), "page_view", SITE + rng.choice(PAGES_NEGATIVE)))
     if rng.random() < 0.2 + 0.5 * p:
-        out.append(Event("form_submit", when(), rng.choice(FORMS[:2])))
+        out.append(Event(when(), "form_submit", rng.choice(FORMS[:2])))
     if rng.random() < 0.1 + 0.5 * p:
-        out.append(Event("content_download", when(), rng.choice(ASSETS)))
+        out.append(Event(when(), "content_download", rng.choice(ASSETS)))
     if rng.random() < 0.05 + 0.3 * p:
-        out.append(Event("webinar", when(), rng.choice(WEBINARS)))
+        out.append(Event(when(), "webinar", rng.choice(WEBINARS)))
     if p > 0.55 and rng.random() < (p - 0.45) * 0.9:
         # A buying burst: several pricing visits in a week, often a demo request.
         burst = anchor - timedelta(days=rng.uniform(0.5, 25))
         for k in range(rng.randint(2, 4)):
-            out.append(Event("page_view", burst + timedelta(hours=k * rng.randint(3, 30)), SITE + "/pricing"))
+            out.append(Event(burst + timedelta(hours=k * rng.randint(3, 30)), "page_view", SITE + "/pricing"))
         if rng.random() < 0.6:
-            out.append(Event("demo_request", burst + timedelta(hours=rng.randint(1, 48)), "Demo request"))
+            out.append(Event(burst + timedelta(hours=rng.randint(1, 48)), "demo_request", "Demo request"))
     if p > 0.6 and rng.random() < 0.2:
-        out.append(Event("meeting", when(), "Discovery call"))
+        out.append(Event(when(), "meeting", "Discovery call"))
     if rng.random() < 0.04:
-        out.append(Event("unsubscribe", when(), rng.choice(EMAILS)))
+        out.append(Event(when(), "unsubscribe", rng.choice(EMAILS)))
     if rng.random() < 0.01:
-        out.append(Event("hard_bounce", when(), rng.choice(EMAILS)))
+        out.append(Event(when(), "hard_bounce", rng.choice(EMAILS)))
     return [e for e in out if e.at <= anchor]
 
 

@@ -6,6 +6,7 @@ pass the same checksum a real org's ids pass.
 
 from __future__ import annotations
 
+import functools
 import string
 
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -27,13 +28,20 @@ PREFIXES: dict[str, str] = {
 }
 
 
+#: Upper-case letters to "1", anything else to "0": a chunk's bits, read right to left (seeding makes
+#: millions of ids, and this is five times faster than testing each character in Python).
+_BITS = str.maketrans({c: "1" if c in string.ascii_uppercase else "0" for c in _BASE62})
+
+
 def checksum(id15: str) -> str:
     """The 3-char suffix: one bit per upper-case letter in each 5-char chunk."""
-    out = []
-    for chunk in (id15[0:5], id15[5:10], id15[10:15]):
-        bits = sum(1 << i for i, ch in enumerate(chunk) if "A" <= ch <= "Z")
-        out.append(_SUFFIX[bits])
-    return "".join(out)
+    bits = id15.translate(_BITS)
+    if not (id15.isascii() and id15.isalnum()):  # only base-62 characters map to bits; others count as 0
+        bits = "".join(b if b in "01" else "0" for b in bits)
+    return _SUFFIX[int(bits[4::-1], 2)] + _SUFFIX[int(bits[9:4:-1], 2)] + _SUFFIX[int(bits[14:9:-1], 2)]
+
+
+_PAIRS = [a + b for a in _BASE62 for b in _BASE62]  # two base-62 digits at a time: seeding makes millions of ids
 
 
 def make_id(prefix: str, counter: int) -> str:
@@ -41,12 +49,20 @@ def make_id(prefix: str, counter: int) -> str:
     digits = ""
     n = counter
     while True:
-        n, r = divmod(n, 62)
-        digits = _BASE62[r] + digits
+        n, r = divmod(n, 3844)
+        digits = _PAIRS[r] + digits
         if n == 0:
             break
-    id15 = (prefix + "Sb0" + digits.rjust(9, "0"))[:15]
-    return id15 + checksum(id15)
+    id15 = (prefix + "Sb0" + digits.lstrip("0").rjust(9, "0"))[:15]
+    head, tail = id15[:10], id15[10:]
+    return id15 + _head_checksum(head) + _SUFFIX[int(tail.translate(_BITS)[::-1], 2)]
+
+
+@functools.lru_cache(maxsize=256)
+def _head_checksum(head: str) -> str:
+    """The first two suffix characters, which depend on the first ten id characters only (these change once
+    per 62**5 ids of a prefix)."""
+    return checksum(head + "00000")[:2]
 
 
 def prefix_object(record_id: str) -> str | None:

@@ -85,19 +85,21 @@ class SeedLoader:
         context = self.context()
         if not isinstance(prepared, Prepared) or prepared.context != context:
             prepared = (part for (part,) in bulk.chunks(seed, contacts, self.anchor, [job(context)]))
+        fresh: dict[str, list[tuple[datetime, str]]] = {}
         with bulk.paused_gc(contacts):
             for chunk in prepared:
                 for part in chunk:
-                    self._place(part)
-            self.store.reindex()
+                    self._place(part, fresh)
+            self.store.reindex(fresh)
 
     def context(self) -> Context:
         """What the per-person work needs from this loader: field names per object, campaign ids, stamps."""
         return Context(self.anchor, self.enrichment, {n: tuple(o.fields) for n, o in self.store.schema.items()},
                        dict(self.campaigns))
 
-    def _place(self, part: Part) -> None:
-        """Give a worker-built person its ids (per-table counters, in seed order) and its account."""
+    def _place(self, part: Part, fresh: dict[str, list[tuple[datetime, str]]]) -> None:
+        """Give a worker-built person its ids (per-table counters, in seed order) and its account, and note
+        each row's (SystemModstamp, Id) in `fresh` for the stamp index."""
         sobject, row, account, extra = part
         tables = self.store.tables
         if account is not None:
@@ -107,12 +109,14 @@ class SeedLoader:
         table = tables[sobject]
         who = row["Id"] = table.next_id()
         table.rows[who] = row
+        fresh.setdefault(sobject, []).append((row["SystemModstamp"], who))
         for other, other_row, link in extra:
             if link in other_row:
                 other_row[link] = who
             table = tables[other]
-            other_row["Id"] = table.next_id()
-            table.rows[other_row["Id"]] = other_row
+            other_id = other_row["Id"] = table.next_id()
+            table.rows[other_id] = other_row
+            fresh.setdefault(other, []).append((other_row["SystemModstamp"], other_id))
 
     def _row(self, sobject: str, values: Row, created: datetime, stamp: datetime | None = None) -> Row:
         obj = self.store.schema[sobject]

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
+import numpy as np
+
 from sandbox.salesforce.ids import PREFIXES, checksum, looks_like_id, make_id, prefix_object
 from sandbox.salesforce.schema import NUMERIC, FieldDef, SObjectDef
 from sandbox.salesforce.soql import parse_datetime
@@ -84,14 +86,11 @@ class Table:
         return [i for _, i in self.by_stamp[start:]]
 
 
-def _stamp_index(rows: dict[str, Row]) -> list[tuple[datetime, str]]:
-    """(SystemModstamp, Id) ascending. Seeded rows go in in id order, and then a stable sort on the stamp
-    alone gives the same order a third faster than sorting the pairs (2.4 million rows at 1M people)."""
-    ids = list(rows)
-    stamps = [row["SystemModstamp"] for row in rows.values()]
-    if not all(a < b for a, b in zip(ids, ids[1:], strict=False)):
-        return sorted(zip(stamps, ids, strict=True))
-    return [(stamps[i], ids[i]) for i in sorted(range(len(ids)), key=stamps.__getitem__)]
+def _sorted_by_stamp(pairs: list[tuple[datetime, str]]) -> list[tuple[datetime, str]]:
+    """`sorted(pairs)` for pairs in id order: a stable numpy sort on the stamp alone keeps ties in id order, and
+    is several times faster than comparing the tuples (2.4 million rows at 1M people)."""
+    stamps = np.fromiter((stamp.timestamp() for stamp, _ in pairs), dtype=np.float64, count=len(pairs))
+    return [pairs[i] for i in np.argsort(stamps, kind="stable").tolist()]
 
 
 class Store:
@@ -129,11 +128,17 @@ class Store:
         self.last_stamp = max(now, self.last_stamp)
         return self.last_stamp
 
-    def reindex(self) -> None:
-        """Rebuild every table's stamp and external-id indexes and the org clock from the rows, after rows were
-        added straight to `Table.rows` (seeding in bulk: one sort instead of an insort per row)."""
-        for table in self.tables.values():
-            table.by_stamp = _stamp_index(table.rows)
+    def reindex(self, fresh: dict[str, list[tuple[datetime, str]]]) -> None:
+        """Finish a bulk load: rows were added straight to `Table.rows` (seeding: no insort per row) and their
+        (SystemModstamp, Id) pairs listed in `fresh`, per table, in id order. Builds the stamp indexes, and
+        rebuilds the external-id indexes and the org clock from the rows."""
+        for name, table in self.tables.items():
+            pairs = fresh.get(name, [])
+            if table.by_stamp:
+                table.by_stamp.extend(pairs)
+                table.by_stamp.sort()
+            else:
+                table.by_stamp = _sorted_by_stamp(pairs)
             for name, values in table.external.items():
                 values.clear()
                 for row in table.rows.values():

@@ -138,7 +138,7 @@ class App:
         req.params = params
         resp = None
         if not name.startswith("admin."):
-            resp = self._fault(req, name)
+            resp = self._fault(req, name) if self.faults else None
             for hook in self.hooks:
                 if resp is not None:
                     break
@@ -211,6 +211,7 @@ class App:
         return sum(n for (ep, _), n in self.counts.items() if not ep.startswith("admin."))
 
 
+_DATE: list[Any] = [0, ""]  # (second, HTTP date) last formatted
 _MAX_HEADERS = 100  # the standard library's limits
 _MAX_LINE = 65536
 
@@ -229,6 +230,15 @@ def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             return
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            """The Date header, formatted once per second rather than per response."""
+            if timestamp is not None:
+                return super().date_time_string(timestamp)
+            now = int(time.time())
+            if _DATE[0] != now:
+                _DATE[:] = [now, super().date_time_string(now)]
+            return _DATE[1]  # type: ignore[return-value]
 
         def parse_request(self) -> bool:
             """HTTP/1.x only, headers into a plain dict with lower-case names. The standard library's parser

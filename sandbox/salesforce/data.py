@@ -16,6 +16,7 @@ from typing import Any
 
 from sandbox import bulk
 from sandbox.bulk import Job
+from sandbox.salesforce.query import remember_stamps
 from sandbox.salesforce.store import Row, Store
 from sandbox.seed import ASSETS, EMAILS, FORMS, OWNERS, SF_QUEUE_ID, WEBINARS, Event, Person
 
@@ -91,6 +92,7 @@ class SeedLoader:
                 for part in chunk:
                     self._place(part, fresh)
             self.store.reindex(fresh)
+            remember_stamps(stamp for name in ("Lead", "Contact") for stamp, _ in fresh.get(name, ()))
 
     def context(self) -> Context:
         """What the per-person work needs from this loader: field names per object, campaign ids, stamps."""

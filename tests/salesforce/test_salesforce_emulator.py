@@ -143,6 +143,10 @@ def test_query_all_sees_deleted_rows(emu: SalesforceEmulator, sf: Salesforce) ->
     assert sf.query(soql)["totalSize"] == 0
     rows = sf.query_all(soql, include_deleted=True)["records"]
     assert [(r["Id"], r["IsDeleted"]) for r in rows] == [(victim, True)]
+    # the incremental shape is answered from the stamp index, which knows deleted ids without reading rows
+    ordered = "SELECT Id FROM Lead WHERE SystemModstamp >= 2000-01-01T00:00:00Z ORDER BY SystemModstamp, Id"
+    assert victim not in {r["Id"] for r in sf.query_all(ordered)["records"]}
+    assert victim in {r["Id"] for r in sf.query_all(ordered, include_deleted=True)["records"]}
     with pytest.raises(SalesforceResourceNotFound):
         sf.restful(f"sobjects/Lead/{victim}")
 

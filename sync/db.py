@@ -20,6 +20,8 @@ from string import Template
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
+
 SQLITE_MEMORY = ":memory:"
 _PG_SCHEMES = ("postgresql", "postgres")
 _SECRET_PARAM = re.compile(r"(?i)([?&](?:ssl)?password=)[^&#]*")
@@ -214,10 +216,28 @@ def connect(url: str) -> Database:
 def _connect_sqlite(path: str) -> Database:
     if path != SQLITE_MEMORY:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+    conn = sqlite3.connect(path, timeout=SQLITE_BUSY_S, isolation_level=None, check_same_thread=False)
+    _pragma_while_busy(conn, "journal_mode=WAL")
+    for pragma in ("synchronous=NORMAL", "foreign_keys=ON"):
         conn.execute(f"PRAGMA {pragma}")
     return Database(conn, SQLITE)
+
+
+SQLITE_BUSY_S = 30
+
+
+def _pragma_while_busy(conn: sqlite3.Connection, pragma: str) -> None:
+    """Switching to WAL needs a moment of exclusive access, and SQLite answers "database is locked" at once
+    instead of waiting out the busy timeout. Two leadsync processes opening a new state file together hit
+    that; the second must get as far as the writer lock and say another run holds it, not crash."""
+    for attempt in Retrying(retry=retry_if_exception(_locked), wait=wait_random_exponential(0.01, 0.5),
+                            stop=stop_after_delay(SQLITE_BUSY_S), reraise=True):
+        with attempt:
+            conn.execute(f"PRAGMA {pragma}")
+
+
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
 def _connect_postgresql(url: str) -> Database:

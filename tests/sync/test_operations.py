@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -36,15 +37,24 @@ def test_json_logs_carry_the_run_id_and_no_secret(sandbox, tmp_path):
     assert all(SALESFORCE_SESSION not in r[0] for r in rows)
 
 
+def _ok_runs(db) -> int:
+    """Runs that ended ok so far; 0 while the run is still creating the file or its tables."""
+    if not db.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+            return conn.execute("SELECT count(*) FROM runs WHERE status='ok'").fetchone()[0]
+    except sqlite3.OperationalError:  # no file or table yet, or the WAL switch under way
+        return 0
+
+
 def test_sigterm_finishes_cleanly_and_the_next_run_continues(sandbox, tmp_path):
     env = _env(sandbox, tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "sync.cli", "sync", "--every", "1s", "--source", "hubspot",
                              "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     db = tmp_path / "state.db"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if db.exists() and sqlite3.connect(db).execute("SELECT count(*) FROM runs WHERE status='ok'").fetchone()[0]:
-            break
+    while time.monotonic() < deadline and not _ok_runs(db):
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)

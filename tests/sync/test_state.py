@@ -106,3 +106,31 @@ def test_norm_value(raw, want):
 def test_only_sqlite_urls(tmp_path):
     with pytest.raises(StateError, match="unsupported"):
         State("mysql://x")
+
+
+def test_two_runs_opening_a_new_state_file_together_both_get_in(tmp_path) -> None:
+    """Both switch the new SQLite file to WAL; SQLite refuses one of them at once ("database is locked")
+    instead of waiting, so opening must retry, or the second run crashes before it reaches the writer lock.
+    Without the retry about one race in ten fails here."""
+    import threading
+
+    from sync.db import connect
+
+    failures: list[Exception] = []
+    for i in range(60):
+        url = f"sqlite:///{tmp_path}/state{i}.db"
+        barrier = threading.Barrier(2)
+
+        def open_it(url: str = url, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                connect(url).execute("CREATE TABLE IF NOT EXISTS t (x)")
+            except Exception as exc:  # collected: the assertion below names it
+                failures.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert failures == []

@@ -119,7 +119,8 @@ def start_sandbox(
         Path(state_dir).mkdir(parents=True, exist_ok=True)
         files = {crm: str(Path(state_dir) / f"{crm}.json") for crm in files}
     builder, sf_prepared = None, None
-    if contacts >= bulk.PARALLEL_MIN:
+    restored = all(f is not None and Path(f).exists() for f in files.values())  # both load, neither seeds
+    if contacts >= bulk.PARALLEL_MIN and not restored:
         builder = hs_seeding.Builder(seed, anchor)
         context = sf_data.default_context(build_schema(), anchor)  # what a default org's loader will have
         sf_prepared = sf_data.Prepared(context, shared_pass(seed, contacts, anchor, builder, context))

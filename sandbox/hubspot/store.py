@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from sandbox.hubspot.catalog import LIFECYCLE_STAGES, OBJECT_TYPES, PropertyDef
 from sandbox.hubspot.seeding import iso
 
@@ -147,9 +149,16 @@ class ObjectStore:
     def reindex(self) -> None:
         """Rebuild the id and last-modified indexes from the records (after a deferred bulk load)."""
         self.deferred = False
-        self.order = sorted(map(int, self.records))
+        ids = list(map(int, self.records))
+        in_order = all(a < b for a, b in zip(ids, ids[1:], strict=False))  # seeded records go in by id
+        self.order = ids if in_order else sorted(ids)
         self.archived_order = sorted(map(int, self.archived))
-        self.by_modified = sorted(map(self._modified_key, self.records.values()))
+        keys = list(map(self._modified_key, self.records.values()))
+        if in_order:  # a stable sort on the time alone keeps ties in id order: several times faster at 1M
+            stamps = np.fromiter((k[0] for k in keys), dtype=np.float64, count=len(keys))
+            self.by_modified = [keys[i] for i in np.argsort(stamps, kind="stable").tolist()]
+        else:
+            self.by_modified = sorted(keys)
 
     # ----------------------------------------------------------------- reads
     def page(self, after: str | None, limit: int) -> tuple[list[Record], str | None]:
@@ -331,6 +340,6 @@ def to_millis(value: str | None) -> float | None:
     if value.lstrip("-").isdigit():
         return float(value)
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000
+        return datetime.fromisoformat(value).timestamp() * 1000  # 3.11 reads a trailing "Z" as UTC
     except ValueError:
         return None

@@ -199,28 +199,31 @@ class Builder:
         self.meetings: list[Meeting] = []
         self.blocks: list[Block] = []
         self.seen_emails: set[str] = set()
-        self.dropped: list[int] = []  # people whose email was a duplicate: no email events or submissions
 
     def feed(self, part: tuple[list[Contact], list[Meeting], Block]) -> None:
         contacts, meetings, block = part
         seen, out = self.seen_emails, self.contacts
+        dropped: list[int] = []
         for i, email, props in contacts:
             if email in seen:
                 del props["email"]  # HubSpot keeps primary emails unique; the duplicate lands without one
-                self.dropped.append(i)
+                dropped.append(i)
             elif email:
                 seen.add(email)
             out[props["hs_object_id"]] = props  # type: ignore[index]
         self.meetings.extend(meetings)
+        if dropped:
+            # Without an email they get no email events and submit no forms; their page views stay. A person's
+            # rows all come in its own chunk, so the filter runs here, while the workers make the next chunk.
+            order, key, who, nth = block
+            keep = (order >> 44 == _WEB) | ~np.isin(who, np.array(dropped, dtype="i4"))
+            block = (order[keep], key[keep], who[keep], nth[keep])
         self.blocks.append(block)
 
     def finish(self) -> Seeded:
         order, key, who, nth = (np.concatenate([b[k] for b in self.blocks]) if self.blocks else np.empty(0, "i8")
                                 for k in range(4))
         self.blocks = []
-        if self.dropped:
-            keep = (order >> 44 == _WEB) | ~np.isin(who, np.array(self.dropped, dtype="i4"))
-            order, key, who, nth = order[keep], key[keep], who[keep], nth[keep]
         # Chunks arrive sorted and in person order: a stable sort merges the runs into (stream, key, person,
         # event) order, and each stream is then one slice.
         idx = np.argsort(order, kind="stable")

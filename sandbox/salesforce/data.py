@@ -86,13 +86,15 @@ class SeedLoader:
         context = self.context()
         if not isinstance(prepared, Prepared) or prepared.context != context:
             prepared = (part for (part,) in bulk.chunks(seed, contacts, self.anchor, [job(context)]))
-        fresh: dict[str, list[tuple[datetime, str]]] = {}
+        fresh: dict[str, list[tuple[datetime, str]]] = {"Lead": [], "Contact": []}
         with bulk.paused_gc(contacts):
             for chunk in prepared:
+                seen = {name: len(fresh[name]) for name in ("Lead", "Contact")}
                 for part in chunk:
                     self._place(part, fresh)
+                # render the new leads' and contacts' stamps now, while the workers make the next chunk
+                remember_stamps(stamp for name, start in seen.items() for stamp, _ in fresh[name][start:])
             self.store.reindex(fresh)
-            remember_stamps(stamp for name in ("Lead", "Contact") for stamp, _ in fresh.get(name, ()))
 
     def context(self) -> Context:
         """What the per-person work needs from this loader: field names per object, campaign ids, stamps."""

@@ -145,6 +145,8 @@ def _managed() -> list[FieldDef]:
         FieldDef("LeadSync_Fit__c", "double", "LeadSync Fit", custom=True),
         FieldDef("LeadSync_Engagement__c", "double", "LeadSync Engagement", custom=True),
         FieldDef("LeadSync_Reason__c", "string", "LeadSync Reason", 255, custom=True),
+        # The HubSpot contact this record is one person with (written by leadsync when it links or hands off).
+        FieldDef("LeadSync_HubSpot_Id__c", "string", "LeadSync HubSpot Id", 40, custom=True),
     ]
 
 
@@ -175,6 +177,9 @@ def build_schema(with_managed: bool = True, lead_statuses: tuple[str, ...] = LEA
         FieldDef("ConvertedContactId", "reference", "Converted Contact ID", 18, reference_to=("Contact",),
                  relationship="ConvertedContact", **ro),
         FieldDef("HasOptedOutOfEmail", "boolean", "Email Opt Out"), *managed,
+        # A hand-off Lead's idempotency key: leadsync creates it by upsert on this External ID.
+        *([FieldDef("LeadSync_Person_Key__c", "string", "LeadSync Person Key", 255, external_id=True, unique=True,
+                    custom=True)] if with_managed else []),
     ]
     contact = [
         *_system(), FieldDef("FirstName", "string", "First Name", 40),

@@ -84,7 +84,17 @@ def map_page(page: RawPage) -> MappedPage:
     return out
 
 
-def outbound_fields(stage: Stage | None, score: int, fit: int, engagement: int, reason: str) -> dict[str, str | None]:
+DISQUALIFIED_STATUS = None
+LEAD_STATUS_FIELD = "lead_status"
+
+
+def copy_fields(object_type: str) -> dict[str, str]:
+    """CSV exports take no copied fields: planned writes there are score and stage only."""
+    return {}
+
+
+def outbound_fields(stage: Stage | None, score: int, fit: int, engagement: int, reason: str,
+                    link: str | None = None) -> dict[str, str | None]:
     out: dict[str, str | None] = {"leadsync_score": str(score), "leadsync_fit": str(fit),
                                   "leadsync_engagement": str(engagement), "leadsync_reason": reason}
     if stage is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from connectors.base import RawPage
 from mapping.base import MappedPage, MappingIssue
+from mapping.identity import salesforce_id18
 from mapping.model import Contact, Engagement, EngagementKind, Stage
 
 SOURCE = "hubspot"
@@ -24,7 +25,12 @@ OBJECT_TYPE = "contacts"
 #: Fields leadsync writes; the leadsync_* ones are custom properties the connector creates.
 MANAGED_FIELDS: tuple[str, ...] = (
     "lifecyclestage", "leadsync_score", "leadsync_fit", "leadsync_engagement", "leadsync_reason",
+    "leadsync_salesforce_id",
 )
+#: leadsync's link to the person's Salesforce record (written when it links or hands off): survives a lost state.
+LINK_FIELD = "leadsync_salesforce_id"
+#: Salesforce ids HubSpot's own Salesforce connector writes on a synced contact (read only for leadsync).
+NATIVE_LINK_FIELDS: tuple[str, ...] = ("salesforcecontactid", "salesforceleadid")
 #: Contact-level engagement roll-ups, kept in `Contact.extra` for scoring and explanations.
 AGGREGATE_FIELDS: tuple[str, ...] = (
     "hs_analytics_num_page_views", "hs_analytics_num_visits", "hs_analytics_last_visit_timestamp",
@@ -35,7 +41,7 @@ AGGREGATE_FIELDS: tuple[str, ...] = (
 CONTACT_PROPERTIES: tuple[str, ...] = (
     "email", "firstname", "lastname", "jobtitle", "company", "numemployees", "industry", "country",
     "hubspot_owner_id", "lifecyclestage", "hs_lead_status", "createdate", "lastmodifieddate", "hs_email_optout",
-    *AGGREGATE_FIELDS, *MANAGED_FIELDS[1:],
+    *AGGREGATE_FIELDS, *MANAGED_FIELDS[1:], *NATIVE_LINK_FIELDS,
 )
 
 #: `RawPage.meta` key naming the team's extra contact properties (`HubSpotSettings.extra_properties`): the
@@ -51,6 +57,11 @@ STAGE_TO_HUBSPOT: Mapping[Stage, str] = MappingProxyType({
     Stage.SUBSCRIBER: "subscriber", Stage.LEAD: "lead", Stage.MQL: "marketingqualifiedlead",
     Stage.SQL: "salesqualifiedlead", Stage.OPPORTUNITY: "opportunity", Stage.CUSTOMER: "customer",
 })
+#: Canonical fields leadsync may copy into a HubSpot contact from the person's other records (`identity.copy_fields`).
+COPY_FIELDS: Mapping[str, str] = MappingProxyType({"title": "jobtitle", "company": "company", "country": "country"})
+#: The `hs_lead_status` option a disqualification in another CRM becomes (HubSpot's default option set).
+DISQUALIFIED_STATUS = "UNQUALIFIED"
+LEAD_STATUS_FIELD = "hs_lead_status"
 #: Legacy email bounce categories that mean the address will never accept mail.
 HARD_BOUNCE_CATEGORIES = frozenset({"UNKNOWN_USER", "MAILBOX_MISCONFIGURATION", "HARD_BOUNCE", "DOMAIN_REPUTATION"})
 #: HubSpot text properties hold at most 65,536 characters.
@@ -163,7 +174,14 @@ def map_contact(record: Mapping[str, Any], issues: list[MappingIssue], archived:
         managed=MappingProxyType({f: props.get(f) for f in MANAGED_FIELDS}),
         extra=MappingProxyType({**{f: props.get(f) for f in AGGREGATE_FIELDS if f in props},
                                 **{f: _text(props.get(f)) for f in extra_properties}}),
+        links=_links(props),
     )
+
+
+def _links(props: Mapping[str, Any]) -> tuple[str, ...]:
+    """The Salesforce records this contact names: HubSpot's connector's ids, then leadsync's own."""
+    ids = (salesforce_id18(_text(props.get(f))) for f in (*NATIVE_LINK_FIELDS, LINK_FIELD))
+    return tuple(sorted({f"salesforce:{i}" for i in ids if i}))
 
 
 # ---------------------------------------------------------------- engagement
@@ -275,10 +293,17 @@ def map_page(page: RawPage) -> MappedPage:
 # ------------------------------------------------------------------ outbound
 
 
-def outbound_fields(stage: Stage | None, score: int, fit: int, engagement: int, reason: str) -> dict[str, str | None]:
+def copy_fields(object_type: str) -> Mapping[str, str]:
+    """Canonical field → contact property, for the fields a person's other records may fill in."""
+    return COPY_FIELDS
+
+
+def outbound_fields(stage: Stage | None, score: int, fit: int, engagement: int, reason: str,
+                    link: str | None = None) -> dict[str, str | None]:
     """The HubSpot values to write; numbers as plain strings (no whitespace, reference §3.4).
 
-    `lifecyclestage` is included only for a funnel stage HubSpot has a default value for.
+    `lifecyclestage` is included only for a funnel stage HubSpot has a default value for; `link` (the
+    person's Salesforce record id) only when the person has one.
     """
     out: dict[str, str | None] = {
         "leadsync_score": str(int(score)), "leadsync_fit": str(int(fit)),
@@ -286,4 +311,6 @@ def outbound_fields(stage: Stage | None, score: int, fit: int, engagement: int, 
     }
     if stage is not None and stage in STAGE_TO_HUBSPOT:
         out["lifecyclestage"] = STAGE_TO_HUBSPOT[stage]
+    if link:
+        out[LINK_FIELD] = link
     return out

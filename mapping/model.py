@@ -90,6 +90,14 @@ class Contact:
     read_only: bool = False  # e.g. a converted Salesforce lead
     managed: Mapping[str, str | None] = field(default_factory=dict)
     extra: Mapping[str, str | None] = field(default_factory=dict)
+    #: Records in other CRMs this record names as the same human (`"salesforce:00Q…"`), strongest identity
+    #: evidence: HubSpot's native-connector ids, leadsync's own link fields, a hand-off's origin.
+    links: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """`source:id`, unique across every CRM: how identity, overrides and links name a record."""
+        return f"{self.source}:{self.id}"
 
     @property
     def name(self) -> str:
@@ -170,7 +178,26 @@ class CreateTask:
         return self.idempotency_key
 
 
-Change = SetFields | CreateTask
+@dataclass(frozen=True, slots=True)
+class CreateRecord:
+    """Create a person's record in another CRM (a hand-off), exactly once.
+
+    `fields` are the CRM's own field names (logical ones for Salesforce's score fields, as in `SetFields`);
+    `idempotency_key` goes into the CRM's External ID / unique property, so a re-send never duplicates.
+    """
+
+    source: str
+    object_type: str
+    idempotency_key: str
+    fields: Mapping[str, object]
+    origin: str  # the record key the person is handed off from
+
+    @property
+    def key(self) -> str:
+        return self.idempotency_key
+
+
+Change = SetFields | CreateTask | CreateRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 from connectors.base import RawPage
 from mapping.base import MappedPage, MappingIssue
+from mapping.identity import salesforce_id18
 from mapping.model import Contact, Engagement, EngagementKind, Stage
 
 SOURCE = "salesforce"
@@ -35,16 +36,20 @@ MANAGED_FIELDS: tuple[str, ...] = (
 )
 #: External-id field on Task holding the follow-up's idempotency key.
 TASK_KEY_FIELD = "LeadSync_Key__c"
+#: leadsync's link to the person's HubSpot contact, on Lead and Contact (optional: an org may lack it).
+LINK_FIELD = "LeadSync_HubSpot_Id__c"
+#: External-id field on Lead holding a hand-off's idempotency key: the create is an upsert on it.
+PERSON_KEY_FIELD = "LeadSync_Person_Key__c"
 REASON_MAX = 255
 
 #: What the connector SELECTs per object; fields the org lacks are dropped by the connector.
 SELECT_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "Lead": ("Id", "FirstName", "LastName", "Email", "Title", "Company", "NumberOfEmployees", "Industry", "Country",
-             "OwnerId", "Status", "IsConverted", "HasOptedOutOfEmail", "IsDeleted", "CreatedDate", "SystemModstamp",
-             *MANAGED_FIELDS),
+             "OwnerId", "Status", "IsConverted", "ConvertedContactId", "HasOptedOutOfEmail", "IsDeleted",
+             "CreatedDate", "SystemModstamp", *MANAGED_FIELDS, LINK_FIELD),
     "Contact": ("Id", "FirstName", "LastName", "Email", "Title", "AccountId", "Account.Name", "Account.Type",
                 "Account.Industry", "Account.NumberOfEmployees", "MailingCountry", "OwnerId", "HasOptedOutOfEmail",
-                "IsDeleted", "CreatedDate", "SystemModstamp", *MANAGED_FIELDS),
+                "IsDeleted", "CreatedDate", "SystemModstamp", *MANAGED_FIELDS, LINK_FIELD),
     "CampaignMember": ("Id", "CampaignId", "Campaign.Name", "Campaign.Type", "LeadId", "ContactId", "Status",
                        "HasResponded", "FirstRespondedDate", "CreatedDate", "SystemModstamp"),
     "Task": ("Id", "WhoId", "Subject", "TaskSubtype", "Status", "ActivityDate", "CompletedDateTime", "CreatedDate",
@@ -62,6 +67,16 @@ LINKED_TASK = "Activity"
 #: `RawPage.meta` key naming the org's extra fields on a Lead/Contact page (`SalesforceSettings.extra_fields`):
 #: the mapping copies them into `Contact.extra`, where calibrated scoring rules read columns.
 EXTRA_META = "extra_fields"
+
+#: Canonical fields leadsync may copy into a Lead or Contact from the person's other records; a Contact's
+#: company lives on its Account, which leadsync does not write.
+COPY_FIELDS: Mapping[str, Mapping[str, str]] = MappingProxyType({
+    "Lead": MappingProxyType({"title": "Title", "company": "Company", "country": "Country"}),
+    "Contact": MappingProxyType({"title": "Title", "country": "MailingCountry"}),
+})
+#: Salesforce owns lead status: no other CRM's disqualification is written into it.
+DISQUALIFIED_STATUS = None
+LEAD_STATUS_FIELD = "Status"
 
 STAGE_FROM_SALESFORCE: Mapping[str, Stage] = MappingProxyType({
     "Subscriber": Stage.SUBSCRIBER, "Lead": Stage.LEAD, "MQL": Stage.MQL, "SQL": Stage.SQL,
@@ -232,9 +247,22 @@ def map_contact(record: Mapping[str, Any], object_type: str, issues: list[Mappin
         do_not_contact=check.read("HasOptedOutOfEmail", parse_bool, record.get("HasOptedOutOfEmail"), False),
         archived=bool(record.get("IsDeleted")),
         read_only=is_lead and check.read("IsConverted", parse_bool, record.get("IsConverted"), False),
-        managed=MappingProxyType({f: field_text(record.get(f)) for f in MANAGED_FIELDS}),
+        managed=MappingProxyType({f: field_text(record.get(f)) for f in (*MANAGED_FIELDS, LINK_FIELD)}),
         extra=MappingProxyType(extra),
+        links=_links(record),
     )
+
+
+def _links(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """The HubSpot contact leadsync linked this record to, and a converted Lead's Contact."""
+    out = set()
+    hubspot = _text(record.get(LINK_FIELD))
+    if hubspot:
+        out.add(f"hubspot:{hubspot}")
+    converted = salesforce_id18(_text(record.get("ConvertedContactId")))
+    if converted:
+        out.add(f"salesforce:{converted}")
+    return tuple(sorted(out))
 
 
 # ---------------------------------------------------------------- engagement
@@ -378,7 +406,37 @@ def map_page(page: RawPage) -> MappedPage:
 # ------------------------------------------------------------------ outbound
 
 
-def outbound_fields(stage: Stage | None, score: int, fit: int, engagement: int, reason: str) -> dict[str, str | None]:
+#: Canonical hand-off values → Lead fields.
+_HANDOFF_FIELDS: Mapping[str, str] = MappingProxyType({
+    "first_name": "FirstName", "last_name": "LastName", "email": "Email", "title": "Title", "company": "Company",
+    "company_size": "NumberOfEmployees", "country": "Country", "lead_source": "LeadSource", "owner_id": "OwnerId",
+    "link": LINK_FIELD,
+})
+#: Salesforce's own field lengths for what a hand-off copies from elsewhere (longer values are cut).
+_LENGTHS: Mapping[str, int] = MappingProxyType({"FirstName": 40, "LastName": 80, "Email": 80, "Title": 128,
+                                               "Company": 255, "Country": 80})
+
+
+def handoff_record(object_type: str, values: Mapping[str, Any], managed: Mapping[str, str | None]) -> dict[str, Any]:
+    """A hand-off Lead's fields: the person's profile, the score fields, the link back. Blank values are left
+    out (Salesforce's defaults apply), too-long ones cut to the field's length."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        crm = _HANDOFF_FIELDS.get(name)
+        if crm is None or value in (None, ""):
+            continue
+        out[crm] = value[: _LENGTHS[crm]] if isinstance(value, str) and crm in _LENGTHS else value
+    out.update({k: v for k, v in managed.items() if v is not None})
+    return out
+
+
+def copy_fields(object_type: str) -> Mapping[str, str]:
+    """Canonical field → the object's field, for the fields a person's other records may fill in."""
+    return COPY_FIELDS.get(object_type, {})
+
+
+def outbound_fields(stage: Stage | None, score: int, fit: int, engagement: int, reason: str,
+                    link: str | None = None) -> dict[str, str | None]:
     """The Salesforce values to write, as strings (the connector sends number fields as JSON numbers).
 
     `LeadSync_Stage__c` is included only for a stage its picklist lists; the
@@ -390,4 +448,6 @@ def outbound_fields(stage: Stage | None, score: int, fit: int, engagement: int, 
     }
     if stage is not None and stage in STAGE_TO_SALESFORCE:
         out["LeadSync_Stage__c"] = STAGE_TO_SALESFORCE[stage]
+    if link:
+        out[LINK_FIELD] = link
     return out

@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -38,7 +39,7 @@ err = Console(stderr=True)
 JSON = typer.Option(False, "--json", help="Print one machine-readable JSON object.")
 SOURCE = typer.Option(None, "--source", help="hubspot or salesforce; default: every configured CRM.")
 SUM_KEYS = ("contacts_pulled", "engagements_pulled", "contacts_scored", "fields_updated", "records_updated",
-            "tasks_created", "failed", "skipped", "issues", "api_calls")
+            "tasks_created", "records_created", "failed", "skipped", "issues", "api_calls")
 
 
 def _emit(obj: Any) -> None:
@@ -101,23 +102,55 @@ class _Progress:
 STOP = threading.Event()  # set by SIGTERM: finish the batch in hand, then end the run cleanly
 
 
+def run_sources(settings: Settings, state: State, sources: list[str], kind: str, model: ScoringModel,
+                progress: Any = None, resume: bool = False, since: datetime | None = None
+                ) -> list[tuple[RunSummary, Any]]:
+    """One run over these CRMs as one sync (persons decided once, across them), holding each CRM's writer
+    lock, taken in name order so two runs never wait on each other crosswise. A CRM whose lock another run
+    holds is left out (said on stderr, exit 3 at the end); the others still run. A plan writes nothing to
+    the CRM, but it refreshes the local snapshot and watermarks, so it takes the locks too."""
+    from contextlib import ExitStack
+
+    from sync.coordinator import Sync
+
+    engines: dict[str, Engine] = {}
+    busy: list[str] = []
+    with ExitStack() as stack:
+        for source in sorted(sources):
+            try:
+                stack.enter_context(writer_lock(state, source))
+            except LockBusy as exc:
+                err.print(f"[red]{escape(str(exc))}[/]")
+                busy.append(source)
+                continue
+            connector = make_connector(source, settings)
+            stack.callback(connector.close)
+            engines[source] = Engine(
+                state, connector, model, max_attempts=settings.sync.max_attempts,
+                batch_size=settings.sync.batch_size, due_days=settings.sync.task_due_days,
+                create_tasks=settings.sync.create_tasks, on_progress=progress, stop=STOP,
+                policy=settings.person_policy())
+        results = Sync(state, engines, model, settings.person_policy()).run(kind, resume, since) if engines else {}
+    BUSY.extend(busy)
+    return [results[s] for s in sources if s in results]
+
+
+BUSY: list[str] = []  # sources this process found locked by another run (exit 3)
+
+
 def run_source(settings: Settings, state: State, source: str, kind: str, model: ScoringModel,
                progress: Any = None, resume: bool = False, since: datetime | None = None) -> tuple[RunSummary, Any]:
-    """One run against one CRM, holding that CRM's writer lock (a plan writes nothing to the CRM, but it
-    refreshes the local snapshot and watermarks, so it takes the lock too)."""
-    lock = writer_lock(state, source)
-    connector = make_connector(source, settings)
-    try:
-        with lock:
-            engine = Engine(state, connector, model, max_attempts=settings.sync.max_attempts,
-                            batch_size=settings.sync.batch_size, due_days=settings.sync.task_due_days,
-                            create_tasks=settings.sync.create_tasks, on_progress=progress, stop=STOP)
-            return engine.run(kind, resume=resume, since=since)
-    except LockBusy as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(3) from exc
-    finally:
-        connector.close()
+    """One CRM on its own (its people's records in other CRMs are decided, and left for their own runs)."""
+    results = run_sources(settings, state, [source], kind, model, progress, resume, since)
+    if not results:
+        raise typer.Exit(3)
+    return results[0]
+
+
+def _exit_code(summaries: list[RunSummary]) -> int:
+    if any(s.status == "error" for s in summaries):
+        return 1
+    return 3 if BUSY else 0
 
 
 def _totals(summaries: list[RunSummary]) -> dict[str, Any]:
@@ -161,20 +194,25 @@ def _main(log_format: str = typer.Option("text", "--log-format", help="text or j
 
 
 @app.command()
-def backfill(source: str = typer.Option(..., "--source", help="hubspot or salesforce"),
+def backfill(source: str | None = SOURCE,
              resume: bool = typer.Option(False, "--resume", help="Continue a killed or paused backfill."),
              since: datetime | None = typer.Option(None, "--since", help="Only records changed since (UTC date)."),
              as_json: bool = JSON) -> None:
-    """Full pull, score and writeback for one CRM."""
+    """Full pull, score and writeback: one CRM, or every configured CRM as one (persons decided once)."""
     settings = Settings()
     state = State(settings.state_url)
+    names = _sources(settings, source)
     with _Progress(not as_json) as progress:
-        summary, _ = run_source(settings, state, source, "backfill", _model(settings), progress, resume, since)
+        summaries = [s for s, _ in run_sources(settings, state, names, "backfill", _model(settings), progress,
+                                               resume, since)]
+    if not summaries:
+        raise typer.Exit(3)  # every CRM asked for was locked by another run (said on stderr)
     if as_json:
-        _emit(summary.to_dict())
+        _emit(summaries[0].to_dict() if source else _totals(summaries))
     else:
-        _print_summary(summary)
-    raise typer.Exit(1 if summary.status == "error" else 0)
+        for s in summaries:
+            _print_summary(s)
+    raise typer.Exit(_exit_code(summaries))
 
 
 @app.command()
@@ -193,20 +231,20 @@ def sync(once: bool = typer.Option(False, "--once", help="Run one incremental pa
     model = _model(settings)
     interval = _parse_interval(every) if every else 0.0
     while True:
-        summaries = []
+        names = _sources(settings, source)
         with _Progress(not as_json) as progress:
-            for name in _sources(settings, source):
-                if rescore:
-                    with state.tx():
+            if rescore:
+                with state.tx():
+                    for name in names:
                         state.mark_dirty(name, state.all_contact_ids(name))
-                summaries.append(run_source(settings, state, name, "sync", model, progress)[0])
+            summaries = [s for s, _ in run_sources(settings, state, names, "sync", model, progress)]
         if as_json:
             _emit(_totals(summaries))
         else:
             for s in summaries:
                 _print_summary(s)
         if once:
-            raise typer.Exit(1 if any(s.status == "error" for s in summaries) else 0)
+            raise typer.Exit(_exit_code(summaries))
         if STOP.wait(interval):
             break
 
@@ -226,11 +264,8 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
     settings = Settings()
     state = State(settings.state_url)
     model = _model(settings)
-    summaries, plans = [], []
-    for name in _sources(settings, source):
-        s, p = run_source(settings, state, name, "plan", model)
-        summaries.append(s)
-        plans.append((s, p))
+    plans = run_sources(settings, state, _sources(settings, source), "plan", model)
+    summaries = [s for s, _ in plans]
     if as_json:
         result = _totals(summaries)
         result["changes"] = [
@@ -244,6 +279,7 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
              "subject": t.subject, "body": t.body, "idempotency_key": t.idempotency_key}
             for _, p in plans for t in p.tasks
         ]
+        result["handoffs"] = [_handoff_json(h) for _, p in plans for h in p.handoffs]
         _emit(result)
         return
     for s, p in plans:
@@ -259,7 +295,16 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
         if len(p.set_fields) > limit:
             out.print(f"  … and {len(p.set_fields) - limit:,} more records (use --json for all)")
         for t in p.tasks[:limit]:
-            out.print(f"  [bold]task[/] for {t.email or t.contact_id}: {t.subject}")
+            out.print(f"  [bold]task[/] for {escape(t.email or t.contact_id)}: {escape(t.subject)}")
+        for h in p.handoffs[:limit]:
+            out.print(f"  [bold]create[/] {h.target} {h.object_type} for {escape(h.values.get('email') or h.origin)} "
+                      f"({h.origin}, reached {h.stage.value}): {escape('; '.join(h.reasons[:2]))}")
+
+
+def _handoff_json(h: Any) -> dict[str, Any]:
+    return {"origin": h.origin, "target": h.target, "object_type": h.object_type, "idempotency_key": h.key,
+            "stage": h.stage.value, "values": dict(h.values), "fields": dict(h.managed), "reasons": list(h.reasons),
+            "task": {"subject": h.task[0], "body": h.task[1]} if h.task else None}
 
 
 @app.command()
@@ -478,11 +523,10 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
         settings = _sandbox_settings(sb, f"sqlite:///{state_path}")
         state = State(settings.state_url)
         model = _model(settings)
-        backfills = []
+        both = ["hubspot", "salesforce"]
         with _Progress(not as_json) as progress:
-            for name in ("hubspot", "salesforce"):
-                backfills.append(run_source(settings, state, name, "backfill", model, progress)[0])
-            again = [run_source(settings, state, name, "sync", model)[0] for name in ("hubspot", "salesforce")]
+            backfills = [s for s, _ in run_sources(settings, state, both, "backfill", model, progress)]
+            again = [s for s, _ in run_sources(settings, state, both, "sync", model)]
         funnel = state.stage_counts()
         html = state_path.parent / "leadsync-report.html"
         render_html(build_report(state, now=datetime.now(timezone.utc)), html)

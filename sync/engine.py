@@ -25,9 +25,10 @@ from typing import Any
 from connectors.base import Connector, ConnectorError, QuotaExhausted, RawPage, chunks
 from mapping.base import MappingIssue
 from mapping.model import STAGE_RANK, ChangeResult, CreateTask, SetFields, Stage
-from scoring import Score, ScoringModel, next_stage, score
+from scoring import Score, ScoringModel
+from sync.decide import PersonPolicy
 from sync.logs import run_id_var
-from sync.plan import ContactPlan, plan_contact, task_text
+from sync.plan import ContactPlan
 from sync.state import State
 
 log = logging.getLogger("leadsync.sync")
@@ -35,6 +36,10 @@ log = logging.getLogger("leadsync.sync")
 
 class Stopped(Exception):
     """A stop was requested (SIGTERM): the run ends after the batch in hand, resumable."""
+
+
+class _Skip(Exception):
+    """This source's run has ended (its status says why); the sync goes on with the others."""
 
 
 def scoring_time(now: datetime) -> datetime:
@@ -60,6 +65,7 @@ class RunSummary:
     fields_updated: int = 0
     records_updated: int = 0
     tasks_created: int = 0
+    records_created: int = 0  # hand-offs: records created in this CRM for a person from another
     failed: int = 0
     skipped: int = 0
     issues: int = 0
@@ -82,6 +88,7 @@ class PlanOutput:
 
     set_fields: list[SetFields] = field(default_factory=list)
     tasks: list[CreateTask] = field(default_factory=list)
+    handoffs: list[Any] = field(default_factory=list)  # sync.decide.Handoff: records to create elsewhere
 
 
 class Engine:
@@ -98,6 +105,7 @@ class Engine:
         create_tasks: bool = True,
         on_progress: Callable[[str, int], None] | None = None,
         stop: threading.Event | None = None,
+        policy: PersonPolicy | None = None,
     ) -> None:
         self.state = state
         self.connector = connector
@@ -111,57 +119,114 @@ class Engine:
         self.create_tasks = create_tasks
         self.on_progress = on_progress or (lambda stage, n: None)
         self.stop = stop or threading.Event()
+        self.policy = policy or PersonPolicy(create_tasks=create_tasks, due_days=due_days)
+        self.alive = True
 
     # ------------------------------------------------------------------ entry
     def run(self, kind: str, resume: bool = False, since: datetime | None = None) -> tuple[RunSummary, PlanOutput]:
         """kind: 'backfill' (full pull; `resume` continues a killed one from its checkpoints),
-        'sync' (from watermarks) or 'plan' (a sync that writes nothing to the CRM)."""
-        started = time.perf_counter()
-        calls0 = self.connector.api_calls
+        'sync' (from watermarks) or 'plan' (a sync that writes nothing to the CRM).
+
+        One source on its own; `sync.coordinator.Sync` runs several as one (decide per person)."""
+        from sync.coordinator import Sync
+
+        return Sync(self.state, {self.source: self}, self.model, self.policy).run(kind, resume, since)[self.source]
+
+    # ------------------------------------------------------------------ phases (driven by sync.coordinator)
+    def begin(self, kind: str) -> RunSummary:
+        self._started = time.perf_counter()
+        self._calls0 = self.connector.api_calls
         run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{self.source[:2]}-{uuid.uuid4().hex[:6]}"
-        summary = RunSummary(run_id, self.source, kind)
-        out = PlanOutput()
         self.state.start_run(run_id, kind, self.source)
-        token = run_id_var.set(run_id)
         self.wall_now = self.clock()  # task due dates count from the real time of the hand-off
-        now = scoring_time(self.wall_now)
-        try:
-            with self._phase(summary, "setup"):
-                if kind == "plan":
-                    summary.missing_fields = self.connector.missing_fields()
-                else:
-                    self.connector.ensure_fields()
-            with self._phase(summary, "pull"):
-                self._pull(self._start_from(kind, resume, since), summary, backfill=kind == "backfill")
-            with self._phase(summary, "write"):
-                if kind != "plan":
-                    self._recover_tasks(summary)
-                    self._read_back_tasks()
-                self._score_plan_apply(summary, out, now, write=kind != "plan")
+        self.now = scoring_time(self.wall_now)
+        self.out = PlanOutput()
+        self.alive = True
+        return RunSummary(run_id, self.source, kind)
+
+    def prepare(self, summary: RunSummary, resume: bool = False, since: datetime | None = None) -> None:
+        """Field set-up and the pull: everything this source needs before anyone decides."""
+        kind = summary.kind
+        with self.guard(summary), self._phase(summary, "setup"):
+            if kind == "plan":
+                summary.missing_fields = self.connector.missing_fields()
+            else:
+                self.connector.ensure_fields()
+        with self.guard(summary), self._phase(summary, "pull"):
+            self._pull(self._start_from(kind, resume, since), summary, backfill=kind == "backfill")
+
+    def before_write(self, summary: RunSummary) -> None:
+        """Crash recovery of this source's tasks, and which tasks owners closed since."""
+        if summary.kind == "plan":
+            return
+        with self.guard(summary), self._phase(summary, "write"):
+            self._recover_tasks(summary)
+            self._read_back_tasks()
+
+    def take(self, plans: list[ContactPlan], scores: dict[str, Score], details: dict[str, dict[str, Any]],
+             summary: RunSummary) -> None:
+        """This source's share of the persons decided in one batch: plan it, or write it."""
+        summary.contacts_scored += len(plans)
+        for p in plans:
+            if p.contact.read_only and not p.contact.archived:
+                summary.skipped += 1
+        if summary.kind == "plan":
+            for p in plans:
+                if p.set_fields:
+                    self.out.set_fields.append(p.set_fields)
+                    self._count_planned(p, summary)
+                if p.task:
+                    self.out.tasks.append(p.task)
+                    summary.tasks_created += 1
+            return
+        with self.guard(summary), self._phase(summary, "write"):
+            self._apply_batch(plans, scores, summary, self.now, details)
+        self.on_progress("score", len(plans))
+
+    def finish(self, summary: RunSummary) -> None:
+        if summary.status == "running":
             summary.status = "ok" if not summary.failed else "ok with failures"
+        summary.api_calls = self.connector.api_calls - self._calls0
+        summary.duration_s = round(time.perf_counter() - self._started, 3)
+        self.state.finish_run(summary.run_id, summary.status, summary.to_dict())
+        log.info("run %s %s: %s", summary.run_id, summary.status, json.dumps(summary.to_dict(), sort_keys=True))
+
+    @contextmanager
+    def guard(self, summary: RunSummary) -> Iterator[None]:
+        """Run one step of this source; a failure ends this source's run with a clean status and never
+        reaches the other sources of the same sync. A stop request ends every source."""
+        if not self.alive:
+            raise _Skip()
+        token = run_id_var.set(summary.run_id)
+        try:
+            yield
         except Stopped:
             summary.status = "stopped"
             summary.message = "stopped on request; the next run continues from here"
+            self.alive = False
+            raise
         except QuotaExhausted as exc:
             summary.status = "paused: quota"
             summary.message = str(exc)
-            log.warning("run %s paused: quota (%s)", run_id, exc)
+            log.warning("run %s paused: quota (%s)", summary.run_id, exc)
+            self.alive = False
+            raise _Skip() from exc
         except ConnectorError as exc:  # credentials, configuration, an API refusing: a person must act
             summary.status = "error"
             summary.message = f"{type(exc).__name__}: {exc}" + (f" [{exc.code}]" if exc.code else "")
-            log.error("run %s failed: %s", run_id, summary.message)
+            log.error("run %s failed: %s", summary.run_id, summary.message)
+            self.alive = False
+            raise _Skip() from exc
+        except _Skip:
+            raise
         except Exception as exc:
             summary.status = "error"
             summary.message = f"{type(exc).__name__}: {exc}"
-            log.exception("run %s failed", run_id)
-            raise
+            log.exception("run %s failed", summary.run_id)
+            self.alive = False
+            raise _Skip() from exc
         finally:
-            summary.api_calls = self.connector.api_calls - calls0
-            summary.duration_s = round(time.perf_counter() - started, 3)
-            self.state.finish_run(run_id, summary.status, summary.to_dict())
-            log.info("run %s %s: %s", run_id, summary.status, json.dumps(summary.to_dict(), sort_keys=True))
             run_id_var.reset(token)
-        return summary, out
 
     @contextmanager
     def _phase(self, summary: RunSummary, name: str) -> Iterator[None]:
@@ -255,28 +320,7 @@ class Engine:
             summary.issues += len(issues)
         return out
 
-    # ------------------------------------------------------------------ score, plan, apply
-    def _score_plan_apply(self, summary: RunSummary, out: PlanOutput, now: datetime, write: bool) -> None:
-        dirty = self.state.dirty(self.source)
-        for batch in chunks(dirty, self.batch_size):
-            plans, scores = self._plan_batch(list(batch), now)
-            summary.contacts_scored += len(plans)
-            for p in plans:
-                if p.contact.read_only and not p.contact.archived:
-                    summary.skipped += 1
-                if write:
-                    continue
-                if p.set_fields:
-                    out.set_fields.append(p.set_fields)
-                    self._count_planned(p, summary)
-                if p.task:
-                    out.tasks.append(p.task)
-                    summary.tasks_created += 1
-            if write:
-                self._apply_batch(plans, scores, summary, now)
-            self.on_progress("score", len(plans))
-            self._check_stop()
-
+    # ------------------------------------------------------------------ plan, apply
     def _count_planned(self, p: ContactPlan, summary: RunSummary) -> None:
         assert p.set_fields is not None
         summary.fields_updated += len(p.set_fields.fields)
@@ -284,23 +328,9 @@ class Engine:
         if p.stage_to:
             _count_stage(summary, p.contact.lifecycle_stage, p.stage_to)
 
-    def _plan_batch(self, ids: list[str], now: datetime) -> tuple[list[ContactPlan], dict[str, Score]]:
-        contacts = self.state.contacts(self.source, ids)
-        engagements = self.state.engagements_for(self.source, list(contacts))
-        plans, scores = [], {}
-        for cid, contact in contacts.items():
-            s = score(self.model, contact, engagements.get(cid, []), now)
-            scores[cid] = s
-            stage_to = next_stage(self.model, contact.lifecycle_stage, contact.lead_status, s)
-            why = s.summary()
-            desired = self.mapping.outbound_fields(stage_to, s.total, s.fit, s.engagement, why)
-            text = task_text(contact, why, s.interests, s.total) if self.create_tasks else None
-            reasons = tuple(r.text for r in s.reasons)
-            plans.append(plan_contact(contact, desired, stage_to, reasons, text, self.wall_now, self.due_days))
-        return plans, scores
-
     def _apply_batch(
-        self, plans: list[ContactPlan], scores: dict[str, Score], summary: RunSummary, now: datetime
+        self, plans: list[ContactPlan], scores: dict[str, Score], summary: RunSummary, now: datetime,
+        details: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         """Intents first (audit rows, task ledger), then the CRM call, then settle: a kill -9 at any point
         leaves enough behind for the next run to finish the job without a lost or doubled write."""
@@ -341,7 +371,7 @@ class Engine:
                     self.state.task_cancel(t.idempotency_key)
         self._apply_tasks([t for t in tasks if t.contact_id in written], summary)
         with self.state.tx():
-            self._save_scores(plans, scores, ok_ids, now)
+            self._save_scores(plans, scores, ok_ids, now, details or {})
             self.state.clear_dirty(self.source, [p.contact.id for p in plans if p.contact.id not in keep_dirty])
 
     def _task_wanted(self, task: CreateTask) -> bool:
@@ -349,7 +379,7 @@ class Engine:
         return not (entry and entry["status"] == "created")
 
     def _record_write(self, ch: SetFields, summary: RunSummary) -> None:
-        self.state.set_managed(self.source, ch.record_id, ch.values(), ch.stage_to)
+        self.state.set_managed(self.source, ch.record_id, ch.values(), ch.stage_to, self._link_written(ch))
         self.state.audit_settle(summary.run_id, ch.record_id, "ok")
         summary.fields_updated += len(ch.fields)
         summary.records_updated += 1
@@ -357,6 +387,13 @@ class Engine:
             before = ch.stage_from.value if ch.stage_from else None
             self.state.add_stage_change(self.source, ch.record_id, before, ch.stage_to.value, summary.run_id)
             _count_stage(summary, ch.stage_from, ch.stage_to)
+
+    def _link_written(self, ch: SetFields) -> str | None:
+        """The record key a write of leadsync's link field names (the echo will carry it as a link)."""
+        field_name = getattr(self.mapping, "LINK_FIELD", None)
+        value = ch.values().get(field_name) if field_name else None
+        other = {"hubspot": "salesforce", "salesforce": "hubspot"}.get(self.source)
+        return f"{other}:{value}" if value and other else None
 
     def _apply_tasks(self, tasks: list[CreateTask], summary: RunSummary) -> None:
         if not tasks:
@@ -410,7 +447,7 @@ class Engine:
                     self.state.task_completed(by_id[crm_id], self.wall_now)
 
     def _save_scores(self, plans: list[ContactPlan], scores: dict[str, Score], ok_ids: set[str],
-                     now: datetime) -> None:
+                     now: datetime, details: dict[str, dict[str, Any]]) -> None:
         rows = []
         for p in plans:
             s = scores[p.contact.id]
@@ -419,6 +456,8 @@ class Engine:
                 crm_stage = p.stage_to
             detail = s.to_dict()
             detail["contact"] = {"email": p.contact.email, "name": p.contact.name, "object_type": p.contact.object_type}
+            if p.contact.id in details:
+                detail["person"] = details[p.contact.id]
             rows.append((self.source, p.contact.id, s.fit, s.engagement, s.total, s.stage.value,
                          crm_stage.value if crm_stage else None, json.dumps(detail, sort_keys=True), now.isoformat()))
         self.state.save_scores(rows)

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +21,12 @@ from pydantic_settings import (
 from connectors.csv.settings import CsvSettings
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
+from mapping.model import Stage
+from mapping.profile import check_rules
+from sync.decide import COMPANY_PLACEHOLDER, PersonPolicy
+
+#: Canonical fields that `identity.copy_fields` may name (each CRM maps them to its own fields).
+COPYABLE = ("title", "company", "country")
 
 
 class SyncSettings(BaseModel):
@@ -32,6 +38,40 @@ class SyncSettings(BaseModel):
     create_tasks: bool = True
 
 
+class IdentitySettings(BaseModel):
+    """How records of one human across CRMs become one person (see README, "One person across CRMs")."""
+
+    #: Per canonical field, which CRM's value the merged profile takes (mapping/profile.py rules).
+    field_rules: dict[str, str] = Field(default_factory=dict)
+    #: Canonical fields copied into every record of the person under those rules (title, company, country).
+    copy_fields: list[str] = Field(default_factory=list)
+
+    @field_validator("field_rules")
+    @classmethod
+    def _known_rules(cls, v: dict[str, str]) -> dict[str, str]:
+        check_rules(v)
+        return v
+
+    @field_validator("copy_fields")
+    @classmethod
+    def _known_fields(cls, v: list[str]) -> list[str]:
+        unknown = [f for f in v if f not in COPYABLE]
+        if unknown:
+            raise ValueError(f"identity.copy_fields: cannot copy {', '.join(unknown)} (one of {', '.join(COPYABLE)})")
+        return v
+
+
+class HandoffSettings(BaseModel):
+    """Creating the person's record in the CRM sales works in, once they are ready for it."""
+
+    stage: Stage = Stage.SQL  # MQL for teams whose SDRs qualify
+    to_salesforce: bool = True  # HubSpot-only people reaching `stage` get a Salesforce Lead
+    to_hubspot: bool = False  # Salesforce-only people reaching `stage` get a HubSpot contact (nurture)
+    lead_source: str | None = "Web"
+    owner_id: str | None = None  # the new Lead's owner; unset: the Salesforce queue owner, else the API user
+    company_placeholder: str = COMPANY_PLACEHOLDER
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEADSYNC_", env_nested_delimiter="__", extra="ignore")
 
@@ -41,6 +81,8 @@ class Settings(BaseSettings):
     state_url: str = "sqlite:///.leadsync/state.db"
     model_path: str | None = None  # scoring model TOML; the shipped default when unset
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    handoff: HandoffSettings = Field(default_factory=HandoffSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -69,6 +111,19 @@ class Settings(BaseSettings):
         if self.csv.contacts_path:
             out.append("csv")
         return out
+
+    def person_policy(self) -> PersonPolicy:
+        """The person-level rules for a run; hand-offs only between CRMs that are both configured."""
+        configured = set(self.configured_sources())
+        both = {"hubspot", "salesforce"} <= configured
+        h = self.handoff
+        targets = tuple(t for t, on in (("salesforce", h.to_salesforce), ("hubspot", h.to_hubspot)) if on and both)
+        return PersonPolicy(
+            rules=check_rules(self.identity.field_rules), copy_fields=tuple(self.identity.copy_fields),
+            handoff_stage=h.stage, handoff_to=targets, lead_source=h.lead_source,
+            handoff_owner=h.owner_id or self.salesforce.queue_owner_id, company_placeholder=h.company_placeholder,
+            create_tasks=self.sync.create_tasks, due_days=self.sync.task_due_days,
+        )
 
     def describe(self) -> dict[str, Any]:
         """Configuration with secrets masked, for logs and `--json` output."""

@@ -32,7 +32,7 @@ from sync.db import (
     upsert_sql,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each migration is a list of statements in the SQL both engines share; `$name` slots are
 # the dialect's words (sync/db.py). A version, once released, is never edited: add one.
@@ -92,6 +92,21 @@ _MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE audit_v2 RENAME TO audit",
         "CREATE INDEX audit_run ON audit (run_id, record_id)",
     ],
+    # The person layer: cross-CRM links each record names (looked up both ways), a person's manual
+    # identity decisions, and the hand-off ledger (records created in another CRM, exactly once).
+    3: [
+        """CREATE TABLE record_links (source TEXT NOT NULL, id TEXT NOT NULL, target TEXT NOT NULL,
+        PRIMARY KEY (source, id, target))""",
+        "CREATE INDEX record_links_target ON record_links (target)",
+        "CREATE INDEX contacts_email_any ON contacts (email)",
+        """CREATE TABLE identity_overrides (kind TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, at TEXT NOT NULL,
+        PRIMARY KEY (kind, a, b))""",
+        """CREATE TABLE handoffs (
+        key TEXT PRIMARY KEY, origin TEXT NOT NULL, target TEXT NOT NULL, object_type TEXT NOT NULL,
+        status TEXT NOT NULL, crm_id TEXT, run_id TEXT NOT NULL, created_at TEXT NOT NULL, confirmed_at TEXT,
+        payload TEXT NOT NULL)""",
+        "CREATE INDEX handoffs_target ON handoffs (target, status)",
+    ],
 }
 
 _META_DDL = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -145,6 +160,8 @@ def _contact_dict(c: Contact) -> dict[str, Any]:
             v = {k: norm_value(x) for k, x in sorted(v.items())}
         elif name == "extra":
             v = dict(sorted(v.items()))
+        elif name == "links":
+            v = sorted(v)
         d[name] = v
     return d
 
@@ -171,6 +188,7 @@ def contact_from_json(s: str) -> Contact:
         d[k] = _dt(d[k])
     if d.get("lifecycle_stage"):
         d["lifecycle_stage"] = Stage(d["lifecycle_stage"])
+    d["links"] = tuple(d.get("links") or ())
     return Contact(**d)
 
 
@@ -259,27 +277,140 @@ class State:
                 (src, *ids),
             ).fetchall()
         )
-        rows, changed = [], []
+        rows, changed, echoes = [], [], []
         for c in contacts:
             text, h = snapshot(c)
-            if known.get(c.id) != h:
-                changed.append(c.id)
+            if known.get(c.id) == h:
+                # Nothing but the modification time moved (our own write echoing back, most often): the stored
+                # snapshot keeps its time, so "most recent value" profile rules see when a person last changed it.
+                echoes.append((run_id, c.source, c.id))
+                continue
+            changed.append(c.id)
             email = c.email.strip().lower() if c.email else None
             rows.append((c.source, c.id, c.object_type, email, text, h, _iso(c.updated_at), run_id))
         self.db.executemany(upsert_sql("contacts", _CONTACT_COLUMNS, ["source", "id"]), rows)
+        self.db.executemany("UPDATE contacts SET seen_run=? WHERE source=? AND id=?", echoes)
+        self._set_links([c for c in contacts if c.id in set(changed)])
         self.mark_dirty(src, changed)
         return changed
 
+    def _set_links(self, contacts: Sequence[Contact]) -> None:
+        if not contacts:
+            return
+        self.db.executemany("DELETE FROM record_links WHERE source=? AND id=?", [(c.source, c.id) for c in contacts])
+        rows = [(c.source, c.id, t) for c in contacts for t in c.links]
+        if rows:
+            self.db.executemany("INSERT INTO record_links (source, id, target) VALUES (?,?,?)", rows)
+
+    def put_contact(self, c: Contact, run_id: str) -> None:
+        """Store a record leadsync itself created (a hand-off), as if pulled: its echo is then no change."""
+        text, h = snapshot(c)
+        email = c.email.strip().lower() if c.email else None
+        self.db.execute(upsert_sql("contacts", _CONTACT_COLUMNS, ["source", "id"]),
+                        (c.source, c.id, c.object_type, email, text, h, _iso(c.updated_at), run_id))
+        self._set_links([c])
+
+    # ------------------------------------------------------------- identity (persons across CRMs)
+    def records(self, keys: Iterable[str]) -> dict[str, Contact]:
+        """Stored records by `source:id` key, whatever their source."""
+        by_source: dict[str, list[str]] = {}
+        for k in keys:
+            source, _, rid = k.partition(":")
+            by_source.setdefault(source, []).append(rid)
+        out: dict[str, Contact] = {}
+        for source, ids in by_source.items():
+            out.update({c.key: c for c in self.contacts(source, ids).values()})
+        return out
+
+    def records_by_emails(self, emails: Iterable[str]) -> list[Contact]:
+        emails = sorted({e for e in emails if e})
+        out: list[Contact] = []
+        for i in range(0, len(emails), 500):
+            part = emails[i : i + 500]
+            out += [contact_from_json(d) for (d,) in self.db.execute(
+                f"SELECT data FROM contacts WHERE email IN ({marks(len(part))})", tuple(part))]
+        return out
+
+    def keys_linking_to(self, keys: Iterable[str]) -> list[str]:
+        """Records that name any of `keys` as the same human (the reverse of `Contact.links`)."""
+        keys = sorted(set(keys))
+        out: list[str] = []
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            out += [f"{s}:{rid}" for s, rid in self.db.execute(
+                f"SELECT source, id FROM record_links WHERE target IN ({marks(len(part))})", tuple(part))]
+        return out
+
+    def identity_refs(self) -> Iterator[tuple[str, str, str, str | None, str]]:
+        """(source, id, object_type, email, data) of every record, for a whole-state identity pass."""
+        yield from self.db.execute("SELECT source, id, object_type, email, data FROM contacts ORDER BY source, id")
+
+    def add_override(self, kind: str, a: str, b: str = "") -> None:
+        """A person's identity decision; a new one about a record replaces what it said before."""
+        self.db.execute("DELETE FROM identity_overrides WHERE a=? OR b=?", (a, a))
+        if b:
+            self.db.execute("DELETE FROM identity_overrides WHERE kind='unlink' AND a=?", (b,))
+        self.db.execute("INSERT INTO identity_overrides (kind, a, b, at) VALUES (?,?,?,?)",
+                        (kind, a, b, _iso(datetime.now(timezone.utc))))
+
+    def overrides(self, keys: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
+        """(kind, a, b) of the manual decisions touching `keys` (all of them when None)."""
+        rows = self.db.execute("SELECT kind, a, b FROM identity_overrides ORDER BY at, a").fetchall()
+        if keys is None:
+            return [tuple(r) for r in rows]
+        wanted = set(keys)
+        return [tuple(r) for r in rows if r[1] in wanted or r[2] in wanted]
+
+    # ------------------------------------------------------------- hand-off ledger
+    def handoff_plan(self, key: str, origin: str, target: str, object_type: str, run_id: str,
+                     payload: dict[str, Any]) -> None:
+        """Record a hand-off before anything is sent; one already under way or done keeps its state."""
+        self.db.execute(
+            "INSERT INTO handoffs (key, origin, target, object_type, status, run_id, created_at, payload) "
+            "VALUES (?,?,?,?, 'planned', ?, ?, ?) ON CONFLICT (key) DO UPDATE SET payload=excluded.payload, "
+            "run_id=excluded.run_id WHERE handoffs.status='planned'",
+            (key, origin, target, object_type, run_id, _iso(datetime.now(timezone.utc)), json.dumps(payload)),
+        )
+
+    def handoffs(self, target: str | None = None, statuses: Sequence[str] = ("planned", "pending")) -> list[dict[str, Any]]:
+        q = ("SELECT key, origin, target, object_type, status, crm_id, run_id, payload FROM handoffs "
+             f"WHERE status IN ({marks(len(statuses))})" + (" AND target=?" if target else "") + " ORDER BY key")
+        rows = _dicts(self.db.execute(q, (*statuses, *((target,) if target else ()))))
+        for r in rows:
+            r["payload"] = json.loads(r["payload"])
+        return rows
+
+    def handoff_set(self, key: str, status: str, crm_id: str | None = None, run_id: str | None = None) -> None:
+        self.db.execute(
+            "UPDATE handoffs SET status=?, crm_id=coalesce(?, crm_id), run_id=coalesce(?, run_id), "
+            "confirmed_at=? WHERE key=?", (status, crm_id, run_id, _iso(datetime.now(timezone.utc)), key))
+
+    def handoff_entry(self, key: str) -> dict[str, Any] | None:
+        rows = _dicts(self.db.execute(
+            "SELECT key, origin, target, object_type, status, crm_id, run_id, payload FROM handoffs WHERE key=?",
+            (key,)))
+        for r in rows:
+            r["payload"] = json.loads(r["payload"])
+        return rows[0] if rows else None
+
+    def handoffs_for_run(self, run_id: str) -> list[dict[str, Any]]:
+        return _dicts(self.db.execute(
+            "SELECT key, origin, target, object_type, status, crm_id FROM handoffs WHERE run_id=? ORDER BY key",
+            (run_id,)))
+
     def set_managed(self, source: str, contact_id: str, values: dict[str, str | None],
-                    stage: Stage | None = None) -> None:
-        """Record what we wrote (and the stage it means), so the write echoing back is not a change."""
+                    stage: Stage | None = None, link: str | None = None) -> None:
+        """Record what we wrote (the stage it means, the link it set), so the write echoing back is no change."""
         row = self.db.execute("SELECT data FROM contacts WHERE source=? AND id=?", (source, contact_id)).fetchone()
         if not row:
             return
         c = contact_from_json(row[0])
         managed = dict(c.managed)
         managed.update({k: norm_value(v) for k, v in values.items()})
-        self._rewrite_snapshot(replace(c, managed=managed, lifecycle_stage=stage or c.lifecycle_stage))
+        links = tuple(sorted({*c.links, link})) if link else c.links
+        self._rewrite_snapshot(replace(c, managed=managed, lifecycle_stage=stage or c.lifecycle_stage, links=links))
+        if link:
+            self._set_links([replace(c, links=links)])
 
     def set_stage(self, source: str, contact_id: str, stage: Stage) -> None:
         """Keep the snapshot's canonical stage in step with what we wrote, so its echo is no change."""

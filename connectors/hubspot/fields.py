@@ -31,6 +31,8 @@ FIELDS: tuple[FieldSpec, ...] = (
               "Engagement points computed by leadsync."),
     FieldSpec("contacts", "leadsync_reason", "leadsync reason", "string", "textarea",
               "Why leadsync scored this contact as it did."),
+    FieldSpec("contacts", "leadsync_salesforce_id", "leadsync Salesforce id", "string", "text",
+              "The Salesforce Lead or Contact leadsync linked this contact to (one person across both CRMs)."),
     FieldSpec("tasks", "leadsync_key", "leadsync key", "string", "text",
               "Idempotency key: a task is created at most once per key."),
 )

@@ -25,12 +25,14 @@ from connectors.salesforce.bulk import NUMBER_TYPES, BulkReader
 from connectors.salesforce.fields import STATUS, FieldMap
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.transport import Transport
-from mapping.model import Change, ChangeResult, CreateTask, SetFields
+from mapping.model import Change, ChangeResult, CreateRecord, CreateTask, SetFields
 from mapping.salesforce import (
     EXTRA_META,
+    LINK_FIELD,
     LINKED_MESSAGE,
     LINKED_TASK,
     ORG_STAGE_VALUES,
+    PERSON_KEY_FIELD,
     SELECT_FIELDS,
     TASK_KEY_FIELD,
 )
@@ -381,7 +383,11 @@ class SalesforceConnector:
         results: list[ChangeResult | None] = [None] * len(changes)
         updates = [(i, c) for i, c in enumerate(changes) if isinstance(c, SetFields)]
         tasks = [(i, c) for i, c in enumerate(changes) if isinstance(c, CreateTask)]
+        creates = [(i, c) for i, c in enumerate(changes) if isinstance(c, CreateRecord)]
         size = self.settings.write_batch_size
+        for batch in chunks(creates, size):
+            for i, res in zip((i for i, _ in batch), self._create_records([c for _, c in batch]), strict=True):
+                results[i] = res
         for batch in chunks(updates, size):
             for i, res in zip((i for i, _ in batch), self._set_fields([c for _, c in batch]), strict=True):
                 results[i] = res
@@ -397,10 +403,45 @@ class SalesforceConnector:
         return [self._logical_result(_result(c, out, c.record_id)) for c, out in zip(batch, outcomes, strict=True)]
 
     def _wire_values(self, change: SetFields) -> dict[str, Any]:
+        return self._typed_values(change.object_type, change.values())
+
+    def _typed_values(self, sobject: str, logical: Mapping[str, Any]) -> dict[str, Any]:
         """Plan values in the org's fields and picklist values, typed for JSON by describe (numbers as numbers)."""
-        types = {name: f["type"] for name, f in self.fields_of(change.object_type).items()}
-        values = self.field_map.to_org(change.object_type, change.values())
-        return {name: _typed(value, types.get(name)) for name, value in values.items()}
+        types = {name: f["type"] for name, f in self.fields_of(sobject).items()}
+        values = self.field_map.to_org(sobject, logical)
+        return {name: _typed(value if value is None else str(value), types.get(name))
+                for name, value in values.items()}
+
+    # ------------------------------------------------------------------ hand-offs (records created for a person)
+    def supports_links(self) -> bool:
+        """Whether the org has leadsync's link field on Lead and Contact (optional, like the hand-off key)."""
+        return all(LINK_FIELD in self.fields_of(o) for o in ("Lead", "Contact"))
+
+    def supports_handoffs(self) -> bool:
+        """A hand-off is exactly-once only through an External ID: without one, leadsync creates nothing."""
+        key = self.fields_of("Lead").get(PERSON_KEY_FIELD)
+        return bool(key and key.get("externalId"))
+
+    def find_records(self, object_type: str, keys: Sequence[str]) -> dict[str, str]:
+        """Record id by hand-off key, for the keys that already have one (crash recovery, before any create)."""
+        found: dict[str, str] = {}
+        for part in chunks(list(keys), 100):
+            soql = format_soql("SELECT Id, {:literal} FROM {:literal} WHERE {:literal} IN {}", PERSON_KEY_FIELD,
+                               object_type, PERSON_KEY_FIELD, list(part))
+            found.update({r[PERSON_KEY_FIELD]: r["Id"] for r in self.query(soql)})
+        return found
+
+    def _create_records(self, batch: list[CreateRecord]) -> list[ChangeResult]:
+        """Upsert on the hand-off key: a create whose answer was lost is re-sent as an update, never a copy."""
+        out: list[ChangeResult] = []
+        for sobject in dict.fromkeys(c.object_type for c in batch):
+            part = [c for c in batch if c.object_type == sobject]
+            records = [{"attributes": {"type": sobject}, PERSON_KEY_FIELD: c.idempotency_key,
+                        **self._typed_values(sobject, c.fields)} for c in part]
+            outcomes = self._write(f"composite/sobjects/{sobject}/{PERSON_KEY_FIELD}", records)
+            out += [self._logical_result(_result(c, o, o.get("id"))) for c, o in zip(part, outcomes, strict=True)]
+        order = {id(c): i for i, c in enumerate(batch)}
+        return sorted(out, key=lambda r: order[id(r.change)])
 
     def _logical_result(self, res: ChangeResult) -> ChangeResult:
         """A rejection names the field the plan knows (`LeadSync_Stage__c`), not the org's (`Status`)."""

@@ -1,0 +1,305 @@
+"""One sync across every configured CRM: pull per source, decide per person, write per record.
+
+Order of work, each step committed before the next:
+1. each source's set-up and pull (its own watermarks and quota); a source that fails ends its own run with a
+   clean status and the others go on;
+2. each source's task recovery;
+3. the dirty records of every source, in batches: the records around them are gathered, grouped into persons,
+   each person decided once (sync/decide.py), and each source writes its records' share;
+4. hand-offs: records created in another CRM, through a ledger (planned → pending → created), exactly once:
+   the create is an upsert on an External ID holding the hand-off key, looked up before it is ever re-sent;
+   then the origin records are decided again, so the link back is written in the same sync.
+A source that is not part of this run keeps its dirty records and its planned hand-offs for the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from connectors.base import chunks
+from mapping.model import Contact, CreateRecord, Engagement, Stage
+from scoring import Score, ScoringModel
+from sync.decide import Handoff, PersonDecision, PersonPolicy, decide, handoff_task
+from sync.engine import Engine, PlanOutput, RunSummary, Stopped, _Skip, _task_payload, mapping_for
+from sync.persons import gather
+from sync.plan import ContactPlan
+
+log = logging.getLogger("leadsync.sync")
+
+
+class Sync:
+    def __init__(self, state: Any, engines: Mapping[str, Engine], model: ScoringModel,
+                 policy: PersonPolicy | None = None) -> None:
+        self.state = state
+        self.engines = dict(engines)
+        self.model = model
+        first = next(iter(self.engines.values()))
+        self.policy = policy or first.policy
+        self.batch_size = first.batch_size
+        self.stop = first.stop
+
+    def run(self, kind: str, resume: bool = False, since: datetime | None = None
+            ) -> dict[str, tuple[RunSummary, PlanOutput]]:
+        self.kind = kind
+        self.summaries = {src: e.begin(kind) for src, e in self.engines.items()}
+        first = next(iter(self.engines.values()))
+        self.now, self.wall_now = first.now, first.wall_now
+        try:
+            for src, e in self.engines.items():
+                self._step(e.prepare, self.summaries[src], resume, since)
+            for src, e in self.engines.items():
+                self._step(e.before_write, self.summaries[src])
+            self._policy_for_run()
+            self._decide_dirty()
+            self._handoffs()
+        except Stopped:
+            for s in self.summaries.values():
+                if s.status == "running":
+                    s.status, s.message = "stopped", "stopped on request; the next run continues from here"
+        finally:
+            for src, e in self.engines.items():
+                e.finish(self.summaries[src])
+        return {src: (self.summaries[src], e.out) for src, e in self.engines.items()}
+
+    @staticmethod
+    def _step(fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except _Skip:
+            pass
+
+    def _live(self) -> dict[str, Engine]:
+        return {src: e for src, e in self.engines.items() if e.alive}
+
+    def _policy_for_run(self) -> None:
+        """Link fields are written only where this run's connector can store them; a hand-off is decided only
+        towards a CRM leadsync has pulled (in this run or before): who is missing there is unknown otherwise."""
+        unsupported = {src for src, e in self.engines.items()
+                       if e.alive and not getattr(e.connector, "supports_links", lambda: True)()}
+        sources = {"hubspot", "salesforce", *self.engines} - unsupported
+        known = tuple(t for t in self.policy.handoff_to
+                      if (t in self.engines and self.engines[t].alive) or self.state.watermarks(t))
+        self.policy = replace(self.policy, link_sources=frozenset(sources), handoff_to=known)
+
+    # ------------------------------------------------------------------ decide per person
+    def _decide_dirty(self) -> None:
+        keys = [f"{src}:{rid}" for src in self._live() for rid in self.state.dirty(src)]
+        self.decided: set[str] = set()
+        for part in chunks(keys, self.batch_size):
+            self._decide([k for k in part if k not in self.decided])
+            if self.stop.is_set():
+                raise Stopped()
+
+    def _decide(self, keys: Sequence[str]) -> list[Handoff]:
+        if not keys:
+            return []
+        seeds = list(self.state.records(keys).values())
+        batch = gather(self.state, seeds)
+        person_of, conflicted = batch.person_of(), batch.conflicted()
+        persons = {}
+        for k in keys:
+            if k in person_of:
+                persons.setdefault(person_of[k].key, person_of[k])
+        engagements = self._engagements([k for p in persons.values() for k in p.records], batch.records)
+        plans: dict[str, list[ContactPlan]] = {}
+        scores: dict[str, dict[str, Score]] = {}
+        details: dict[str, dict[str, dict[str, Any]]] = {}
+        handoffs = []
+        for person in persons.values():
+            records = [batch.records[k] for k in person.records]
+            d = decide(records, engagements, self.model, self.now, self.wall_now, mapping_for, self.policy,
+                       anchor=person.records[0], conflicted=any(k in conflicted for k in person.records))
+            detail = _detail(d, person.records, person.evidence)
+            for p in d.plans:
+                src = p.contact.source
+                plans.setdefault(src, []).append(p)
+                scores.setdefault(src, {})[p.contact.id] = d.score
+                details.setdefault(src, {})[p.contact.id] = detail
+            if d.handoff:
+                handoffs.append(d.handoff)
+            self.decided.update(person.records)
+        live = self._live()
+        for src, e in live.items():
+            if plans.get(src):
+                self._step(e.take, plans[src], scores[src], details[src], self.summaries[src])
+        self._defer([p for src, ps in plans.items() if src not in live for p in ps])
+        self._plan_handoffs(handoffs)
+        return handoffs
+
+    def _defer(self, plans: Sequence[ContactPlan]) -> None:
+        """Records of a CRM this run cannot write: kept dirty, so the next run of that CRM decides them."""
+        if self.kind == "plan":
+            return
+        by_source: dict[str, list[str]] = {}
+        for p in plans:
+            if p.set_fields or p.task:
+                by_source.setdefault(p.contact.source, []).append(p.contact.id)
+        if by_source:
+            with self.state.tx():
+                for src, ids in by_source.items():
+                    self.state.mark_dirty(src, ids)
+
+    def _engagements(self, keys: Sequence[str], records: Mapping[str, Contact]) -> dict[str, list[Engagement]]:
+        by_source: dict[str, list[str]] = {}
+        for k in keys:
+            by_source.setdefault(records[k].source, []).append(records[k].id)
+        out: dict[str, list[Engagement]] = {}
+        for src, ids in by_source.items():
+            for rid, history in self.state.engagements_for(src, ids).items():
+                out[f"{src}:{rid}"] = history
+        return out
+
+    # ------------------------------------------------------------------ hand-offs
+    def _origin_summary(self, h: Handoff) -> RunSummary | None:
+        return self.summaries.get(h.origin.partition(":")[0])
+
+    def _plan_handoffs(self, handoffs: list[Handoff]) -> None:
+        if not handoffs:
+            return
+        if self.kind == "plan":
+            for h in handoffs:
+                summary = self._origin_summary(h)
+                engine = self.engines.get(h.origin.partition(":")[0])
+                if engine is not None and summary is not None:
+                    engine.out.handoffs.append(h)
+                    summary.records_created += 1
+            return
+        with self.state.tx():
+            for h in handoffs:
+                summary = self._origin_summary(h)
+                self.state.handoff_plan(h.key, h.origin, h.target, h.object_type,
+                                        summary.run_id if summary else "", _handoff_payload(h))
+
+    def _handoffs(self) -> None:
+        if self.kind == "plan":
+            return
+        for target, e in self._live().items():
+            entries = self.state.handoffs(target)
+            if entries:
+                self._step(self._execute, e, entries)
+
+    def _execute(self, e: Engine, entries: list[dict[str, Any]]) -> None:
+        summary = self.summaries[e.source]
+        if not getattr(e.connector, "supports_handoffs", lambda: False)():
+            summary.message = (f"{len(entries)} hand-off(s) left planned: {e.source} has no External ID field "
+                               "for the hand-off key (see BEHAVIOR.md)")
+            log.warning("run %s: %s", summary.run_id, summary.message)
+            return
+        with e.guard(summary), e._phase(summary, "write"):
+            todo = self._still_wanted(e, entries)
+            found = e.connector.find_records(todo[0].object_type, [h.key for h in todo]) if todo else {}
+            fresh = [h for h in todo if h.key not in found]
+            with self.state.tx():
+                for h in fresh:
+                    self.state.handoff_set(h.key, "pending", run_id=summary.run_id)
+            changes = [_create(e.mapping, h) for h in fresh]
+            results = e.connector.apply(changes) if changes else []
+            created: list[tuple[Handoff, str]] = [(h, found[h.key]) for h in todo if h.key in found]
+            for h, res in zip(fresh, results, strict=True):
+                if res.ok and res.crm_id:
+                    created.append((h, res.crm_id))
+                    continue
+                summary.failed += 1
+                with self.state.tx():
+                    status = self.state.record_failure(e.source, h.key, h.origin, "create_record", res.error_code,
+                                                       res.message, res.fields, summary.run_id, e.max_attempts)
+                    self.state.handoff_set(h.key, "planned" if status == "retry" else "failed")
+                log.warning("hand-off %s → %s rejected: %s %s", h.origin, e.source, res.error_code, res.message)
+            self._confirm(e, created, summary)
+        origins = [h.origin for h, _ in created]
+        if origins:
+            self._relink(origins)
+
+    def _still_wanted(self, e: Engine, entries: list[dict[str, Any]]) -> list[Handoff]:
+        """A planned hand-off whose person has since gained a record in the target (pulled, or linked by
+        hand) links to it instead: a hand-off never duplicates a record sales already has."""
+        todo = []
+        for entry in entries:
+            h = _handoff_from(entry)
+            origin = self.state.records([h.origin]).get(h.origin)
+            batch = gather(self.state, [origin]) if origin else None
+            person = batch.person_of().get(h.origin) if batch else None
+            has_target = person is not None and any(
+                k.startswith(f"{e.source}:") and not batch.records[k].archived for k in person.records)
+            if origin is None or origin.archived or has_target or h.origin in (batch.conflicted() if batch else ()):
+                with self.state.tx():
+                    self.state.handoff_set(h.key, "linked" if has_target else "cancelled")
+                continue
+            todo.append(h)
+        return todo
+
+    def _confirm(self, e: Engine, created: list[tuple[Handoff, str]], summary: RunSummary) -> None:
+        tasks = []
+        with self.state.tx():
+            for h, crm_id in created:
+                self.state.handoff_set(h.key, "created", crm_id, summary.run_id)
+                self.state.put_contact(_new_record(e.mapping, h, crm_id, self.wall_now), summary.run_id)
+                self.state.audit(summary.run_id, e.source, h.object_type, crm_id,
+                                 {"created_for": (None, h.origin), "handoff_key": (None, h.key)})
+                self.state.resolve_failure(e.source, h.key)
+                summary.records_created += 1
+                self.state.add_stage_change(e.source, crm_id, None, h.stage.value, summary.run_id)
+                _count(summary, h.stage)
+                task = handoff_task(h, crm_id, h.values.get("owner_id"), e.wall_now, self.policy.due_days,
+                                    h.values.get("email"))
+                if task is not None and e._task_wanted(task):
+                    self.state.task_intent(task.idempotency_key, e.source, crm_id, task.stage_to.value,
+                                           summary.run_id, _task_payload(task))
+                    tasks.append(task)
+        e._apply_tasks(tasks, summary)
+
+    def _relink(self, origins: list[str]) -> None:
+        """Decide the origin persons again: the link back (and the new record's fields) in this same sync."""
+        with self.state.tx():
+            for key in origins:
+                src, _, rid = key.partition(":")
+                self.state.mark_dirty(src, [rid])
+        keys = [k for k in origins if k.partition(":")[0] in self._live()]
+        for part in chunks(keys, self.batch_size):
+            self._decide(list(part))
+
+
+def _count(summary: RunSummary, stage: Stage) -> None:
+    key = f"none->{stage.value}"
+    summary.stage_changes[key] = summary.stage_changes.get(key, 0) + 1
+
+
+def _detail(d: PersonDecision, records: Sequence[str], evidence: Mapping[str, str]) -> dict[str, Any]:
+    """What `explain` shows of the person behind a record's score."""
+    return {"key": d.person, "records": list(records), "evidence": dict(evidence),
+            "provenance": d.profile.provenance_dict(), "duplicates_dropped": d.duplicates_dropped}
+
+
+def _handoff_payload(h: Handoff) -> dict[str, Any]:
+    return {"origin": h.origin, "target": h.target, "object_type": h.object_type, "values": dict(h.values),
+            "managed": dict(h.managed), "stage": h.stage.value, "task": list(h.task) if h.task else None,
+            "reasons": list(h.reasons)}
+
+
+def _handoff_from(entry: Mapping[str, Any]) -> Handoff:
+    p = entry["payload"]
+    return Handoff(entry["key"], p["origin"], p["target"], p["object_type"], p["values"], p["managed"],
+                   Stage(p["stage"]), tuple(p["task"]) if p.get("task") else None, tuple(p.get("reasons") or ()))
+
+
+def _create(m: Any, h: Handoff) -> CreateRecord:
+    return CreateRecord(source=h.target, object_type=h.object_type, idempotency_key=h.key, origin=h.origin,
+                        fields=m.handoff_record(h.object_type, h.values, h.managed))
+
+
+def _new_record(m: Any, h: Handoff, crm_id: str, now: datetime) -> Contact:
+    """The created record as the state will know it until its first pull: its echo is then no change."""
+    v = h.values
+    managed = {**{k: v2 for k, v2 in h.managed.items()}}
+    link = getattr(m, "LINK_FIELD", None)
+    if link:
+        managed[link] = h.origin.partition(":")[2]
+    return Contact(source=h.target, id=crm_id, object_type=h.object_type, email=v.get("email"),
+                   first_name=v.get("first_name"), last_name=v.get("last_name"), title=v.get("title"),
+                   company=v.get("company"), company_size=v.get("company_size"), country=v.get("country"),
+                   owner_id=v.get("owner_id"), lifecycle_stage=h.stage, created_at=now, managed=managed,
+                   links=(h.origin,))

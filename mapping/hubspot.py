@@ -311,6 +311,6 @@ def outbound_fields(stage: Stage | None, score: int, fit: int, engagement: int, 
     }
     if stage is not None and stage in STAGE_TO_HUBSPOT:
         out["lifecyclestage"] = STAGE_TO_HUBSPOT[stage]
-    if link:
-        out[LINK_FIELD] = link
+    if link is not None:  # "" clears a link that no longer holds
+        out[LINK_FIELD] = link or None
     return out

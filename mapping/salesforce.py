@@ -448,6 +448,6 @@ def outbound_fields(stage: Stage | None, score: int, fit: int, engagement: int, 
     }
     if stage is not None and stage in STAGE_TO_SALESFORCE:
         out["LeadSync_Stage__c"] = STAGE_TO_SALESFORCE[stage]
-    if link:
-        out[LINK_FIELD] = link
+    if link is not None:  # "" clears a link that no longer holds
+        out[LINK_FIELD] = link or None
     return out

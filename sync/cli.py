@@ -22,7 +22,8 @@ from connectors.base import Connector, ConnectorError, registry
 from scoring import ScoringModel, default_model, load_model, score
 from scoring.cli import register as register_scoring
 from sync import logs
-from sync.engine import Engine, RunSummary, scoring_time
+from sync.engine import Engine, RunSummary, mapping_for, scoring_time
+from sync.identity_cli import identity_app
 from sync.lock import LockBusy, writer_lock
 from sync.report import build_report
 from sync.report_render import render_html, render_terminal
@@ -33,6 +34,7 @@ from sync.undo import undo_run
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 sandbox_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local HubSpot and Salesforce emulators.")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(identity_app, name="identity")
 out = Console()
 err = Console(stderr=True)
 
@@ -309,47 +311,78 @@ def _handoff_json(h: Any) -> dict[str, Any]:
 
 @app.command()
 def explain(email: str, as_json: bool = JSON) -> None:
-    """A contact's score, stage and every reason with its points."""
+    """A person's score, stage and every reason with its points, across every CRM that holds them."""
     settings = Settings()
     state = State(settings.state_url)
     model = _model(settings)
     now = scoring_time(datetime.now(timezone.utc))
     found = state.contact_by_email(email)
     if not found:
-        err.print(f"[red]No contact with email {email!r}[/] in the state store ({state.describe_url()}). "
+        err.print(f"[red]No contact with email {escape(email)!r}[/] in the state store ({state.describe_url()}). "
                   "Run a backfill first.")
         raise typer.Exit(1)
     results = []
-    for c in found:
-        s = score(model, c, state.engagements_for(c.source, [c.id])[c.id], now)
-        results.append({"source": c.source, "id": c.id, "object_type": c.object_type, "name": c.name,
-                        "crm_stage": c.lifecycle_stage.value if c.lifecycle_stage else None, "score": s.to_dict()})
+    for person, records, d in _decisions(state, model, settings, found, now):
+        for c in records:
+            results.append({"source": c.source, "id": c.id, "object_type": c.object_type, "name": c.name,
+                            "crm_stage": c.lifecycle_stage.value if c.lifecycle_stage else None,
+                            "person": person.key, "score": d.score.to_dict(),
+                            "provenance": d.profile.provenance_dict()})
         if not as_json:
-            _print_explanation(c, s)
+            _print_explanation(d.profile.contact, d.score, records=records, provenance=d.profile.provenance_dict())
     if as_json:
         _emit({"email": email, "contacts": results})
+
+
+def _decisions(state: State, model: ScoringModel, settings: Settings, found: list[Any], now: datetime
+               ) -> list[tuple[Any, list[Any], Any]]:
+    """The persons behind these records, decided as a sync would (nothing is written)."""
+    from sync.decide import decide
+    from sync.persons import gather
+
+    batch = gather(state, found)
+    persons = {p.key: p for c in found if (p := batch.person_of().get(c.key))}
+    out = []
+    for p in persons.values():
+        records = [batch.records[k] for k in p.records]
+        engagements: dict[str, list[Any]] = {}
+        for c in records:
+            engagements[c.key] = state.engagements_for(c.source, [c.id])[c.id]
+        d = decide(records, engagements, model, now, now, mapping_for, settings.person_policy(), anchor=p.records[0])
+        out.append((p, records, d))
+    return out
 
 
 _URL_HOST = re.compile(r"https?://[^/\s]+")
 
 
-def _print_explanation(c: Any, s: Any, limit: int | None = None) -> None:
+def _print_explanation(c: Any, s: Any, limit: int | None = None, records: list[Any] | None = None,
+                       provenance: dict[str, Any] | None = None) -> None:
     stage = c.lifecycle_stage.value if c.lifecycle_stage else "none"
-    out.print(f"[bold]{c.name}[/] <{c.email}> — {c.source} {c.object_type} {c.id}")
+    out.print(f"[bold]{escape(c.name)}[/] <{escape(c.email or '')}> — {c.source} {c.object_type} {c.id}")
+    for r in records or []:
+        if r.key != c.key:
+            rs = r.lifecycle_stage.value if r.lifecycle_stage else "none"
+            out.print(f"  also {r.source} {r.object_type} {r.id} (CRM stage {rs})")
     out.print(f"  CRM stage: {stage}; score implies: [bold]{s.stage.value}[/]  "
               f"(fit {s.fit}, engagement {s.engagement}, total {s.total})")
     if s.disqualified:
-        out.print(f"  [red]blocked:[/] {s.disqualified}")
+        out.print(f"  [red]blocked:[/] {escape(s.disqualified)}")
+    if provenance and len(records or []) > 1:
+        facts = [f"{f} from {p['source']} {p['record_id']}" + (f" ({p['at'][:10]})" if p["at"] else "")
+                 for f, p in provenance.items() if f in ("title", "company", "company_size", "industry", "country")]
+        if facts:
+            out.print("  fit facts: " + "; ".join(facts))
     table = Table("kind", "points", "reason", "evidence")
     reasons = sorted(s.reasons, key=lambda r: -abs(r.points))[:limit] if limit else s.reasons
     for r in reasons:
         evidence = "\n".join(_URL_HOST.sub("", e) for e in r.evidence[:3])  # paths read better than URLs
-        table.add_row(r.kind, f"{r.points:+d}", r.text, evidence)
+        table.add_row(r.kind, f"{r.points:+d}", escape(r.text), escape(evidence))
     out.print(table)
     if limit and len(s.reasons) > limit:
         out.print(f"  … {len(s.reasons) - limit} more reasons (`leadsync explain` shows them all)")
     if s.interests:
-        out.print("  cared about: " + ", ".join(s.interests))
+        out.print("  cared about: " + escape(", ".join(s.interests)))
 
 
 @app.command()

@@ -81,9 +81,10 @@ class Sync:
         unsupported = {src for src, e in self.engines.items()
                        if e.alive and not getattr(e.connector, "supports_links", lambda: True)()}
         sources = {"hubspot", "salesforce", *self.engines} - unsupported
-        known = tuple(t for t in self.policy.handoff_to
-                      if (t in self.engines and self.engines[t].alive) or self.state.watermarks(t))
-        self.policy = replace(self.policy, link_sources=frozenset(sources), handoff_to=known)
+        known = frozenset(t for t in {"hubspot", "salesforce", *self.engines}
+                          if (t in self.engines and self.engines[t].alive) or self.state.watermarks(t))
+        self.policy = replace(self.policy, link_sources=frozenset(sources), known_sources=known,
+                              handoff_to=tuple(t for t in self.policy.handoff_to if t in known))
 
     # ------------------------------------------------------------------ decide per person
     def _decide_dirty(self) -> None:

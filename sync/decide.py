@@ -15,15 +15,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType, ModuleType
 from typing import Any
 
+from mapping import hubspot as hubspot_mapping
+from mapping import salesforce as salesforce_mapping
 from mapping.model import SALES_OWNED, STAGE_RANK, Contact, CreateTask, Engagement, Stage
 from mapping.profile import DEFAULT_RULES, Profile, merge, pool
 from scoring import Score, ScoringModel, next_stage, score
 from sync.plan import ContactPlan, plan_contact, task_key, task_text
 
+#: leadsync's link fields, in each CRM's vocabulary.
+LINK_FIELDS = frozenset({hubspot_mapping.LINK_FIELD, salesforce_mapping.LINK_FIELD})
 #: What a hand-off Lead's Company says when no record knows the company (Salesforce requires one); the
 #: spelling HubSpot's own connector uses.
 COMPANY_PLACEHOLDER = "[not provided]"
@@ -44,6 +48,8 @@ class PersonPolicy:
     due_days: int = 1
     #: Sources whose connector can store leadsync's link field (an org may lack the Salesforce one).
     link_sources: frozenset[str] = frozenset()
+    #: Sources leadsync has pulled (now or before): only there is a missing record known to be missing.
+    known_sources: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +110,14 @@ def _link_for(record: Contact, records: Sequence[Contact], policy: PersonPolicy)
     other = {"hubspot": "salesforce", "salesforce": "hubspot"}.get(record.source)
     candidates = [c for c in records if c.source == other and not (c.read_only or c.archived)]
     candidates.sort(key=lambda c: (c.object_type != "Contact", c.id))
-    return candidates[0].id if candidates else None
+    if candidates:
+        return candidates[0].id
+    # A link leadsync wrote that no longer holds (unlinked, merged away) is cleared, but only once the other
+    # CRM is known: after a lost state database the link is what finds the person again.
+    field_name = next((k for k in record.managed if k in LINK_FIELDS), None)
+    if field_name and record.managed.get(field_name) and other in policy.known_sources:
+        return ""
+    return None
 
 
 def decide(records: Sequence[Contact], engagements: Mapping[str, Sequence[Engagement]], model: ScoringModel,
@@ -215,8 +228,6 @@ def handoff_task(h: Handoff, crm_id: str, owner_id: str | None, wall_now: dateti
     """The why-now task on a created record, keyed like any task on it (a re-run finds it, never doubles it)."""
     if h.task is None:
         return None
-    from datetime import timedelta
-
     subject, body = h.task
     return CreateTask(source=h.target, object_type=h.object_type, contact_id=crm_id, owner_id=owner_id,
                       idempotency_key=task_key(h.target, h.object_type, crm_id, h.stage), subject=subject, body=body,

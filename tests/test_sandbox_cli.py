@@ -78,8 +78,9 @@ def test_admin_routes_show_what_a_run_wrote(sandbox_env):
     from sync.cli import app
 
     sb = sandbox_env
-    CliRunner().invoke(app, ["backfill", "--source", "salesforce", "--json"], catch_exceptions=False)
+    # HubSpot first: once Salesforce is known, sales-ready people's tasks go there instead.
     CliRunner().invoke(app, ["backfill", "--source", "hubspot", "--json"], catch_exceptions=False)
+    CliRunner().invoke(app, ["backfill", "--source", "salesforce", "--json"], catch_exceptions=False)
     tasks = requests.get(f"{sb.hubspot_url}/_sandbox/hubspot/tasks", timeout=10).json()
     assert tasks["total"] == len(sb.hubspot.tasks()) > 0
     contacts = requests.get(f"{sb.hubspot_url}/_sandbox/hubspot/contacts?limit=5", timeout=10).json()

@@ -36,7 +36,8 @@ def test_contact_maps_stage_size_dates_and_managed_fields():
     assert c.created_at == datetime(2024, 10, 5, 11, tzinfo=UTC)
     assert c.updated_at == datetime(2024, 10, 9, 12, 21, 24, 382000, tzinfo=UTC)
     assert dict(c.managed) == {"lifecyclestage": "marketingqualifiedlead", "leadsync_score": "40",
-                               "leadsync_fit": None, "leadsync_engagement": None, "leadsync_reason": None}
+                               "leadsync_fit": None, "leadsync_engagement": None, "leadsync_reason": None,
+                               "leadsync_salesforce_id": None}
     assert not c.do_not_contact
 
 

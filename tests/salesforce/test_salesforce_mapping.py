@@ -7,7 +7,14 @@ from typing import Any
 
 from connectors.base import RawPage
 from mapping.model import EngagementKind, Stage
-from mapping.salesforce import MANAGED_FIELDS, ORG_STAGE_VALUES, campaign_kind, map_page, outbound_fields
+from mapping.salesforce import (
+    LINK_FIELD,
+    MANAGED_FIELDS,
+    ORG_STAGE_VALUES,
+    campaign_kind,
+    map_page,
+    outbound_fields,
+)
 
 LEAD: dict[str, Any] = {
     "Id": "00QSb000000001OMAQ", "FirstName": "Lena", "LastName": "Chen", "Email": "lena@acme.com",
@@ -38,7 +45,8 @@ def test_lead_maps_every_canonical_field() -> None:
     assert c.do_not_contact is True and c.read_only is False and c.owner_id == "00GQu0000000001AAA"
     assert c.updated_at == datetime(2026, 4, 28, 7, 25, 37, tzinfo=UTC)
     assert dict(c.managed) == {"LeadSync_Stage__c": None, "LeadSync_Score__c": "42", "LeadSync_Fit__c": None,
-                               "LeadSync_Engagement__c": "12.5", "LeadSync_Reason__c": "Pricing visits"}
+                               "LeadSync_Engagement__c": "12.5", "LeadSync_Reason__c": "Pricing visits",
+                               "LeadSync_HubSpot_Id__c": None}
 
 
 def test_converted_lead_is_read_only_and_stage_field_wins() -> None:
@@ -50,7 +58,7 @@ def test_contact_takes_company_from_account_and_customer_from_account_type() -> 
     [c] = map_page(RawPage("Contact", [CONTACT])).contacts
     assert (c.company, c.company_size, c.industry, c.country) == ("Umbrella Analytics", 900, "Retail", "Brazil")
     assert c.lifecycle_stage is Stage.CUSTOMER and c.email is None
-    assert set(c.managed) == set(MANAGED_FIELDS)
+    assert set(c.managed) == {*MANAGED_FIELDS, LINK_FIELD}
     prospect = map_page(RawPage("Contact", [{**CONTACT, "Account": {"Type": "Prospect"}}])).contacts[0]
     assert prospect.lifecycle_stage is Stage.LEAD
     no_account = map_page(RawPage("Contact", [{**CONTACT, "Account": None}])).contacts[0]

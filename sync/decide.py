@@ -150,7 +150,8 @@ def decide(records: Sequence[Contact], engagements: Mapping[str, Sequence[Engage
         plans.append(plan_contact(replace(c, managed=MappingProxyType(current)), desired, target, reasons,
                                   text if c is tasked else None, wall_now, policy.due_days))
     handoff = None
-    if handoff_targets and _rank(reached) >= _rank(policy.handoff_stage):
+    # Sales-owned stages set by hand (an opportunity, a customer) are sales' business already: not a hand-off.
+    if handoff_targets and _rank(reached) >= _rank(policy.handoff_stage) and reached not in SALES_OWNED:
         handoff = _handoff(ordered[0], handoff_targets[0], profile, s, why, reasons, reached, text, mappings, policy)
     return PersonDecision(profile.contact.key, s, profile, reached, plans, handoff, dropped)
 

@@ -123,12 +123,14 @@ class Sync:
             if d.handoff:
                 handoffs.append(d.handoff)
             self.decided.update(person.records)
+        # The hand-off intents are committed before any write clears these records from the dirty set: a kill
+        # between the two leaves the hand-off planned, never forgotten.
+        self._plan_handoffs(handoffs)
         live = self._live()
         for src, e in live.items():
             if plans.get(src):
                 self._step(e.take, plans[src], scores[src], details[src], self.summaries[src])
         self._defer([p for src, ps in plans.items() if src not in live for p in ps])
-        self._plan_handoffs(handoffs)
         return handoffs
 
     def _defer(self, plans: Sequence[ContactPlan]) -> None:
@@ -191,15 +193,16 @@ class Sync:
             log.warning("run %s: %s", summary.run_id, summary.message)
             return
         with e.guard(summary), e._phase(summary, "write"):
-            todo = self._still_wanted(e, entries)
-            found = e.connector.find_records(todo[0].object_type, [h.key for h in todo]) if todo else {}
-            fresh = [h for h in todo if h.key not in found]
+            wanted = [_handoff_from(entry) for entry in entries]
+            # Looked up first, by key: a create whose answer a crash or a timeout swallowed is ours, and done.
+            found = e.connector.find_records(wanted[0].object_type, [h.key for h in wanted])
+            created: list[tuple[Handoff, str]] = [(h, found[h.key]) for h in wanted if h.key in found]
+            fresh = self._still_wanted(e, [h for h in wanted if h.key not in found])
             with self.state.tx():
                 for h in fresh:
                     self.state.handoff_set(h.key, "pending", run_id=summary.run_id)
             changes = [_create(e.mapping, h) for h in fresh]
             results = e.connector.apply(changes) if changes else []
-            created: list[tuple[Handoff, str]] = [(h, found[h.key]) for h in todo if h.key in found]
             for h, res in zip(fresh, results, strict=True):
                 if res.ok and res.crm_id:
                     created.append((h, res.crm_id))
@@ -215,12 +218,11 @@ class Sync:
         if origins:
             self._relink(origins)
 
-    def _still_wanted(self, e: Engine, entries: list[dict[str, Any]]) -> list[Handoff]:
-        """A planned hand-off whose person has since gained a record in the target (pulled, or linked by
+    def _still_wanted(self, e: Engine, handoffs: list[Handoff]) -> list[Handoff]:
+        """A hand-off not yet in the CRM whose person has since gained a record there (pulled, or linked by
         hand) links to it instead: a hand-off never duplicates a record sales already has."""
         todo = []
-        for entry in entries:
-            h = _handoff_from(entry)
+        for h in handoffs:
             origin = self.state.records([h.origin]).get(h.origin)
             batch = gather(self.state, [origin]) if origin else None
             person = batch.person_of().get(h.origin) if batch else None

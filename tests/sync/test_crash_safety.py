@@ -104,3 +104,60 @@ def test_killed_backfills_converge_to_the_uninterrupted_result(tmp_path, source,
     finally:
         reference.stop()
         crashed.stop()
+
+
+def both_crms(sb: Sandbox) -> tuple[dict, Counter]:
+    """Both CRMs as a person would see them, with hand-off Leads named by their key (their ids may differ)."""
+    leads = {r["Id"]: r for r in sb.salesforce.records("Lead")}
+    name = {i: f"key:{r['LeadSync_Person_Key__c']}" for i, r in leads.items() if r.get("LeadSync_Person_Key__c")}
+    hs_fields, _ = crm_state(sb, "hubspot")
+    hs_fields = {cid: tuple(name.get(v, v) for v in values) for cid, values in hs_fields.items()}
+    sf_fields = {name.get(r["Id"], r["Id"]): tuple(_num(r.get(f)) for f in (*SF_FIELDS, "LeadSync_HubSpot_Id__c"))
+                 for obj in ("Lead", "Contact") for r in sb.salesforce.records(obj)}
+    tasks = Counter((name.get(t.get("WhoId"), t.get("WhoId")), t.get("Subject"))
+                    for t in sb.salesforce.records("Task") if t.get("LeadSync_Key__c"))
+    tasks.update((tuple(t["contact_ids"]), t["properties"].get("hs_task_subject")) for t in sb.hubspot.tasks())
+    return {"hubspot": hs_fields, "salesforce": sf_fields}, tasks
+
+
+def test_killed_hand_off_runs_converge_to_the_uninterrupted_result(tmp_path):
+    """Both CRMs as one run: kills land in either pull, in the person writes, and around the hand-off creates."""
+    anchor = default_anchor()
+    reference = start_sandbox(contacts=CONTACTS, seed=SEED, anchor=anchor)
+    crashed = start_sandbox(contacts=CONTACTS, seed=SEED, anchor=anchor)
+    try:
+        (tmp_path / "ref").mkdir()
+        (tmp_path / "crash").mkdir()
+        env_ref = env_for(reference, tmp_path / "ref")
+        for args in (("backfill",), ("sync", "--once")):
+            proc = leadsync(env_ref, *args)
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err.decode()[-2000:]
+        want = both_crms(reference)
+        assert any(k.startswith("key:") for k in want[0]["salesforce"]), "the scenario must hand off someone"
+
+        env = env_for(crashed, tmp_path / "crash")
+        killed = 0
+        for calls in (4, 20, 38, 50, 56, 60, 63, 66):
+            apps = (crashed.hubspot.app, crashed.salesforce.app)
+            start = sum(a.api_calls() for a in apps)
+            proc = leadsync(env, "backfill", *(("--resume",) if killed else ()))
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                if sum(a.api_calls() for a in apps) - start >= calls:
+                    proc.send_signal(signal.SIGKILL)
+                    killed += 1
+                    break
+                time.sleep(0.0005)
+            proc.wait()
+        assert killed >= 4, f"too few kills landed mid-run: {killed}"
+        for args in (("backfill", "--resume"), ("sync", "--once")):
+            proc = leadsync(env, *args)
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err.decode()[-2000:]
+        got = both_crms(crashed)
+        assert got[1] == want[1]  # no duplicate and no lost task, in either CRM
+        assert got[0] == want[0]  # the same fields, the same hand-off Leads, the same links
+    finally:
+        reference.stop()
+        crashed.stop()

@@ -138,10 +138,13 @@ def pool(engagements: Iterable[Sequence[Engagement]]) -> tuple[list[Engagement],
     The first source given keeps all of its own; a later source's engagement counts only past as many of the
     same key as earlier sources already hold.
     """
+    histories = [h for h in engagements if h]
+    if len(histories) <= 1:  # one record's history (most persons): nothing to de-duplicate
+        return (list(histories[0]) if histories else []), 0
     out: list[Engagement] = []
     seen: Counter[tuple[str, datetime, str]] = Counter()
     dropped = 0
-    for history in engagements:
+    for history in histories:
         here: Counter[tuple[str, datetime, str]] = Counter()
         for e in history:
             k = dedupe_key(e)

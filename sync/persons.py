@@ -52,8 +52,8 @@ def gather(state: State, seeds: Sequence[Contact]) -> Batch:
         keys |= set(state.keys_linking_to([c.key for c in frontier]))
         for _kind, a, b in state.overrides([c.key for c in frontier]):
             keys |= {a, b} - {""}
-        found = state.records_by_emails(emails) + list(state.records(keys - set(known)).values())
-        frontier = [c for c in found if c.key not in known]
+        keys |= set(state.keys_by_emails(emails))
+        frontier = list(state.records(keys - set(known)).values())
         known.update((c.key, c) for c in frontier)
         if not frontier:
             break

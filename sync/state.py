@@ -322,13 +322,15 @@ class State:
             out.update({c.key: c for c in self.contacts(source, ids).values()})
         return out
 
-    def records_by_emails(self, emails: Iterable[str]) -> list[Contact]:
+    def keys_by_emails(self, emails: Iterable[str]) -> list[str]:
+        """Record keys (any source) whose normalised email is one of `emails`: keys only, so a batch fetches
+        (and parses) just the records it does not hold yet."""
         emails = sorted({e for e in emails if e})
-        out: list[Contact] = []
+        out: list[str] = []
         for i in range(0, len(emails), 500):
             part = emails[i : i + 500]
-            out += [contact_from_json(d) for (d,) in self.db.execute(
-                f"SELECT data FROM contacts WHERE email IN ({marks(len(part))})", tuple(part))]
+            out += [f"{s}:{rid}" for s, rid in self.db.execute(
+                f"SELECT source, id FROM contacts WHERE email IN ({marks(len(part))})", tuple(part))]
         return out
 
     def keys_linking_to(self, keys: Iterable[str]) -> list[str]:
@@ -355,11 +357,15 @@ class State:
 
     def overrides(self, keys: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
         """(kind, a, b) of the manual decisions touching `keys` (all of them when None)."""
-        rows = self.db.execute("SELECT kind, a, b FROM identity_overrides ORDER BY at, a").fetchall()
         if keys is None:
-            return [tuple(r) for r in rows]
-        wanted = set(keys)
-        return [tuple(r) for r in rows if r[1] in wanted or r[2] in wanted]
+            return [tuple(r) for r in self.db.execute("SELECT kind, a, b FROM identity_overrides ORDER BY at, a")]
+        wanted = sorted(set(keys))
+        out: set[tuple[str, str, str]] = set()
+        for i in range(0, len(wanted), 400):
+            part = tuple(wanted[i : i + 400])
+            q = f"SELECT kind, a, b FROM identity_overrides WHERE a IN ({marks(len(part))}) OR b IN ({marks(len(part))})"
+            out.update(tuple(r) for r in self.db.execute(q, part + part))
+        return sorted(out)
 
     # ------------------------------------------------------------- hand-off ledger
     def handoff_plan(self, key: str, origin: str, target: str, object_type: str, run_id: str,

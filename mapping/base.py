@@ -7,8 +7,18 @@ and a `MappingIssue` says which record and field, so sync can report it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from mapping.model import Contact, Engagement
+
+#: How much of a bad value an issue quotes: enough to find it in the CRM, never a 200 KB blob.
+SHOWN_MAX = 80
+
+
+def shown(value: Any) -> str:
+    """A bad value as an issue quotes it: its repr, cut to SHOWN_MAX characters."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**SHOWN_MAX else f"<{value.bit_length()}-bit int>"
+    return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,15 @@ stages — is decided here, once.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
 from connectors.base import RawPage
-from mapping.base import MappedPage, MappingIssue
+from mapping.base import MappedPage, MappingIssue, shown
 from mapping.model import Contact, Engagement, EngagementKind, Stage
 
 SOURCE = "hubspot"
@@ -55,6 +57,10 @@ STAGE_TO_HUBSPOT: Mapping[Stage, str] = MappingProxyType({
 HARD_BOUNCE_CATEGORIES = frozenset({"UNKNOWN_USER", "MAILBOX_MISCONFIGURATION", "HARD_BOUNCE", "DOMAIN_REPUTATION"})
 #: HubSpot text properties hold at most 65,536 characters.
 MAX_TEXT = 65_536
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: A plain decimal employee count ("250", "250.0"); exponents, "NaN" and "inf" are not counts.
+_NUMBER = re.compile(r"[0-9]{1,12}(\.[0-9]*)?")
+_MAX_COUNT = 10**12
 
 
 class BadValue(ValueError):
@@ -65,37 +71,64 @@ class BadValue(ValueError):
 
 
 def parse_datetime(value: str | int | None) -> datetime | None:
-    """HubSpot datetimes: ISO with or without milliseconds, or epoch milliseconds (reference §2.1)."""
+    """HubSpot datetimes: ISO with or without milliseconds, or epoch milliseconds (reference §2.1).
+
+    Anything Python cannot represent (year 10000, thousands of digits) is a BadValue: one
+    far-future meeting must become an issue, not stop every run.
+    """
     if value is None or value == "":
         return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise BadValue(f"not a datetime: {shown(value)}")
     text = str(value).strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, UTC)
+    if text.isascii() and text.isdigit():
+        return _from_epoch_ms(text)
     try:
         at = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise BadValue(f"not a datetime: {text!r}") from exc
+        raise BadValue(f"not a datetime: {shown(text)}") from exc
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _from_epoch_ms(digits: str) -> datetime:
+    """Epoch milliseconds as a UTC datetime; out of datetime's range is a BadValue."""
+    if len(digits) > 16:  # beyond year 10000 whatever the digits; also keeps int() off huge strings
+        raise BadValue(f"epoch milliseconds out of range: {shown(digits)}")
+    try:
+        return datetime.fromtimestamp(int(digits) / 1000, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise BadValue(f"epoch milliseconds out of range: {shown(digits)}") from exc
 
 
 def parse_company_size(value: str | None) -> int | None:
     """`numemployees`: the midpoint of a range ("100-500" → 300), the bound of "10000+", or a plain number.
 
     Midpoints, not lower bounds: a scoring threshold such as "≥ 200 employees"
-    should count the "100-500" band, where most of its companies lie.
+    should count the "100-500" band, where most of its companies lie. Text such as
+    "12 employees", "NaN" or "1e309" is a BadValue, never a silent number.
     """
-    if value is None or value.strip() == "":
+    if value is None or (isinstance(value, str) and value.strip() == ""):
         return None
-    text = value.strip().replace(",", "")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadValue(f"not a company size: {shown(value)}")
+    text = str(value).strip().replace(",", "")
+    if text.endswith("+"):
+        return _count(text[:-1], value)
+    if "-" in text.lstrip("-"):
+        low, high = (_count(p, value) for p in text.split("-", 1))
+        return (low + high) // 2
+    return _count(text, value)
+
+
+def _count(text: str, value: object) -> int:
+    """A non-negative whole number of employees ("250", "250.0"); anything else is a BadValue."""
     try:
-        if text.endswith("+"):
-            return int(text[:-1])
-        if "-" in text:
-            low, high = (int(p) for p in text.split("-", 1))
-            return (low + high) // 2
-        return int(float(text))
-    except ValueError as exc:
-        raise BadValue(f"not a company size: {value!r}") from exc
+        number = float(text) if _NUMBER.fullmatch(text) else math.nan
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0 or number >= _MAX_COUNT:
+        raise BadValue(f"not a company size: {shown(value)}")
+    return int(number)
 
 
 def parse_stage(value: str | None) -> Stage | None:
@@ -108,6 +141,16 @@ def parse_stage(value: str | None) -> Stage | None:
     if value.isdigit():
         return Stage.OTHER
     raise BadValue(f"unknown lifecycle stage: {value!r}")
+
+
+def parse_email(value: Any) -> str | None:
+    """An email address, or None when unset; blank or malformed text is a BadValue (as for Salesforce)."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not _EMAIL.match(text):
+        raise BadValue(f"blank email address: {shown(value)}" if not text else f"not an email address: {shown(text)}")
+    return text
 
 
 def _text(value: Any) -> str | None:
@@ -131,7 +174,11 @@ class _Issues:
             return parse(value)
         except BadValue as exc:
             self.sink.append(MappingIssue(SOURCE, self.record_id, field, str(exc)))
-            return default
+        except (ArithmeticError, ValueError, TypeError, AttributeError, OSError) as exc:
+            # A shape no parser foresaw (a list where text belongs): still this record's issue, not a crash.
+            message = f"unreadable value {shown(value)} ({type(exc).__name__})"
+            self.sink.append(MappingIssue(SOURCE, self.record_id, field, message))
+        return default
 
 
 def map_contact(record: Mapping[str, Any], issues: list[MappingIssue], archived: bool = False,
@@ -147,7 +194,7 @@ def map_contact(record: Mapping[str, Any], issues: list[MappingIssue], archived:
     check = _Issues(rid, issues)
     return Contact(
         source=SOURCE, id=rid, object_type=OBJECT_TYPE,
-        email=_text(props.get("email")), first_name=_text(props.get("firstname")),
+        email=check.read("email", parse_email, props.get("email")), first_name=_text(props.get("firstname")),
         last_name=_text(props.get("lastname")), title=_text(props.get("jobtitle")),
         company=_text(props.get("company")),
         company_size=check.read("numemployees", parse_company_size, props.get("numemployees")),

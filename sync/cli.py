@@ -25,6 +25,7 @@ from sync.engine import Engine, RunSummary, scoring_time
 from sync.lock import LockBusy, writer_lock
 from sync.report import build_report
 from sync.report_render import render_html, render_terminal
+from sync.safe_text import crm, plain
 from sync.settings import Settings
 from sync.state import State
 from sync.undo import undo_run
@@ -56,7 +57,7 @@ def make_connector(name: str, settings: Settings) -> Connector:
     try:
         return classes[name](getattr(settings, name))
     except ConnectorError as exc:  # e.g. a settings value the connector cannot use: say which, no traceback
-        err.print(f"[red]{name}: {exc}[/]")
+        err.print(f"[red]{name}: {crm(exc)}[/]")
         raise typer.Exit(2) from exc
 
 
@@ -114,7 +115,7 @@ def run_source(settings: Settings, state: State, source: str, kind: str, model: 
                             create_tasks=settings.sync.create_tasks, on_progress=progress, stop=STOP)
             return engine.run(kind, resume=resume, since=since)
     except LockBusy as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{crm(exc)}[/]")
         raise typer.Exit(3) from exc
     finally:
         connector.close()
@@ -135,7 +136,7 @@ def _totals(summaries: list[RunSummary]) -> dict[str, Any]:
 def _print_summary(s: RunSummary) -> None:
     colour = "green" if s.status == "ok" else "yellow"
     out.print(f"[bold]{s.kind}[/] {s.source} [dim]{s.run_id}[/] [{colour}]{s.status}[/]"
-              + (f" — {s.message}" if s.message else ""))
+              + (f" — {crm(s.message)}" if s.message else ""))
     out.print(f"  pulled {s.contacts_pulled:,} contacts, {s.engagements_pulled:,} engagements; "
               f"scored {s.contacts_scored:,}")
     verb = "would update" if s.kind == "plan" else "updated"
@@ -145,7 +146,7 @@ def _print_summary(s: RunSummary) -> None:
     if s.stage_changes:
         out.print("  stage changes: " + ", ".join(f"{k} {v}" for k, v in sorted(s.stage_changes.items())))
     if s.missing_fields:
-        out.print(f"  [yellow]missing CRM fields[/] (run `leadsync init`): {', '.join(s.missing_fields)}")
+        out.print(f"  [yellow]missing CRM fields[/] (run `leadsync init`): {crm(', '.join(s.missing_fields))}")
     out.print(f"  {s.api_calls:,} API calls in {s.duration_s:.1f}s")
 
 
@@ -252,14 +253,14 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
                       show_lines=False)
         for c in p.set_fields[:limit]:
             for i, (f, fc) in enumerate(c.fields.items()):
-                table.add_row(c.email or c.record_id if i == 0 else "", f, str(fc.before), str(fc.after),
-                              "; ".join(c.reasons[:2]) if i == 0 else "")
+                table.add_row(crm(c.email or c.record_id) if i == 0 else "", crm(f), crm(str(fc.before)),
+                              crm(str(fc.after)), crm("; ".join(c.reasons[:2])) if i == 0 else "")
         if p.set_fields:
             out.print(table)
         if len(p.set_fields) > limit:
             out.print(f"  … and {len(p.set_fields) - limit:,} more records (use --json for all)")
         for t in p.tasks[:limit]:
-            out.print(f"  [bold]task[/] for {t.email or t.contact_id}: {t.subject}")
+            out.print(f"  [bold]task[/] for {crm(t.email or t.contact_id)}: {crm(t.subject)}")
 
 
 @app.command()
@@ -271,7 +272,7 @@ def explain(email: str, as_json: bool = JSON) -> None:
     now = scoring_time(datetime.now(timezone.utc))
     found = state.contact_by_email(email)
     if not found:
-        err.print(f"[red]No contact with email {email!r}[/] in the state store ({state.describe_url()}). "
+        err.print(f"[red]No contact with email {crm(repr(email))}[/] in the state store ({state.describe_url()}). "
                   "Run a backfill first.")
         raise typer.Exit(1)
     results = []
@@ -290,21 +291,21 @@ _URL_HOST = re.compile(r"https?://[^/\s]+")
 
 def _print_explanation(c: Any, s: Any, limit: int | None = None) -> None:
     stage = c.lifecycle_stage.value if c.lifecycle_stage else "none"
-    out.print(f"[bold]{c.name}[/] <{c.email}> — {c.source} {c.object_type} {c.id}")
+    out.print(f"[bold]{crm(c.name)}[/] <{crm(c.email)}> — {c.source} {crm(c.object_type)} {crm(c.id)}")
     out.print(f"  CRM stage: {stage}; score implies: [bold]{s.stage.value}[/]  "
               f"(fit {s.fit}, engagement {s.engagement}, total {s.total})")
     if s.disqualified:
-        out.print(f"  [red]blocked:[/] {s.disqualified}")
+        out.print(f"  [red]blocked:[/] {crm(s.disqualified)}")
     table = Table("kind", "points", "reason", "evidence")
     reasons = sorted(s.reasons, key=lambda r: -abs(r.points))[:limit] if limit else s.reasons
     for r in reasons:
-        evidence = "\n".join(_URL_HOST.sub("", e) for e in r.evidence[:3])  # paths read better than URLs
-        table.add_row(r.kind, f"{r.points:+d}", r.text, evidence)
+        evidence = "\n".join(crm(_URL_HOST.sub("", e)) for e in r.evidence[:3])  # paths read better than URLs
+        table.add_row(r.kind, f"{r.points:+d}", crm(r.text), evidence)
     out.print(table)
     if limit and len(s.reasons) > limit:
         out.print(f"  … {len(s.reasons) - limit} more reasons (`leadsync explain` shows them all)")
     if s.interests:
-        out.print("  cared about: " + ", ".join(s.interests))
+        out.print("  cared about: " + crm(", ".join(s.interests)))
 
 
 @app.command()
@@ -350,7 +351,8 @@ def runs(words: list[str] | None = typer.Argument(None, metavar="[show] [RUN_ID]
         out.print(f"[bold]{run['id']}[/] {run['kind']} {run['source']} {run['status']} "
                   f"{run['started_at']} → {run['finished_at']}")
         for a in run["audit"][:200]:
-            out.print(f"  {a['object_type']} {a['record_id']} {a['field']}: {a['before']} → {a['after']}")
+            out.print(f"  {crm(a['object_type'])} {crm(a['record_id'])} {crm(a['field'])}: "
+                      f"{crm(str(a['before']))} → {crm(str(a['after']))}")
         return
     rows = state.runs(limit)
     if as_json:
@@ -380,7 +382,7 @@ def undo(run_id: str, as_json: bool = JSON) -> None:
         with lock:
             summary = undo_run(state, connector, run_id)
     except LockBusy as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{crm(exc)}[/]")
         raise typer.Exit(3) from exc
     finally:
         connector.close()
@@ -390,8 +392,8 @@ def undo(run_id: str, as_json: bool = JSON) -> None:
     out.print(f"undo of {run_id} ({summary.run_id}): restored {summary.fields_restored} fields on "
               f"{summary.records_updated} records, closed {summary.tasks_closed} tasks, failed {summary.failed}")
     for left in summary.fields_left[:50]:
-        out.print(f"  [yellow]left[/] {left['record_id']} {left['field']}: the run wrote {left['run_wrote']!r}, "
-                  f"the CRM now holds {left['crm_now']!r} (changed since)")
+        out.print(f"  [yellow]left[/] {crm(left['record_id'])} {crm(left['field'])}: the run wrote "
+                  f"{crm(repr(left['run_wrote']))}, the CRM now holds {crm(repr(left['crm_now']))} (changed since)")
 
 
 @app.command()
@@ -414,7 +416,7 @@ def failures(source: str | None = SOURCE, retry: bool = typer.Option(False, "--r
         return
     table = Table("source", "record", "change", "code", "message", "attempts", "status")
     for f in result["failures"]:
-        table.add_row(f["source"], f["record_id"], f["kind"], f["error_code"] or "", (f["message"] or "")[:80],
+        table.add_row(f["source"], crm(f["record_id"]), f["kind"], crm(f["error_code"]), crm((f["message"] or "")[:80]),
                       str(f["attempts"]), f["status"])
     out.print(table if result["failures"] else "No failures.")
 
@@ -553,8 +555,8 @@ def _print_example_handoff(sb: Any, state: State, model: ScoringModel) -> None:
     task = max(tasks, key=lambda t: ("demo" in t["properties"].get("hs_task_body", "").lower(), t["id"]))
     props = task["properties"]
     out.rule("An example hand-off task, as the owner sees it in HubSpot")
-    out.print(f"[bold]{props.get('hs_task_subject')}[/]")
-    out.print(props.get("hs_task_body", ""), markup=False, highlight=False)
+    out.print(f"[bold]{crm(props.get('hs_task_subject'))}[/]")
+    out.print(plain(props.get("hs_task_body", ""), lines=True), markup=False, highlight=False)
     contact = state.contacts("hubspot", task["contact_ids"][:1]).get(task["contact_ids"][0]) \
         if task["contact_ids"] else None
     if contact is not None:

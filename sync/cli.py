@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from connectors.base import Connector, ConnectorError, registry
-from scoring import ScoringModel, default_model, load_model, score
+from scoring import ModelError, ScoringModel, default_model, load_model, score
 from scoring.cli import register as register_scoring
 from sync import logs
 from sync.engine import Engine, RunSummary, scoring_time
@@ -26,7 +26,7 @@ from sync.lock import LockBusy, writer_lock
 from sync.report import build_report
 from sync.report_render import render_html, render_terminal
 from sync.safe_text import crm, plain
-from sync.settings import Settings
+from sync.settings import Settings, SettingsError
 from sync.state import State
 from sync.undo import undo_run
 
@@ -615,7 +615,13 @@ register_scoring(app, _state_rows)
 
 
 def main() -> None:
-    app()
+    """The `leadsync` command: a bad setting, config file or scoring model is one clear message and exit
+    code 2, not a traceback (the message names the file and the rule or setting)."""
+    try:
+        app()
+    except (SettingsError, ModelError) as exc:
+        err.print(f"[red]{crm(exc, lines=True)}[/]")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

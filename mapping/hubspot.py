@@ -153,6 +153,20 @@ def parse_email(value: Any) -> str | None:
     return text
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """A JSON object as sent, or an empty one when the CRM sent something else there."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _properties(record: Mapping[str, Any], issues: list[MappingIssue]) -> Mapping[str, Any]:
+    """A record's `properties`; anything but an object is an issue, and the record maps with none."""
+    props = record.get("properties")
+    if props is not None and not isinstance(props, Mapping):
+        issues.append(MappingIssue(SOURCE, str(record.get("id") or ""), "properties",
+                                   f"not an object: {shown(props)}"))
+    return _mapping(props)
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -189,7 +203,7 @@ def map_contact(record: Mapping[str, Any], issues: list[MappingIssue], archived:
     `extra_properties`: the team's own properties, kept as text in `extra` (unset ones as None, so a rule
     can tell "no answer" from "not requested").
     """
-    props: Mapping[str, Any] = record.get("properties") or {}
+    props = _properties(record, issues)
     rid = str(record.get("id") or props.get("hs_object_id") or "")
     check = _Issues(rid, issues)
     return Contact(
@@ -220,7 +234,7 @@ def _page_view(rec: Mapping[str, Any], page: RawPage, check: _Issues) -> Engagem
     at = check.read("occurredAt", parse_datetime, rec.get("occurredAt"))
     if at is None:
         return None
-    url = str((rec.get("properties") or {}).get("hs_url") or "")
+    url = str(_mapping(rec.get("properties")).get("hs_url") or "")
     return Engagement(SOURCE, f"web:{rec.get('id')}", str(rec.get("objectId") or ""), EngagementKind.PAGE_VIEW,
                       at, detail=url)
 
@@ -266,7 +280,9 @@ def _submission(rec: Mapping[str, Any], page: RawPage, check: _Issues) -> Engage
     at = check.read("submittedAt", parse_datetime, rec.get("submittedAt"))
     if at is None:
         return None
-    values = {str(v.get("name")): str(v.get("value") or "") for v in rec.get("values") or []}
+    raw_values = rec.get("values")
+    values = {str(v.get("name")): str(v.get("value") or "")
+              for v in (raw_values if isinstance(raw_values, list) else []) if isinstance(v, Mapping)}
     form_name = str(page.meta.get("form_name") or rec.get("formName") or "")
     kind, detail = _form_kind(form_name, values)
     email = _text(values.get("email"))
@@ -278,12 +294,13 @@ def _submission(rec: Mapping[str, Any], page: RawPage, check: _Issues) -> Engage
 
 def _meetings(rec: Mapping[str, Any], issues: list[MappingIssue]) -> list[Engagement]:
     """One engagement per associated contact: a meeting with two attendees counts for both."""
-    props: Mapping[str, Any] = rec.get("properties") or {}
+    props = _properties(rec, issues)
     rid = str(rec.get("id") or "")
     check = _Issues(rid, issues)
     at = check.read("hs_meeting_start_time", parse_datetime, props.get("hs_meeting_start_time")
                     or props.get("hs_timestamp"))
-    contacts = ((rec.get("associations") or {}).get("contacts") or {}).get("results") or []
+    results = _mapping(_mapping(rec.get("associations")).get("contacts")).get("results")
+    contacts = [c for c in results if isinstance(c, Mapping)] if isinstance(results, list) else []
     if at is None or not contacts:
         if at is not None:
             issues.append(MappingIssue(SOURCE, rid, "associations", "meeting has no associated contact"))

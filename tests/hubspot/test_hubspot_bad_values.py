@@ -82,3 +82,17 @@ def test_bad_contact_values_are_issues_naming_record_and_field(props, field):
 def test_valid_email_is_kept_and_unset_email_is_no_issue():
     page = map_page(RawPage("contacts", [_contact(), {"id": "8", "properties": {"email": None}}]))
     assert page.issues == [] and [c.email for c in page.contacts] == ["ada@acme.io", None]
+
+
+def test_properties_that_are_not_an_object_are_an_issue_and_the_contact_is_kept():
+    page = map_page(RawPage("contacts", [{"id": "9", "properties": ["email", "x@y.io"]}]))
+    assert [c.id for c in page.contacts] == ["9"]
+    assert [(i.record_id, i.field) for i in page.issues] == [("9", "properties")]
+
+
+def test_meeting_with_malformed_associations_and_form_values_maps_without_raising():
+    meeting = {"id": "m1", "properties": {"hs_timestamp": "1700000000000"}, "associations": {"contacts": ["x"]}}
+    assert map_page(RawPage("meetings", [meeting])).engagements == []
+    submission = {"conversionId": "c1", "submittedAt": 1700000000000, "values": {"email": "a@b.co"}}
+    page = map_page(RawPage("form_submissions", [submission]))
+    assert [(i.record_id, i.field) for i in page.issues] == [("c1", "email")]

@@ -99,3 +99,14 @@ def test_html_report_chart_shows_an_owner_id_as_text_not_a_link(crm_text_env):
     charts = page[page.index('data-chart="sla"'):page.index("<h2>Figures</h2>")]
     labels = json.loads(charts[charts.index('"x":') + 4:charts.index(',"y"')])
     assert labels == ["&lt;a href='https://evil'&gt;o&lt;/a&gt;", "[/o]"]  # plotly reads <a href> as a link
+
+
+def test_text_logs_carry_no_escape_sequences_from_crm_values():
+    import logging
+
+    from sync.logs import TextFormatter
+
+    record = logging.LogRecord("leadsync.sync", logging.WARNING, __file__, 1, "issue on %s: %s", ("c1", EVIL_TITLE),
+                               None)
+    line = TextFormatter("%(message)s").format(record)
+    assert not any(ch in line for ch in ("\x1b", "\x9b", "\u202e")) and "click me" in line

@@ -208,7 +208,7 @@ def map_contact(record: Mapping[str, Any], issues: list[MappingIssue], archived:
     check = _Issues(rid, issues)
     return Contact(
         source=SOURCE, id=rid, object_type=OBJECT_TYPE,
-        email=check.read("email", parse_email, props.get("email")), first_name=_text(props.get("firstname")),
+        email=check.read("email", parse_email, props.get("email"), _text(props.get("email"))), first_name=_text(props.get("firstname")),
         last_name=_text(props.get("lastname")), title=_text(props.get("jobtitle")),
         company=_text(props.get("company")),
         company_size=check.read("numemployees", parse_company_size, props.get("numemployees")),

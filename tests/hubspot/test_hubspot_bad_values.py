@@ -79,6 +79,12 @@ def test_bad_contact_values_are_issues_naming_record_and_field(props, field):
     assert [(i.record_id, i.field) for i in page.issues] == [("7", field)]
 
 
+def test_a_malformed_email_is_kept_for_the_report_and_a_blank_one_is_none():
+    page = map_page(RawPage("contacts", [_contact(email=" not-an-email "), {"id": "8", "properties": {"email": " "}}]))
+    assert [c.email for c in page.contacts] == ["not-an-email", None]
+    assert [(i.record_id, i.field) for i in page.issues] == [("7", "email"), ("8", "email")]
+
+
 def test_valid_email_is_kept_and_unset_email_is_no_issue():
     page = map_page(RawPage("contacts", [_contact(), {"id": "8", "properties": {"email": None}}]))
     assert page.issues == [] and [c.email for c in page.contacts] == ["ada@acme.io", None]

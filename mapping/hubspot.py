@@ -33,6 +33,10 @@ AGGREGATE_FIELDS: tuple[str, ...] = (
     "hs_email_open", "hs_email_click", "hs_email_last_open_date", "hs_email_last_click_date",
     "num_conversion_events", "recent_conversion_event_name", "recent_conversion_date",
 )
+_COUNT_AGGREGATES = frozenset({"hs_analytics_num_page_views", "hs_analytics_num_visits", "hs_email_open",
+                               "hs_email_click", "num_conversion_events"})
+_DATE_AGGREGATES = frozenset({"hs_analytics_last_visit_timestamp", "hs_email_last_open_date",
+                              "hs_email_last_click_date", "recent_conversion_date"})
 #: What the connector requests for each contact (short enough to stay far below the 8 KB URI limit).
 CONTACT_PROPERTIES: tuple[str, ...] = (
     "email", "firstname", "lastname", "jobtitle", "company", "numemployees", "industry", "country",
@@ -222,9 +226,33 @@ def map_contact(record: Mapping[str, Any], issues: list[MappingIssue], archived:
         do_not_contact=str(props.get("hs_email_optout") or "").lower() == "true",
         archived=archived or bool(record.get("archived")),
         managed=MappingProxyType({f: props.get(f) for f in MANAGED_FIELDS}),
-        extra=MappingProxyType({**{f: props.get(f) for f in AGGREGATE_FIELDS if f in props},
+        extra=MappingProxyType({**_aggregates(props, check),
                                 **{f: _text(props.get(f)) for f in extra_properties}}),
     )
+
+
+def parse_count(value: Any) -> str | None:
+    """A roll-up count as HubSpot's numeric text ("12", "12.0"); "1e309", "NaN", "12 visits" are BadValues."""
+    if value is None or value == "":
+        return None
+    _count(str(value).strip(), value)
+    return str(value).strip()
+
+
+def _aggregates(props: Mapping[str, Any], check: _Issues) -> dict[str, Any]:
+    """The roll-ups the portal sent, as sent; a count or date that does not read as one is None plus an issue."""
+    out: dict[str, Any] = {}
+    for name in AGGREGATE_FIELDS:
+        if name not in props:
+            continue
+        value = props[name]
+        if name in _COUNT_AGGREGATES:
+            out[name] = check.read(name, parse_count, value)
+        elif name in _DATE_AGGREGATES:
+            out[name] = value if check.read(name, parse_datetime, value) is not None else None
+        else:
+            out[name] = value
+    return out
 
 
 # ---------------------------------------------------------------- engagement

@@ -102,3 +102,20 @@ def test_meeting_with_malformed_associations_and_form_values_maps_without_raisin
     submission = {"conversionId": "c1", "submittedAt": 1700000000000, "values": {"email": "a@b.co"}}
     page = map_page(RawPage("form_submissions", [submission]))
     assert [(i.record_id, i.field) for i in page.issues] == [("c1", "email")]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("hs_analytics_num_page_views", "1e309"), ("hs_analytics_num_visits", "NaN"), ("hs_email_open", "12 opens"),
+    ("num_conversion_events", "-3"), ("hs_email_last_open_date", YEAR_10000_MS), ("recent_conversion_date", "soon"),
+])
+def test_unreadable_roll_ups_are_issues_and_left_out(field, value):
+    page = map_page(RawPage("contacts", [_contact(**{field: value})]))
+    assert [(i.record_id, i.field) for i in page.issues] == [("7", field)]
+    assert page.contacts[0].extra[field] is None
+
+
+def test_readable_roll_ups_are_kept_as_sent():
+    props = {"hs_analytics_num_page_views": "12", "hs_email_last_open_date": "2026-05-01T07:25:37.000Z",
+             "recent_conversion_event_name": "Demo"}
+    page = map_page(RawPage("contacts", [_contact(**props)]))
+    assert page.issues == [] and {k: page.contacts[0].extra[k] for k in props} == props

@@ -9,13 +9,15 @@ stages — is decided here, once.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
 from connectors.base import RawPage
-from mapping.base import MappedPage, MappingIssue
+from mapping.base import MappedPage, MappingIssue, shown
 from mapping.identity import salesforce_id18
 from mapping.model import Contact, Engagement, EngagementKind, Stage
 
@@ -37,6 +39,10 @@ AGGREGATE_FIELDS: tuple[str, ...] = (
     "hs_email_open", "hs_email_click", "hs_email_last_open_date", "hs_email_last_click_date",
     "num_conversion_events", "recent_conversion_event_name", "recent_conversion_date",
 )
+_COUNT_AGGREGATES = frozenset({"hs_analytics_num_page_views", "hs_analytics_num_visits", "hs_email_open",
+                               "hs_email_click", "num_conversion_events"})
+_DATE_AGGREGATES = frozenset({"hs_analytics_last_visit_timestamp", "hs_email_last_open_date",
+                              "hs_email_last_click_date", "recent_conversion_date"})
 #: What the connector requests for each contact (short enough to stay far below the 8 KB URI limit).
 CONTACT_PROPERTIES: tuple[str, ...] = (
     "email", "firstname", "lastname", "jobtitle", "company", "numemployees", "industry", "country",
@@ -66,6 +72,10 @@ LEAD_STATUS_FIELD = "hs_lead_status"
 HARD_BOUNCE_CATEGORIES = frozenset({"UNKNOWN_USER", "MAILBOX_MISCONFIGURATION", "HARD_BOUNCE", "DOMAIN_REPUTATION"})
 #: HubSpot text properties hold at most 65,536 characters.
 MAX_TEXT = 65_536
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: A plain decimal employee count ("250", "250.0"); exponents, "NaN" and "inf" are not counts.
+_NUMBER = re.compile(r"[0-9]{1,12}(\.[0-9]*)?")
+_MAX_COUNT = 10**12
 
 
 class BadValue(ValueError):
@@ -76,37 +86,64 @@ class BadValue(ValueError):
 
 
 def parse_datetime(value: str | int | None) -> datetime | None:
-    """HubSpot datetimes: ISO with or without milliseconds, or epoch milliseconds (reference §2.1)."""
+    """HubSpot datetimes: ISO with or without milliseconds, or epoch milliseconds (reference §2.1).
+
+    Anything Python cannot represent (year 10000, thousands of digits) is a BadValue: one
+    far-future meeting must become an issue, not stop every run.
+    """
     if value is None or value == "":
         return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise BadValue(f"not a datetime: {shown(value)}")
     text = str(value).strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, UTC)
+    if text.isascii() and text.isdigit():
+        return _from_epoch_ms(text)
     try:
         at = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise BadValue(f"not a datetime: {text!r}") from exc
+        raise BadValue(f"not a datetime: {shown(text)}") from exc
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _from_epoch_ms(digits: str) -> datetime:
+    """Epoch milliseconds as a UTC datetime; out of datetime's range is a BadValue."""
+    if len(digits) > 16:  # beyond year 10000 whatever the digits; also keeps int() off huge strings
+        raise BadValue(f"epoch milliseconds out of range: {shown(digits)}")
+    try:
+        return datetime.fromtimestamp(int(digits) / 1000, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise BadValue(f"epoch milliseconds out of range: {shown(digits)}") from exc
 
 
 def parse_company_size(value: str | None) -> int | None:
     """`numemployees`: the midpoint of a range ("100-500" → 300), the bound of "10000+", or a plain number.
 
     Midpoints, not lower bounds: a scoring threshold such as "≥ 200 employees"
-    should count the "100-500" band, where most of its companies lie.
+    should count the "100-500" band, where most of its companies lie. Text such as
+    "12 employees", "NaN" or "1e309" is a BadValue, never a silent number.
     """
-    if value is None or value.strip() == "":
+    if value is None or (isinstance(value, str) and value.strip() == ""):
         return None
-    text = value.strip().replace(",", "")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadValue(f"not a company size: {shown(value)}")
+    text = str(value).strip().replace(",", "")
+    if text.endswith("+"):
+        return _count(text[:-1], value)
+    if "-" in text.lstrip("-"):
+        low, high = (_count(p, value) for p in text.split("-", 1))
+        return (low + high) // 2
+    return _count(text, value)
+
+
+def _count(text: str, value: object) -> int:
+    """A non-negative whole number of employees ("250", "250.0"); anything else is a BadValue."""
     try:
-        if text.endswith("+"):
-            return int(text[:-1])
-        if "-" in text:
-            low, high = (int(p) for p in text.split("-", 1))
-            return (low + high) // 2
-        return int(float(text))
-    except ValueError as exc:
-        raise BadValue(f"not a company size: {value!r}") from exc
+        number = float(text) if _NUMBER.fullmatch(text) else math.nan
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0 or number >= _MAX_COUNT:
+        raise BadValue(f"not a company size: {shown(value)}")
+    return int(number)
 
 
 def parse_stage(value: str | None) -> Stage | None:
@@ -119,6 +156,30 @@ def parse_stage(value: str | None) -> Stage | None:
     if value.isdigit():
         return Stage.OTHER
     raise BadValue(f"unknown lifecycle stage: {value!r}")
+
+
+def parse_email(value: Any) -> str | None:
+    """An email address, or None when unset; blank or malformed text is a BadValue (as for Salesforce)."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not _EMAIL.match(text):
+        raise BadValue(f"blank email address: {shown(value)}" if not text else f"not an email address: {shown(text)}")
+    return text
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """A JSON object as sent, or an empty one when the CRM sent something else there."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _properties(record: Mapping[str, Any], issues: list[MappingIssue]) -> Mapping[str, Any]:
+    """A record's `properties`; anything but an object is an issue, and the record maps with none."""
+    props = record.get("properties")
+    if props is not None and not isinstance(props, Mapping):
+        issues.append(MappingIssue(SOURCE, str(record.get("id") or ""), "properties",
+                                   f"not an object: {shown(props)}"))
+    return _mapping(props)
 
 
 def _text(value: Any) -> str | None:
@@ -142,7 +203,11 @@ class _Issues:
             return parse(value)
         except BadValue as exc:
             self.sink.append(MappingIssue(SOURCE, self.record_id, field, str(exc)))
-            return default
+        except (ArithmeticError, ValueError, TypeError, AttributeError, OSError) as exc:
+            # A shape no parser foresaw (a list where text belongs): still this record's issue, not a crash.
+            message = f"unreadable value {shown(value)} ({type(exc).__name__})"
+            self.sink.append(MappingIssue(SOURCE, self.record_id, field, message))
+        return default
 
 
 def map_contact(record: Mapping[str, Any], issues: list[MappingIssue], archived: bool = False,
@@ -153,12 +218,12 @@ def map_contact(record: Mapping[str, Any], issues: list[MappingIssue], archived:
     `extra_properties`: the team's own properties, kept as text in `extra` (unset ones as None, so a rule
     can tell "no answer" from "not requested").
     """
-    props: Mapping[str, Any] = record.get("properties") or {}
+    props = _properties(record, issues)
     rid = str(record.get("id") or props.get("hs_object_id") or "")
     check = _Issues(rid, issues)
     return Contact(
         source=SOURCE, id=rid, object_type=OBJECT_TYPE,
-        email=_text(props.get("email")), first_name=_text(props.get("firstname")),
+        email=check.read("email", parse_email, props.get("email"), _text(props.get("email"))), first_name=_text(props.get("firstname")),
         last_name=_text(props.get("lastname")), title=_text(props.get("jobtitle")),
         company=_text(props.get("company")),
         company_size=check.read("numemployees", parse_company_size, props.get("numemployees")),
@@ -172,7 +237,7 @@ def map_contact(record: Mapping[str, Any], issues: list[MappingIssue], archived:
         do_not_contact=str(props.get("hs_email_optout") or "").lower() == "true",
         archived=archived or bool(record.get("archived")),
         managed=MappingProxyType({f: props.get(f) for f in MANAGED_FIELDS}),
-        extra=MappingProxyType({**{f: props.get(f) for f in AGGREGATE_FIELDS if f in props},
+        extra=MappingProxyType({**_aggregates(props, check),
                                 **{f: _text(props.get(f)) for f in extra_properties}}),
         links=_links(props),
     )
@@ -184,6 +249,30 @@ def _links(props: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted({f"salesforce:{i}" for i in ids if i}))
 
 
+def parse_count(value: Any) -> str | None:
+    """A roll-up count as HubSpot's numeric text ("12", "12.0"); "1e309", "NaN", "12 visits" are BadValues."""
+    if value is None or value == "":
+        return None
+    _count(str(value).strip(), value)
+    return str(value).strip()
+
+
+def _aggregates(props: Mapping[str, Any], check: _Issues) -> dict[str, Any]:
+    """The roll-ups the portal sent, as sent; a count or date that does not read as one is None plus an issue."""
+    out: dict[str, Any] = {}
+    for name in AGGREGATE_FIELDS:
+        if name not in props:
+            continue
+        value = props[name]
+        if name in _COUNT_AGGREGATES:
+            out[name] = check.read(name, parse_count, value)
+        elif name in _DATE_AGGREGATES:
+            out[name] = value if check.read(name, parse_datetime, value) is not None else None
+        else:
+            out[name] = value
+    return out
+
+
 # ---------------------------------------------------------------- engagement
 
 
@@ -191,7 +280,7 @@ def _page_view(rec: Mapping[str, Any], page: RawPage, check: _Issues) -> Engagem
     at = check.read("occurredAt", parse_datetime, rec.get("occurredAt"))
     if at is None:
         return None
-    url = str((rec.get("properties") or {}).get("hs_url") or "")
+    url = str(_mapping(rec.get("properties")).get("hs_url") or "")
     return Engagement(SOURCE, f"web:{rec.get('id')}", str(rec.get("objectId") or ""), EngagementKind.PAGE_VIEW,
                       at, detail=url)
 
@@ -237,7 +326,9 @@ def _submission(rec: Mapping[str, Any], page: RawPage, check: _Issues) -> Engage
     at = check.read("submittedAt", parse_datetime, rec.get("submittedAt"))
     if at is None:
         return None
-    values = {str(v.get("name")): str(v.get("value") or "") for v in rec.get("values") or []}
+    raw_values = rec.get("values")
+    values = {str(v.get("name")): str(v.get("value") or "")
+              for v in (raw_values if isinstance(raw_values, list) else []) if isinstance(v, Mapping)}
     form_name = str(page.meta.get("form_name") or rec.get("formName") or "")
     kind, detail = _form_kind(form_name, values)
     email = _text(values.get("email"))
@@ -249,12 +340,13 @@ def _submission(rec: Mapping[str, Any], page: RawPage, check: _Issues) -> Engage
 
 def _meetings(rec: Mapping[str, Any], issues: list[MappingIssue]) -> list[Engagement]:
     """One engagement per associated contact: a meeting with two attendees counts for both."""
-    props: Mapping[str, Any] = rec.get("properties") or {}
+    props = _properties(rec, issues)
     rid = str(rec.get("id") or "")
     check = _Issues(rid, issues)
     at = check.read("hs_meeting_start_time", parse_datetime, props.get("hs_meeting_start_time")
                     or props.get("hs_timestamp"))
-    contacts = ((rec.get("associations") or {}).get("contacts") or {}).get("results") or []
+    results = _mapping(_mapping(rec.get("associations")).get("contacts")).get("results")
+    contacts = [c for c in results if isinstance(c, Mapping)] if isinstance(results, list) else []
     if at is None or not contacts:
         if at is not None:
             issues.append(MappingIssue(SOURCE, rid, "associations", "meeting has no associated contact"))

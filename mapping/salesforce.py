@@ -15,6 +15,7 @@ kind read from the message (see `_email`).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from connectors.base import RawPage
-from mapping.base import MappedPage, MappingIssue
+from mapping.base import MappedPage, MappingIssue, shown
 from mapping.identity import salesforce_id18
 from mapping.model import Contact, Engagement, EngagementKind, Stage
 
@@ -117,20 +118,24 @@ def parse_datetime(value: Any) -> datetime | None:
         raise BadValue(f"not a datetime: {value!r}")
     try:
         at = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise BadValue(f"not a datetime: {value!r}") from exc
-    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+        return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:  # OverflowError: 9999-12-31 at -05:00 is past datetime.max in UTC
+        raise BadValue(f"not a datetime: {shown(value)}") from exc
 
 
 def parse_int(value: Any) -> int | None:
+    """A whole, non-negative count (NumberOfEmployees); NaN, infinity ("1e309") and text are BadValues."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        raise BadValue(f"not a number: {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise BadValue(f"not a number: {shown(value)}")
     try:
-        return int(float(value))
-    except (TypeError, ValueError) as exc:
-        raise BadValue(f"not a number: {value!r}") from exc
+        number = float(value)
+    except (ValueError, OverflowError) as exc:
+        raise BadValue(f"not a number: {shown(value)}") from exc
+    if not math.isfinite(number) or number < 0:
+        raise BadValue(f"not a number: {shown(value)}")
+    return int(number)
 
 
 def parse_bool(value: Any) -> bool:
@@ -191,7 +196,10 @@ class _Check:
             return parse(value)
         except BadValue as exc:
             self.issue(field, str(exc))
-            return default
+        except (ArithmeticError, ValueError, TypeError, AttributeError, OSError) as exc:
+            # A shape no parser foresaw: still this record's issue, not a crash of the run.
+            self.issue(field, f"unreadable value {shown(value)} ({type(exc).__name__})")
+        return default
 
     def issue(self, field: str, message: str) -> None:
         self.sink.append(MappingIssue(SOURCE, self.record_id, field, message))

@@ -16,6 +16,7 @@ from operator import attrgetter
 from typing import Any
 
 from mapping.model import Contact, EngagementKind, Stage
+from scoring.regex import compile_search
 from scoring.result import Reason
 from scoring.schema import (
     Disqualifier,
@@ -82,7 +83,7 @@ def compile_test(pred: Predicate, lists: dict[str, tuple[str, ...]]) -> Test:
         excluded = frozenset(o.strip().casefold() for o in pred.not_in)
         return lambda v: v is not None and str(v).casefold() not in excluded
     if pred.regex is not None:
-        search = re.compile(pred.regex, re.IGNORECASE).search
+        search = compile_search(pred.regex)
         return lambda v: v is not None and search(str(v)) is not None
     low = -math.inf if pred.min is None else pred.min
     high = math.inf if pred.max is None else pred.max
@@ -213,7 +214,7 @@ class Matcher:
 
 def _matcher(rule: EngagementRule | Signal) -> Matcher:
     def rx(pattern: str | None) -> Callable[[str], Any] | None:
-        return None if pattern is None else re.compile(pattern, re.IGNORECASE).search
+        return None if pattern is None else compile_search(pattern)
 
     return Matcher(frozenset(rule.kind) or None, rx(rule.url), rx(rule.detail), rx(rule.campaign))
 
@@ -250,7 +251,7 @@ class CompiledModel:
         self.fit_cap = model.caps.fit
         self.engagement_cap = model.caps.engagement
         self.interest_kinds = frozenset(model.interests.kind)
-        self.interest_exclude = (re.compile(model.interests.exclude, re.IGNORECASE).search
+        self.interest_exclude = (compile_search(model.interests.exclude)
                                  if model.interests.exclude else None)
         self.interest_top = model.interests.top
         self.interest_rate = _rate(model.decay.half_life_days)

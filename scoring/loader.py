@@ -31,6 +31,9 @@ def load_model(path: str | Path) -> ScoringModel:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ModelError(f"{path}: cannot read scoring model ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:  # e.g. saved as Latin-1 or UTF-16 by an editor
+        raise ModelError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                         "save the model as UTF-8") from None
     return loads_model(text, str(path))
 
 

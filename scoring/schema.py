@@ -7,12 +7,12 @@ instead of being silently ignored while scores drift.
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from mapping.model import EngagementKind
+from scoring.regex import PatternError, compile_search
 
 Axis = Literal["fit", "engagement"]
 FitField = Literal[
@@ -32,11 +32,12 @@ class _Strict(BaseModel):
 
 
 def _check_regex(value: str | None) -> str | None:
+    """Refuse at load what the RE2 engine the scorer uses cannot take, so the error names the rule."""
     if value is not None:
         try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"a valid regular expression ({exc})") from exc
+            compile_search(value)
+        except PatternError as exc:
+            raise ValueError(f"a valid regular expression ({exc})") from None
     return value
 
 

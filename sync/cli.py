@@ -14,12 +14,11 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from connectors.base import Connector, ConnectorError, registry
-from scoring import ScoringModel, default_model, load_model, score
+from scoring import ModelError, ScoringModel, default_model, load_model, score
 from scoring.cli import register as register_scoring
 from sync import logs
 from sync.engine import Engine, RunSummary, mapping_for, scoring_time
@@ -27,7 +26,8 @@ from sync.identity_cli import identity_app
 from sync.lock import LockBusy, writer_lock
 from sync.report import build_report
 from sync.report_render import render_html, render_terminal
-from sync.settings import Settings
+from sync.safe_text import crm, plain
+from sync.settings import Settings, SettingsError
 from sync.state import State
 from sync.undo import undo_run
 
@@ -59,7 +59,7 @@ def make_connector(name: str, settings: Settings) -> Connector:
     try:
         return classes[name](getattr(settings, name))
     except ConnectorError as exc:  # e.g. a settings value the connector cannot use: say which, no traceback
-        err.print(f"[red]{name}: {exc}[/]")
+        err.print(f"[red]{name}: {crm(exc)}[/]")
         raise typer.Exit(2) from exc
 
 
@@ -122,7 +122,7 @@ def run_sources(settings: Settings, state: State, sources: list[str], kind: str,
             try:
                 stack.enter_context(writer_lock(state, source))
             except LockBusy as exc:
-                err.print(f"[red]{escape(str(exc))}[/]")
+                err.print(f"[red]{crm(str(exc))}[/]")
                 busy.append(source)
                 continue
             connector = make_connector(source, settings)
@@ -132,6 +132,8 @@ def run_sources(settings: Settings, state: State, sources: list[str], kind: str,
                 batch_size=settings.sync.batch_size, due_days=settings.sync.task_due_days,
                 create_tasks=settings.sync.create_tasks, on_progress=progress, stop=STOP,
                 policy=settings.person_policy())
+        if engines:  # runs a killed process left `running` are marked killed before ours starts
+            state.mark_killed_runs(holding=list(engines))
         results = Sync(state, engines, model, settings.person_policy()).run(kind, resume, since) if engines else {}
     BUSY.extend(busy)
     return [results[s] for s in sources if s in results]
@@ -170,7 +172,7 @@ def _totals(summaries: list[RunSummary]) -> dict[str, Any]:
 def _print_summary(s: RunSummary) -> None:
     colour = "green" if s.status == "ok" else "yellow"
     out.print(f"[bold]{s.kind}[/] {s.source} [dim]{s.run_id}[/] [{colour}]{s.status}[/]"
-              + (f" — {s.message}" if s.message else ""))
+              + (f" — {crm(s.message)}" if s.message else ""))
     out.print(f"  pulled {s.contacts_pulled:,} contacts, {s.engagements_pulled:,} engagements; "
               f"scored {s.contacts_scored:,}")
     verb = "would update" if s.kind == "plan" else "updated"
@@ -180,7 +182,7 @@ def _print_summary(s: RunSummary) -> None:
     if s.stage_changes:
         out.print("  stage changes: " + ", ".join(f"{k} {v}" for k, v in sorted(s.stage_changes.items())))
     if s.missing_fields:
-        out.print(f"  [yellow]missing CRM fields[/] (run `leadsync init`): {', '.join(s.missing_fields)}")
+        out.print(f"  [yellow]missing CRM fields[/] (run `leadsync init`): {crm(', '.join(s.missing_fields))}")
     out.print(f"  {s.api_calls:,} API calls in {s.duration_s:.1f}s")
 
 
@@ -290,17 +292,17 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
                       show_lines=False)
         for c in p.set_fields[:limit]:
             for i, (f, fc) in enumerate(c.fields.items()):
-                table.add_row(c.email or c.record_id if i == 0 else "", f, str(fc.before), str(fc.after),
-                              "; ".join(c.reasons[:2]) if i == 0 else "")
+                table.add_row(crm(c.email or c.record_id) if i == 0 else "", crm(f), crm(str(fc.before)),
+                              crm(str(fc.after)), crm("; ".join(c.reasons[:2])) if i == 0 else "")
         if p.set_fields:
             out.print(table)
         if len(p.set_fields) > limit:
             out.print(f"  … and {len(p.set_fields) - limit:,} more records (use --json for all)")
         for t in p.tasks[:limit]:
-            out.print(f"  [bold]task[/] for {escape(t.email or t.contact_id)}: {escape(t.subject)}")
+            out.print(f"  [bold]task[/] for {crm(t.email or t.contact_id)}: {crm(t.subject)}")
         for h in p.handoffs[:limit]:
-            out.print(f"  [bold]create[/] {h.target} {h.object_type} for {escape(h.values.get('email') or h.origin)} "
-                      f"({h.origin}, reached {h.stage.value}): {escape('; '.join(h.reasons[:2]))}")
+            out.print(f"  [bold]create[/] {h.target} {h.object_type} for {crm(h.values.get('email') or h.origin)} "
+                      f"({h.origin}, reached {h.stage.value}): {crm('; '.join(h.reasons[:2]))}")
 
 
 def _handoff_json(h: Any) -> dict[str, Any]:
@@ -318,7 +320,7 @@ def explain(email: str, as_json: bool = JSON) -> None:
     now = scoring_time(datetime.now(timezone.utc))
     found = state.contact_by_email(email)
     if not found:
-        err.print(f"[red]No contact with email {escape(email)!r}[/] in the state store ({state.describe_url()}). "
+        err.print(f"[red]No contact with email {crm(repr(email))}[/] in the state store ({state.describe_url()}). "
                   "Run a backfill first.")
         raise typer.Exit(1)
     results = []
@@ -359,7 +361,7 @@ _URL_HOST = re.compile(r"https?://[^/\s]+")
 def _print_explanation(c: Any, s: Any, limit: int | None = None, records: list[Any] | None = None,
                        provenance: dict[str, Any] | None = None) -> None:
     stage = c.lifecycle_stage.value if c.lifecycle_stage else "none"
-    out.print(f"[bold]{escape(c.name)}[/] <{escape(c.email or '')}> — {c.source} {c.object_type} {c.id}")
+    out.print(f"[bold]{crm(c.name)}[/] <{crm(c.email or '')}> — {c.source} {c.object_type} {c.id}")
     for r in records or []:
         if r.key != c.key:
             rs = r.lifecycle_stage.value if r.lifecycle_stage else "none"
@@ -367,7 +369,7 @@ def _print_explanation(c: Any, s: Any, limit: int | None = None, records: list[A
     out.print(f"  CRM stage: {stage}; score implies: [bold]{s.stage.value}[/]  "
               f"(fit {s.fit}, engagement {s.engagement}, total {s.total})")
     if s.disqualified:
-        out.print(f"  [red]blocked:[/] {escape(s.disqualified)}")
+        out.print(f"  [red]blocked:[/] {crm(s.disqualified)}")
     if provenance and len(records or []) > 1:
         facts = [f"{f} from {p['source']} {p['record_id']}" + (f" ({p['at'][:10]})" if p["at"] else "")
                  for f, p in provenance.items() if f in ("title", "company", "company_size", "industry", "country")]
@@ -377,12 +379,12 @@ def _print_explanation(c: Any, s: Any, limit: int | None = None, records: list[A
     reasons = sorted(s.reasons, key=lambda r: -abs(r.points))[:limit] if limit else s.reasons
     for r in reasons:
         evidence = "\n".join(_URL_HOST.sub("", e) for e in r.evidence[:3])  # paths read better than URLs
-        table.add_row(r.kind, f"{r.points:+d}", escape(r.text), escape(evidence))
+        table.add_row(r.kind, f"{r.points:+d}", crm(r.text), crm(evidence))
     out.print(table)
     if limit and len(s.reasons) > limit:
         out.print(f"  … {len(s.reasons) - limit} more reasons (`leadsync explain` shows them all)")
     if s.interests:
-        out.print("  cared about: " + escape(", ".join(s.interests)))
+        out.print("  cared about: " + crm(", ".join(s.interests)))
 
 
 @app.command()
@@ -428,7 +430,8 @@ def runs(words: list[str] | None = typer.Argument(None, metavar="[show] [RUN_ID]
         out.print(f"[bold]{run['id']}[/] {run['kind']} {run['source']} {run['status']} "
                   f"{run['started_at']} → {run['finished_at']}")
         for a in run["audit"][:200]:
-            out.print(f"  {a['object_type']} {a['record_id']} {a['field']}: {a['before']} → {a['after']}")
+            out.print(f"  {crm(a['object_type'])} {crm(a['record_id'])} {crm(a['field'])}: "
+                      f"{crm(str(a['before']))} → {crm(str(a['after']))}")
         return
     rows = state.runs(limit)
     if as_json:
@@ -458,7 +461,7 @@ def undo(run_id: str, as_json: bool = JSON) -> None:
         with lock:
             summary = undo_run(state, connector, run_id)
     except LockBusy as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{crm(exc)}[/]")
         raise typer.Exit(3) from exc
     finally:
         connector.close()
@@ -468,8 +471,8 @@ def undo(run_id: str, as_json: bool = JSON) -> None:
     out.print(f"undo of {run_id} ({summary.run_id}): restored {summary.fields_restored} fields on "
               f"{summary.records_updated} records, closed {summary.tasks_closed} tasks, failed {summary.failed}")
     for left in summary.fields_left[:50]:
-        out.print(f"  [yellow]left[/] {left['record_id']} {left['field']}: the run wrote {left['run_wrote']!r}, "
-                  f"the CRM now holds {left['crm_now']!r} (changed since)")
+        out.print(f"  [yellow]left[/] {crm(left['record_id'])} {crm(left['field'])}: the run wrote "
+                  f"{crm(repr(left['run_wrote']))}, the CRM now holds {crm(repr(left['crm_now']))} (changed since)")
 
 
 @app.command()
@@ -492,7 +495,7 @@ def failures(source: str | None = SOURCE, retry: bool = typer.Option(False, "--r
         return
     table = Table("source", "record", "change", "code", "message", "attempts", "status")
     for f in result["failures"]:
-        table.add_row(f["source"], f["record_id"], f["kind"], f["error_code"] or "", (f["message"] or "")[:80],
+        table.add_row(f["source"], crm(f["record_id"]), f["kind"], crm(f["error_code"]), crm((f["message"] or "")[:80]),
                       str(f["attempts"]), f["status"])
     out.print(table if result["failures"] else "No failures.")
 
@@ -630,8 +633,8 @@ def _print_example_handoff(sb: Any, state: State, model: ScoringModel) -> None:
     task = max(tasks, key=lambda t: ("demo" in t["properties"].get("hs_task_body", "").lower(), t["id"]))
     props = task["properties"]
     out.rule("An example hand-off task, as the owner sees it in HubSpot")
-    out.print(f"[bold]{props.get('hs_task_subject')}[/]")
-    out.print(props.get("hs_task_body", ""), markup=False, highlight=False)
+    out.print(f"[bold]{crm(props.get('hs_task_subject'))}[/]")
+    out.print(plain(props.get("hs_task_body", ""), lines=True), markup=False, highlight=False)
     contact = state.contacts("hubspot", task["contact_ids"][:1]).get(task["contact_ids"][0]) \
         if task["contact_ids"] else None
     if contact is not None:
@@ -690,7 +693,13 @@ register_scoring(app, _state_rows)
 
 
 def main() -> None:
-    app()
+    """The `leadsync` command: a bad setting, config file or scoring model is one clear message and exit
+    code 2, not a traceback (the message names the file and the rule or setting)."""
+    try:
+        app()
+    except (SettingsError, ModelError) as exc:
+        err.print(f"[red]{crm(exc, lines=True)}[/]")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from mapping.identity import normalise_email
 from sync.persons import gather, whole_identity
+from sync.safe_text import crm as escape
 from sync.settings import Settings
 from sync.state import State
 

@@ -32,13 +32,20 @@ class SourceLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            holder = os.read(fd, 64).decode(errors="replace").strip()
             os.close(fd)
-            raise LockBusy(f"another leadsync run (pid {holder}) is writing to {self.source}; try again later") from None
+            raise LockBusy(f"another leadsync run ({self._holder(holder)}) is writing to {self.source}; "
+                           "try again later") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
         return self
+
+    def _holder(self, recorded: str) -> str:
+        """What is known of the holder: its pid once it has written it, else the lock file it holds."""
+        if recorded.isdigit():
+            return f"pid {recorded}, lock file {self.path}"
+        return f"holding {self.path}, which names no pid yet: it has only just started"
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -73,3 +80,15 @@ def writer_lock(state: Any, source: str) -> SourceLock | AdvisoryLock:
     if state.engine == "postgresql":
         return AdvisoryLock(state, source)
     return SourceLock(Path(state.path).parent if state.path != ":memory:" else ".leadsync", source)
+
+
+def lock_is_free(state: Any, source: str) -> bool:
+    """No process holds `source`'s writer lock right now (taken and released at once to find out).
+
+    On PostgreSQL an advisory lock is re-entrant, so a lock this session holds reads as free.
+    """
+    try:
+        with writer_lock(state, source):
+            return True
+    except LockBusy:
+        return False

@@ -9,6 +9,8 @@ import re
 import sys
 from datetime import datetime, timezone
 
+from sync.safe_text import plain
+
 run_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("leadsync_run_id", default=None)
 
 # Belt and braces: settings hold secrets as SecretStr, but a library may log a header or a URL.
@@ -40,8 +42,10 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """Lines for a terminal: redacted, and without control characters (a CRM value in a message is data)."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return plain(redact(super().format(record)), lines=True)
 
 
 def setup(fmt: str = "text", verbose: bool = False) -> None:

@@ -23,8 +23,10 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from sync.report import FUNNEL
+from sync.safe_text import crm, plain
 
 #: Rows shown per breakdown table before "… n more": keeps the terminal readable.
 MAX_ROWS = 15
@@ -56,8 +58,8 @@ def _table(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]], ca
     table = Table(title=title, caption=caption, title_justify="left", header_style="bold")
     for i, h in enumerate(headers):
         table.add_column(h, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*(num(c) if not isinstance(c, str) else c for c in row))
+    for row in rows:  # cells as Text: owners, countries and rule names are data, never markup
+        table.add_row(*(Text(plain(num(c) if not isinstance(c, str) else c)) for c in row))
     return table
 
 
@@ -170,7 +172,7 @@ def render_terminal(report: Mapping[str, Any], console: Console) -> None:
     for table in terminal_tables(report):
         console.print(table)
     for note in report["notes"]:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {crm(note)}")
 
 
 # --------------------------------------------------------------------------- charts
@@ -185,6 +187,11 @@ def _layout(fig: go.Figure, title: str, height: int = 340, **kw: Any) -> go.Figu
     fig.update_xaxes(automargin=True)
     fig.update_yaxes(automargin=True)
     return fig
+
+
+def chart_label(value: Any) -> str:
+    """CRM text as a plotly label: plotly.js reads `<a href>`, `<b>` … in labels as markup, entities as text."""
+    return html.escape(plain(value), quote=False)
 
 
 def _week_labels(weeks: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -255,12 +262,13 @@ def score_chart(report: Mapping[str, Any]) -> go.Figure:
 def sla_chart(report: Mapping[str, Any]) -> go.Figure:
     """Per owner: tasks closed within the SLA, closed late, open in time, and overdue."""
     owners = report["handoff"]["by_owner"]
-    x = list(owners)
+    keys = list(owners)
+    x = [chart_label(o) for o in keys]
     parts = [("closed in SLA", "#16a34a", lambda v: v["completed_within_sla"]),
              ("closed late", "#f59e0b", lambda v: v["completed_late"]),
              ("open, in time", "#93c5fd", lambda v: v["open"] - v["overdue"]),
              ("overdue", "#dc2626", lambda v: v["overdue"])]
-    fig = go.Figure([go.Bar(name=name, x=x, y=[get(owners[o]) for o in x], marker_color=colour)
+    fig = go.Figure([go.Bar(name=name, x=x, y=[get(owners[o]) for o in keys], marker_color=colour)
                      for name, colour, get in parts])
     sla = report["handoff"]["sla_business_hours"]
     return _layout(fig, f"Follow-up SLA by owner ({sla} business hours)", barmode="stack",

@@ -7,10 +7,11 @@ shows what is configured without a single secret character.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,9 +33,10 @@ COPYABLE = ("title", "company", "country")
 class SyncSettings(BaseModel):
     """How runs behave; constants a RevOps engineer may want to tune."""
 
-    batch_size: int = 1000  # contacts scored and planned per step: a multiple of both CRMs' write batches
-    max_attempts: int = 5  # a rejected change is retried this often, then held for a person
-    task_due_days: int = 1  # follow-up tasks are due this many days after the hand-off
+    # contacts scored and planned per step: a multiple of both CRMs' write batches; checked here, not after a pull
+    batch_size: int = Field(1000, ge=1)
+    max_attempts: int = Field(5, ge=1)  # a rejected change is retried this often, then held for a person
+    task_due_days: int = Field(1, ge=0)  # follow-up tasks are due this many days after the hand-off
     create_tasks: bool = True
 
 
@@ -72,8 +74,62 @@ class HandoffSettings(BaseModel):
     company_placeholder: str = COMPANY_PLACEHOLDER
 
 
+class SettingsError(ValueError):
+    """Settings that cannot be used: the message names the config file or the setting, never a secret."""
+
+
+#: Sections whose values are shown in errors; elsewhere a value may be a credential.
+_SHOWN_SECTIONS = frozenset({"sync", "state_url", "model_path"})
+
+
+def config_path() -> Path | None:
+    """The config file in effect: `LEADSYNC_CONFIG` (which must exist), else `./leadsync.toml` if present."""
+    named = os.environ.get("LEADSYNC_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise SettingsError(f"LEADSYNC_CONFIG={named}: no such file" if not path.exists()
+                                else f"LEADSYNC_CONFIG={named}: not a file")
+        return path
+    default = Path("leadsync.toml")
+    return default if default.exists() else None
+
+
+def _toml_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    """The config file as a settings source; unreadable or invalid TOML is a SettingsError naming the file."""
+    try:
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                            f"{exc.start})") from None
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read config file ({exc.strerror})") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per bad setting, dotted as in TOML; values shown only where they cannot be secrets."""
+    config = config_path()
+    origin = f" (environment LEADSYNC_… or {config})" if config else " (environment LEADSYNC_…)"
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        got = err.get("input")
+        shown = f", got {got!r}" if loc and loc[0] in _SHOWN_SECTIONS and not isinstance(got, dict) else ""
+        lines.append(f"setting {'.'.join(loc)}: {err['msg']}{shown}")
+    return "invalid settings" + origin + ":\n  " + "\n  ".join(lines)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEADSYNC_", env_nested_delimiter="__", extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        """Settings from the environment and config file; anything unusable is one SettingsError."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
 
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
@@ -94,9 +150,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config = os.environ.get("LEADSYNC_CONFIG") or ("leadsync.toml" if Path("leadsync.toml").exists() else None)
+        config = config_path()
         if config:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+            sources.append(_toml_source(settings_cls, config))
         return tuple(sources)
 
     def configured_sources(self) -> list[str]:

@@ -602,6 +602,28 @@ class State:
             r["summary"] = json.loads(r["summary"])
         return rows[0] if rows else None
 
+    def mark_killed_runs(self, holding: Iterable[str] = ()) -> list[str]:
+        """Runs left `running` by a process that died (kill -9, OOM, power cut) become `killed`, and their
+        writes still `pending` become `unknown` (sent or not, nobody knows); returns their ids.
+
+        A run is dead when its source's writer lock is free, since a live run holds it throughout.
+        `holding`: sources whose lock the caller holds itself, so their running runs are dead too.
+        Call it before starting the caller's own run.
+        """
+        from sync.lock import lock_is_free  # sync.lock's writer_lock takes a State
+
+        rows = self.db.execute("SELECT id, source FROM runs WHERE status='running' ORDER BY started_at, id").fetchall()
+        held_here = set(holding)
+        dead = {s for s in {source for _, source in rows} if s in held_here or lock_is_free(self, s)}
+        killed = [run_id for run_id, source in rows if source in dead]
+        at = _iso(datetime.now(timezone.utc))
+        with self.tx() as db:
+            for run_id in killed:
+                db.execute("UPDATE runs SET status='killed', finished_at=? WHERE id=? AND status='running'",
+                           (at, run_id))
+                db.execute("UPDATE audit SET status='unknown' WHERE run_id=? AND status='pending'", (run_id,))
+        return killed
+
     # ------------------------------------------------------------- audit
     def audit(self, run_id: str, source: str, object_type: str, record_id: str,
               changes: dict[str, tuple[str | None, str | None]]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from sandbox.run import Sandbox, start_sandbox
@@ -23,3 +25,21 @@ def sandbox_env(sandbox, tmp_path, monkeypatch) -> Sandbox:
     monkeypatch.delenv("LEADSYNC_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
     return sandbox
+
+
+@pytest.fixture
+def live_env(monkeypatch, tmp_path):
+    """LEADSYNC_RECORD_LIVE=1 and no other LEADSYNC_* setting; `put("HUBSPOT", client_id=…)` adds some.
+
+    For tests that run the documented re-recording path against the sandbox standing in for a real CRM.
+    """
+    for name in [k for k in os.environ if k.startswith("LEADSYNC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LEADSYNC_RECORD_LIVE", "1")
+
+    def put(prefix: str, **values: str) -> None:
+        for key, value in values.items():
+            monkeypatch.setenv(f"LEADSYNC_{prefix}__{key.upper()}", value)
+
+    return put

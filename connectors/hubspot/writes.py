@@ -24,7 +24,8 @@ from hubspot.crm.objects.tasks import (
 
 from connectors.base import chunks
 from connectors.hubspot.transport import HubSpotError, Transient, Transport, embedded_details
-from mapping.hubspot import parse_stage
+from mapping.base import crm_text
+from mapping.hubspot import MAX_TEXT, parse_stage
 from mapping.model import STAGE_RANK, ChangeResult, CreateTask, SetFields
 
 TASK_TO_CONTACT = 204  # directional: task → contact (reference §4.1)
@@ -225,7 +226,8 @@ class Writer:
     @staticmethod
     def _task_input(change: CreateTask) -> SimplePublicObjectInputForCreate:
         props = {
-            "hs_timestamp": _iso(change), "hs_task_subject": change.subject, "hs_task_body": change.body,
+            "hs_timestamp": _iso(change), "hs_task_subject": crm_text(change.subject, MAX_TEXT),
+            "hs_task_body": crm_text(change.body, MAX_TEXT),
             "hs_task_status": "NOT_STARTED", "hs_task_priority": "HIGH", "hs_task_type": "TODO",
             TASK_KEY: change.idempotency_key,
         }

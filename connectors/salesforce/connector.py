@@ -25,6 +25,7 @@ from connectors.salesforce.bulk import NUMBER_TYPES, BulkReader
 from connectors.salesforce.fields import STATUS, FieldMap
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.transport import Transport
+from mapping.base import crm_text
 from mapping.model import Change, ChangeResult, CreateRecord, CreateTask, SetFields
 from mapping.salesforce import (
     EXTRA_META,
@@ -49,6 +50,8 @@ LOCKED = "UNABLE_TO_LOCK_ROW"
 CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
 QUEUE_PREFIX = "00G"
 MAX_RESTARTS = 3  # query restarts after an expired locator, per stream
+#: Task field lengths (reference §3, Task: Subject 255, Description 32,000 characters).
+TASK_SUBJECT_MAX, TASK_DESCRIPTION_MAX = 255, 32_000
 ID_CHUNK = 200  # ids per `Id IN (…)` query: ~4 KB of URL, far below the 16 KB limit
 
 Record = dict[str, Any]
@@ -485,7 +488,8 @@ class SalesforceConnector:
     def _task_record(self, c: CreateTask) -> Record:
         record: Record = {
             "attributes": {"type": "Task"}, TASK_KEY_FIELD: c.idempotency_key, "WhoId": c.contact_id,
-            "Subject": c.subject[:255], "Description": c.body, "Status": self.settings.task_status,
+            "Subject": crm_text(c.subject, TASK_SUBJECT_MAX), "Description": crm_text(c.body, TASK_DESCRIPTION_MAX),
+            "Status": self.settings.task_status,
             "Priority": self.settings.task_priority, "ActivityDate": c.due.date().isoformat(),
         }
         owner = self._task_owner(c.owner_id)

@@ -130,17 +130,48 @@ class Transport:
                           object_pairs_hook=dict)  # plain dicts parse faster than the default OrderedDict
 
     def _login(self) -> tuple[str, str]:
-        """Run the configured grant through simple-salesforce's own login code (so its wire format is real)."""
+        """Run the configured grant through simple-salesforce's own login code (so its wire format is real).
+
+        A login the server fails to answer (5xx, dropped connection) is retried with the policy of every
+        other call; whatever still fails becomes a ConnectorError (AuthError when the CRM refused).
+        """
+        try:
+            return self._retry_policy(_is_transient_login)(self._login_once)
+        except _LoginUnavailable as exc:
+            raise ConnectorError(f"Salesforce login unavailable: HTTP {exc.status}: {exc.detail} (still, after "
+                                 f"{self.settings.max_attempts} attempts)", code=exc.code, status=exc.status) from exc
+        except requests.RequestException as exc:
+            raise ConnectorError(f"Salesforce login unreachable: {exc}") from exc
+
+    def _login_once(self) -> tuple[str, str]:
+        """One login attempt; the HTTP answers it got are kept, since simple-salesforce drops the status."""
         kwargs: dict[str, Any] = {"session": self.session, "domain": self.settings.domain,
                                   "sf_version": self.settings.api_version, **self._grant()}
+        answers: list[requests.Response] = []
+
+        def keep(response: requests.Response, *args: Any, **kw: Any) -> None:
+            answers.append(response)
+
+        self.session.hooks["response"].append(keep)
         try:
             session_id, instance = SalesforceLogin(**kwargs)
         except SalesforceAuthenticationFailed as exc:
-            raise AuthError(f"Salesforce login failed: {exc.code}: {exc.message}", code=str(exc.code)) from exc
-        except requests.RequestException as exc:
-            raise ConnectorError(f"Salesforce login unreachable: {exc}") from exc
+            raise _login_failure(answers, exc.code, exc.auth_message) from exc
+        except requests.RequestException:
+            raise  # retried, then reported as unreachable
         except OSError as exc:  # after RequestException, which is an OSError too
             raise ConfigError(f"Salesforce login: cannot read private_key_file: {exc}", code="BAD_KEY_FILE") from exc
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:
+            if not answers:  # simple-salesforce refused the settings before sending anything
+                raise ConfigError(f"Salesforce login: {exc}", code="BAD_LOGIN_SETTINGS") from exc
+            # it could not read the answer: a 5xx JSON array, a 200 without instance_url …
+            raise _login_failure(answers, None, f"unreadable login response (HTTP {answers[-1].status_code}: "
+                                               f"{_body_text(answers[-1])})") from exc
+        finally:
+            self.session.hooks["response"].remove(keep)
+        if not session_id or not instance:
+            raise AuthError("Salesforce login: the response carries no access token or instance URL",
+                            code="BAD_LOGIN_RESPONSE")
         return session_id, instance.rstrip("/")
 
     def _grant(self) -> dict[str, Any]:
@@ -218,6 +249,11 @@ class Transport:
                                  f"{st.api_reserve} are left to other integrations", code="API_RESERVE")
 
     def _retrying(self, op: Callable[[Salesforce], T]) -> T:
+        return self._retry_policy(is_transient)(lambda: op(self.sf))
+
+    def _retry_policy(self, retry: Callable[[BaseException], bool]) -> Retrying:
+        """The one tenacity policy for API calls and logins: attempts, backoff (longer for the concurrent
+        limit) and the injectable sleep; `retry` says which failures are transient."""
         st = self.settings
         transient = wait_random_exponential(multiplier=st.backoff_base_s, max=st.backoff_max_s)
         concurrent = wait_random_exponential(multiplier=st.concurrent_backoff_s, max=st.concurrent_backoff_max_s)
@@ -227,17 +263,64 @@ class Transport:
             failed = state.outcome.exception() if state.outcome else None
             return concurrent(state) if failed is not None and is_concurrent_limit(failed) else transient(state)
 
-        retrying = Retrying(
+        return Retrying(
             stop=stop_after_attempt(st.max_attempts),
             wait=wait,
-            retry=retry_if_exception(is_transient),
+            retry=retry_if_exception(retry),
             reraise=True,
             **({"sleep": self._sleep} if self._sleep else {}),
         )
-        return retrying(lambda: op(self.sf))
 
     def close(self) -> None:
         self.session.close()
+
+
+class _LoginUnavailable(Exception):
+    """The login endpoint failed to answer (5xx): transient, like a 5xx from any other call."""
+
+    def __init__(self, status: int, code: str | None, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status, self.code, self.detail = status, code, detail
+
+
+def _is_transient_login(exc: BaseException) -> bool:
+    return isinstance(exc, _LoginUnavailable | requests.ConnectionError | requests.Timeout)
+
+
+def _login_failure(answers: list[requests.Response], code: Any, message: str | None) -> Exception:
+    """A 5xx answer is the server's trouble (retry); anything else is the CRM refusing the login."""
+    status = answers[-1].status_code if answers else None
+    text = (message or "").strip()[:300]
+    if status is not None and status >= 500 and not _is_soap_fault(answers[-1]):  # SOAP refusals come as 500
+        found, detail = _body_error(answers[-1])
+        return _LoginUnavailable(status, found, detail or text or "no detail")
+    return AuthError(f"Salesforce login failed: {code}: {text}" if code else f"Salesforce login failed: {text}",
+                     code=str(code) if code else None, status=status)
+
+
+def _body_error(response: requests.Response) -> tuple[str | None, str]:
+    """(errorCode, "CODE: message") from an error body: a JSON array (REST style) or an OAuth object."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, _body_text(response)
+    first = body[0] if isinstance(body, list) and body else body
+    if not isinstance(first, dict):
+        return None, _body_text(response)
+    code = first.get("errorCode") or first.get("error")
+    message = first.get("message") or first.get("error_description") or ""
+    return (str(code) if code else None), f"{code}: {message}" if code else str(message)
+
+
+def _is_soap_fault(response: requests.Response) -> bool:
+    """SOAP login() answers a refusal (INVALID_LOGIN …) as HTTP 500 with a fault naming the exception."""
+    return b"exceptionCode" in response.content
+
+
+def _body_text(response: requests.Response) -> str:
+    """An answer's first bytes, for a message (never the request, which holds credentials)."""
+    text = response.text.strip().replace("\n", " ")
+    return text[:200] if text else "empty body"
 
 
 def _secret(value: Any) -> str | None:

@@ -1,31 +1,27 @@
 """A recorded pull replayed with vcrpy: the cassette is recorded against the emulator when missing.
 
 Matching is on method + path + query (not host or port), so the replay works
-whatever port the emulator gets; the Authorization header is never stored.
+whatever port the emulator gets; credentials are never stored (tests/cassettes.py).
 Delete the cassette to re-record it after changing what the connector requests, or set
 LEADSYNC_RECORD_LIVE=1 with LEADSYNC_SALESFORCE__* to re-record against a real org.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
-
-import vcr
 
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.connector import STREAMS
 from mapping.salesforce import map_page
 from sandbox.salesforce import SalesforceEmulator
+from tests.cassettes import leaked, recorder, secret_values
 from tests.live import live_settings
 from tests.salesforce.conftest import ANCHOR, SESSION, fast_settings
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 CASSETTE = "salesforce_backfill_pull.yaml"
-
-recorder = vcr.VCR(cassette_library_dir=str(CASSETTES), record_mode="once", filter_headers=["authorization"],
-                   match_on=["method", "path", "query"], decode_compressed_response=True)
-
 
 def test_backfill_pull_replays_from_cassette() -> None:
     """With LEADSYNC_RECORD_LIVE=1 and LEADSYNC_SALESFORCE__* set, it re-records against that org instead."""
@@ -35,13 +31,18 @@ def test_backfill_pull_replays_from_cassette() -> None:
         live = live_settings("salesforce")
         replaying = live is None and (CASSETTES / CASSETTE).exists()
         conn = SalesforceConnector(live or fast_settings(emu, query_batch_size=200), sleep=lambda s: None)
-        token = conn.transport.sf.session_id  # log in before recording: token answers never reach the cassette
-        with recorder.use_cassette(CASSETTE, record_mode="all" if live else "once") as cassette:
+        token = conn.transport.sf.session_id  # log in before recording (a re-login inside is filtered too)
+
+        def secrets() -> list[str]:  # checked before the cassette is written: settings, first and current session
+            return secret_values(conn.transport.settings, token, conn.transport.sf.session_id)
+
+        with recorder(CASSETTES, secrets).use_cassette(CASSETTE, record_mode="all" if live else "once") as cassette:
             # A real org can be large: live, record only the first page of each stream.
             pages = [next(conn.pull_stream(s, None)) for s in STREAMS] if live else list(conn.pull({}))
         conn.close()
         text = (CASSETTES / CASSETTE).read_text()
-        assert token not in text and "Bearer" not in text
+        assert leaked(text, secret_values(live or conn.transport.settings, token)) == 0
+        assert re.search(r"Bearer [^\s<\"']", text) is None  # no Authorization value (token_type: Bearer is fine)
         if live:
             assert pages and pages[0].records
             return

@@ -397,3 +397,16 @@ def test_find_tasks_looks_keys_up_in_one_query(emu, make_connector):
     calls = connector.api_calls
     assert connector.find_tasks(["key-found", "key-missing"]) == {"key-found": created.crm_id}
     assert connector.api_calls == calls + 1
+
+
+def test_task_subject_and_description_fit_the_fields_and_lose_nuls(emu: SalesforceEmulator,
+                                                                   make_connector: Factory) -> None:
+    lead = writable_leads(emu)[0]
+    change = CreateTask("salesforce", "Lead", lead["Id"], lead["OwnerId"], "lead-long:sql",
+                        "Follow up: Ann\x00 " + "x" * 300, "why\x00 " + "y" * 40_000, DUE)
+    [result] = make_connector().apply([change])
+    assert result.ok, result.message
+    [t] = [t for t in emu.records("Task") if t["LeadSync_Key__c"] == "lead-long:sql"]
+    assert len(t["Subject"]) == 255 and t["Subject"].startswith("Follow up: Ann xxx") and t["Subject"].endswith("…")
+    assert len(t["Description"]) == 32_000 and t["Description"].startswith("why yyy")
+    assert "\x00" not in t["Subject"] + t["Description"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sys
@@ -18,7 +19,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from connectors.base import Connector, ConnectorError, registry
-from scoring import ModelError, ScoringModel, default_model, load_model, score
+from scoring import ModelError, ScoringModel, default_model, load_model
 from scoring.cli import register as register_scoring
 from sync import logs
 from sync.engine import Engine, RunSummary, mapping_for, scoring_time
@@ -26,7 +27,7 @@ from sync.identity_cli import identity_app
 from sync.lock import LockBusy, writer_lock
 from sync.report import build_report
 from sync.report_render import render_html, render_terminal
-from sync.safe_text import crm, plain
+from sync.safe_text import crm
 from sync.settings import Settings, SettingsError
 from sync.state import State
 from sync.undo import undo_run
@@ -359,7 +360,8 @@ _URL_HOST = re.compile(r"https?://[^/\s]+")
 
 
 def _print_explanation(c: Any, s: Any, limit: int | None = None, records: list[Any] | None = None,
-                       provenance: dict[str, Any] | None = None) -> None:
+                       provenance: dict[str, Any] | None = None, console: Console | None = None) -> None:
+    out = console or globals()["out"]
     stage = c.lifecycle_stage.value if c.lifecycle_stage else "none"
     out.print(f"[bold]{crm(c.name)}[/] <{crm(c.email or '')}> — {c.source} {c.object_type} {c.id}")
     for r in records or []:
@@ -552,6 +554,7 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
          state_dir: Path | None = typer.Option(None, "--state-dir", help="Where to keep the demo's state.")) -> None:
     """Start the sandbox in-process, backfill both CRMs, show the funnel."""
     from sandbox.run import start_sandbox
+    from sync.demo import story
 
     sb = start_sandbox(contacts=contacts, seed=seed)
     try:
@@ -568,11 +571,18 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
         render_html(build_report(state, now=datetime.now(timezone.utc)), html)
         result = {"runs": [s.to_dict() for s in backfills], "second_sync": _totals(again), "funnel": funnel,
                   "state_url": settings.state_url, "sandbox_api_calls": sb.api_calls(), "report_html": str(html)}
+        if not as_json:
+            _print_demo(backfills, again, funnel, settings.state_url)
+        quiet = Console(file=open(os.devnull, "w")) if as_json else out  # noqa: SIM115 - lives as long as the demo
+        result["persons"] = story(
+            sb, state, quiet, lambda: run_sources(settings, state, both, "sync", model),
+            lambda email: [_print_explanation(d.profile.contact, d.score, limit=8, records=records,
+                                              provenance=d.profile.provenance_dict(), console=quiet)
+                           for _, records, d in _decisions(state, model, settings, state.contact_by_email(email),
+                                                           scoring_time(datetime.now(timezone.utc)))])
         if as_json:
             _emit(result)
         else:
-            _print_demo(backfills, again, funnel, settings.state_url)
-            _print_example_handoff(sb, state, model)
             out.print(f"Funnel report (open in a browser): [bold]{html}[/]")
         ok = all(s.status == "ok" for s in backfills)
     finally:
@@ -623,25 +633,6 @@ def _print_demo(backfills: list[RunSummary], again: list[RunSummary], funnel: di
     out.print(f"Second pass (`sync --once`): {writes} writes, {sum(s.api_calls for s in again)} API calls "
               "— nothing changed, so nothing is written.")
     out.print(f"State: {state_url}  ·  try `LEADSYNC_STATE_URL={state_url} leadsync runs`")
-
-
-def _print_example_handoff(sb: Any, state: State, model: ScoringModel) -> None:
-    """One follow-up task as the owner sees it in HubSpot, and the points behind it."""
-    tasks = sb.hubspot.tasks()
-    if not tasks:
-        return
-    task = max(tasks, key=lambda t: ("demo" in t["properties"].get("hs_task_body", "").lower(), t["id"]))
-    props = task["properties"]
-    out.rule("An example hand-off task, as the owner sees it in HubSpot")
-    out.print(f"[bold]{crm(props.get('hs_task_subject'))}[/]")
-    out.print(plain(props.get("hs_task_body", ""), lines=True), markup=False, highlight=False)
-    contact = state.contacts("hubspot", task["contact_ids"][:1]).get(task["contact_ids"][0]) \
-        if task["contact_ids"] else None
-    if contact is not None:
-        s = score(model, contact, state.engagements_for("hubspot", [contact.id])[contact.id],
-                  scoring_time(datetime.now(timezone.utc)))
-        out.rule(f"leadsync explain {contact.email or contact.id}")
-        _print_explanation(contact, s, limit=8)
 
 
 @sandbox_app.command("serve")

@@ -260,6 +260,33 @@ def funnel_section(active: Sequence[ContactRow]) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- persons (one human, counted once)
+
+
+def persons_section(state: State, active: Sequence[ContactRow]) -> dict[str, Any]:
+    """The funnel with each human counted once: a person stands at the most advanced stage any of their
+    live records holds (the stage leadsync writes into all of them); identity conflicts a person must settle."""
+    from sync.persons import whole_identity  # the report reads the state only; identity is pure
+
+    identity, _ = whole_identity(state)
+    rows = {f"{r.source}:{r.id}": r for r in active}
+    stages: list[str] = []
+    both = 0
+    for p in identity.persons:
+        live = [rows[k] for k in p.records if k in rows]
+        if not live:
+            continue
+        stages.append(max((r.stage for r in live), key=_rank))
+        both += len({r.source for r in live}) > 1
+    counts = Counter(stages)
+    conflicts = [{"records": list(c.records), "reason": c.reason, "email": c.email} for c in identity.conflicts]
+    return {
+        "persons": len(stages), "in_several_crms": both,
+        "funnel": {s: counts.get(s, 0) for s in STAGE_COLUMNS},
+        "identity_conflicts": len(conflicts), "identity_conflict_examples": conflicts[:20],
+    }
+
+
 # --------------------------------------------------------------------------- flow over time
 
 
@@ -640,6 +667,7 @@ def build_report(state: State, *, now: datetime, since: datetime | None = None, 
             "by_source": _sorted_map(Counter(r.source for r in contacts)),
         },
         "funnel": funnel,
+        "persons": persons_section(state, active),
         "flow": flow_section(contacts, journeys_, window),
         "handoff": handoff_section(state, contacts, window, sla_hours),
         "qualification": {"top_rules": top_rules(state, new_sqls), "score_distribution": score_distribution(active)},

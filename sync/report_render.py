@@ -72,6 +72,20 @@ def _funnel_table(title: str, stages: Sequence[str], rows: Mapping[str, Mapping[
     return _table(title, ["", *stages, "all"], body, f"… {more} more" if more else None)
 
 
+def _persons_tables(p: Mapping[str, Any] | None, stages: list[str]) -> list[Table]:
+    """Each human counted once, and the identity conflicts a person must settle."""
+    if not p:
+        return []
+    tables = [_table(f"Persons: {p['persons']} humans, {p['in_several_crms']} in more than one CRM (each counted once)",
+                     stages, [[p["funnel"].get(s, 0) for s in stages]])]
+    if p["identity_conflicts"]:
+        tables.append(_table(f"Identity conflicts: {p['identity_conflicts']} (leadsync identity conflicts)",
+                             ["email", "records", "why"],
+                             [[c["email"] or "", ", ".join(c["records"]), c["reason"]]
+                              for c in p["identity_conflict_examples"]]))
+    return tables
+
+
 def terminal_tables(report: Mapping[str, Any]) -> list[Table]:
     """Every section as a rich table, in reading order."""
     f, flow, h = report["funnel"], report["flow"], report["handoff"]
@@ -79,6 +93,7 @@ def terminal_tables(report: Mapping[str, Any]) -> list[Table]:
     stages = f["stages"]
     tables = [
         _funnel_table("Funnel now (contacts per stage, by source CRM)", stages, f["by_source"], f["total"]),
+        *_persons_tables(report.get("persons"), stages),
         _table(
             "Weekly flow", ["week", "new MQL", "new SQL", "MQL→SQL", "days lead→MQL", "days MQL→SQL",
                             "regressions", "recycles"],

@@ -1,0 +1,92 @@
+"""What `leadsync demo` shows of the person layer, through the real clients against the in-process sandbox:
+persons linked across the CRMs, HubSpot SQLs created as Salesforce Leads with their tasks, a Salesforce
+disqualification reaching HubSpot within one sync, and one person explained across both CRMs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from rich.console import Console
+from simple_salesforce import Salesforce
+
+from sandbox.run import HUBSPOT_TOKEN, SALESFORCE_SESSION
+from sync.persons import whole_identity
+from sync.safe_text import crm, plain
+from sync.state import State
+
+
+def _salesforce(sb: Any) -> Salesforce:
+    s = requests.Session()
+    s.verify = str(sb.salesforce.ca_pem_path)
+    s.trust_env = False
+    return Salesforce(instance_url=sb.salesforce_url, session_id=SALESFORCE_SESSION, version="59.0", session=s)
+
+
+def _hubspot_props(sb: Any, cid: str, *props: str) -> dict[str, Any]:
+    r = requests.get(f"{sb.hubspot_url}/crm/v3/objects/contacts/{cid}", params={"properties": ",".join(props)},
+                     headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"}, timeout=30)
+    r.raise_for_status()
+    return r.json()["properties"]
+
+
+def persons_figures(state: State) -> dict[str, Any]:
+    identity, _ = whole_identity(state)
+    created = [h for h in state.handoffs(statuses=("created",))]
+    return {"persons": len(identity.persons),
+            "in_both_crms": sum(1 for p in identity.persons if len({k.partition(":")[0] for k in p.records}) > 1),
+            "identity_conflicts": len(identity.conflicts), "handoff_leads": len(created)}
+
+
+def _linked_lead(state: State) -> tuple[str, str] | None:
+    """A live Salesforce Lead and the HubSpot contact it is one person with."""
+    identity, refs = whole_identity(state)
+    for p in identity.persons:
+        hs = [k for k in p.records if k.startswith("hubspot:") and refs[k].writable]
+        leads = [k for k in p.records if refs[k].object_type == "Lead" and refs[k].writable]
+        if len(hs) == 1 and len(leads) == 1:
+            return hs[0].partition(":")[2], leads[0].partition(":")[2]
+    return None
+
+
+def story(sb: Any, state: State, out: Console, run_sync: Callable[[], Any],
+          explain: Callable[[str], None]) -> dict[str, Any]:
+    """Print the person-layer part of the demo; returns its figures (also for `--json`)."""
+    sf = _salesforce(sb)
+    figures = persons_figures(state)
+    out.rule("One person across both CRMs")
+    out.print(f"{figures['persons']:,} persons; {figures['in_both_crms']:,} of them have records in both CRMs and "
+              f"carry one score there; {figures['identity_conflicts']} identity conflicts left for a person "
+              "(`leadsync identity conflicts`)")
+    leads = sf.query_all("SELECT Id, Name, Company, LeadSync_HubSpot_Id__c FROM Lead "
+                         "WHERE LeadSync_Person_Key__c != null ORDER BY Id")["records"]
+    out.print(f"{len(leads)} HubSpot SQLs had no Salesforce record: each got one Lead, linked both ways, "
+              "and a follow-up task for sales")
+    if leads:
+        lead = leads[0]
+        tasks = sf.query_all(f"SELECT Subject, Description FROM Task WHERE WhoId = '{lead['Id']}'")["records"]
+        out.print(f"  e.g. Lead {lead['Id']} {crm(lead['Name'])} ({crm(lead['Company'])}), from HubSpot contact "
+                  f"{lead['LeadSync_HubSpot_Id__c']}")
+        for t in tasks[:1]:
+            out.print(f"  [bold]{crm(t['Subject'])}[/]")
+            out.print(plain(t.get("Description") or "", lines=True), markup=False, highlight=False)
+    pair = _linked_lead(state)
+    if pair is None:
+        return figures
+    hid, lid = pair
+    before = _hubspot_props(sb, hid, "hs_lead_status", "lifecyclestage")
+    sf.Lead.update(lid, {"Status": "Closed - Not Converted"})
+    run_sync()
+    after = _hubspot_props(sb, hid, "hs_lead_status", "lifecyclestage")
+    out.rule("Sales disqualifies a lead in Salesforce; one sync later, HubSpot knows")
+    out.print(f"Salesforce Lead {lid} → Status 'Closed - Not Converted'; HubSpot contact {hid}: lead status "
+              f"{before.get('hs_lead_status') or '(none)'} → {after.get('hs_lead_status')}, lifecycle stage "
+              f"{before.get('lifecyclestage')} → {after.get('lifecyclestage')} (never promoted over sales)")
+    figures["disqualified"] = {"salesforce_lead": lid, "hubspot_contact": hid, "hubspot_before": before,
+                               "hubspot_after": after}
+    email = (sb.hubspot.contact(hid) or {}).get("email")
+    if email:
+        out.rule(f"leadsync explain {email}: one person, both CRMs")
+        explain(email)
+    return figures

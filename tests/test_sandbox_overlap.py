@@ -18,7 +18,8 @@ from simple_salesforce import Salesforce
 
 from sandbox.overlap import Records, normalise, overlap, person_records, summary
 from sandbox.run import HUBSPOT_TOKEN, SALESFORCE_SESSION, Sandbox, start_sandbox
-from sandbox.salesforce.ids import checksum, seeded_id
+from sandbox.salesforce import SalesforceEmulator
+from sandbox.salesforce.ids import checksum, make_id, seeded_counter, seeded_id
 from sandbox.seed import person
 
 SEED, COUNT = 1, 2000
@@ -250,3 +251,19 @@ def test_hubspot_only_sales_ready_people_are_in_hubspot_alone(truth: list[Record
     assert sf.query(f"SELECT COUNT() FROM Lead WHERE Email IN ('{quoted}')")["totalSize"] == 0
     assert all(not (hs_contacts[r.hubspot_id]["salesforceleadid"] or hs_contacts[r.hubspot_id]["salesforcecontactid"])
                for r in ready)
+
+
+def test_records_created_after_seeding_get_ids_after_the_seeded_ones() -> None:
+    emu = SalesforceEmulator(seed=SEED, contacts=300, anchor=ANCHOR, session_id=SALESFORCE_SESSION)
+    emu.start()
+    try:
+        s = requests.Session()
+        s.verify = emu.ca_pem_path
+        s.trust_env = False
+        client = Salesforce(instance_url=emu.instance_url, session_id=SALESFORCE_SESSION, version="59.0", session=s)
+        seeded = {r["Id"] for r in emu.records("Lead")}
+        made = client.Lead.create({"LastName": "Later", "Company": "Acme", "Email": "later@acme.com"})["id"]
+        assert made not in seeded and made > max(seeded)
+        assert made == make_id("00Q", seeded_counter(300) + 1)
+    finally:
+        emu.stop()

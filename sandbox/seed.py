@@ -6,7 +6,9 @@ made lazily or in parallel and any one regenerated on its own. A hidden
 scoring model measurably beats a bad one; `fit` drives title, size and
 industry the same way. Some dirt is on purpose: blank and invalid emails,
 duplicates within and across CRMs, unicode, very long values, picklist values
-the CRM does not list.
+the CRM does not list. About a fifth of people are in both CRMs; how their records overlap (the native
+connector's ids, case/space email variants, duplicate and converted Leads, profile fields one CRM lacks) is
+drawn from a hash of (seed, index) in `_overlap`, and `sandbox.overlap` is its ground truth.
 """
 
 from __future__ import annotations
@@ -115,8 +117,14 @@ class Person:
     lead_status: str | None
     propensity: float  # hidden truth: how likely to buy
     fit: float  # hidden truth: how well they match the ideal customer
-    converted_lead: bool
+    converted_lead: bool  # Salesforce holds a converted Lead and the Contact it became (sf_object "Lead" only)
     events: tuple[Event, ...] = field(default=())
+    # Cross-CRM overlap (see `_overlap`; drawn from a hash, not from the person's rng, so no other value moves):
+    sf_email: str = ""  # the email as Salesforce holds it: `email`, or a case/space variant of it
+    native_link: bool = False  # in both CRMs, and the HubSpot contact carries the native connector's id
+    duplicate_lead: bool = False  # Salesforce also holds a second live Lead with the same email
+    hs_blank: tuple[str, ...] = ()  # of "title", "industry", "company_size": blank in HubSpot, set in Salesforce
+    sf_blank: tuple[str, ...] = ()  # the same, blank in Salesforce, set in HubSpot
 
 
 def _pick_weighted(rng: random.Random, items: list, key_weight) -> object:
@@ -185,14 +193,78 @@ def person(seed: int, index: int, anchor: datetime) -> Person:
     if rng.random() < 0.03:
         lead_status = "UNQUALIFIED"
     events = tuple(sorted(_events(rng, propensity, anchor, created_at)))
-    return Person(
+    p = Person(
         index=index, first_name=first, last_name=last, email=email, title=title, seniority=seniority,
         company=company, company_size=None if rng.random() < 0.08 else size, industry=industry,
         country=country, created_at=created_at, in_hubspot=in_hubspot, in_salesforce=in_salesforce,
         sf_object="Contact" if sales_stage or rng.random() < 0.3 else "Lead", owner=owner,
         sf_queue_owned=rng.random() < 0.05, sales_stage=sales_stage, lead_status=lead_status,
         propensity=round(propensity, 3), fit=fit, converted_lead=rng.random() < 0.02, events=events,
+        sf_email=email,
     )
+    if in_salesforce:
+        _overlap(p, _hash64(seed * 1_000_003 + index))
+    else:
+        p.converted_lead = False
+    return p
+
+
+#: Overlap rates (see `_overlap`): of the people in both CRMs, NATIVE_LINK carry the native connector's id and
+#: CASE_VARIANT have a case/space variant of the email in Salesforce; PROFILE_GAP lack profile fields in HubSpot
+#: that Salesforce has, and as many the reverse; of live Leads with a valid email, DUPLICATE_LEAD have a second
+#: live Lead (about 1% of the people in Salesforce).
+NATIVE_LINK, CASE_VARIANT, PROFILE_GAP, DUPLICATE_LEAD = 0.40, 0.05, 0.10, 0.015
+_M64 = 0xFFFFFFFFFFFFFFFF
+_PROFILE_FIELDS = (("title",), ("title", "industry"), ("title", "company_size"), ("industry", "company_size"),
+                   ("title", "industry", "company_size"), ("title",), ("title",), ("title", "industry"))
+
+
+def _hash64(n: int) -> int:
+    """splitmix64 of `n`: 64 well-mixed bits per person for the overlap coins (cheaper than another rng)."""
+    z = (n * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) & _M64
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 & _M64
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EB & _M64
+    return z ^ (z >> 31)
+
+
+def _email_variant(email: str, k: int) -> str:
+    """`email` as a person typed it into Salesforce: the same address once trimmed and lower-cased."""
+    local, _, domain = email.partition("@")
+    if k == 0:
+        return f"{local.title()}@{domain.capitalize()}"  # Ana.Smith12@Acme.com
+    if k == 1:
+        return f"{local.title()}@{domain} "  # Ana.Smith12@acme.com + a trailing space
+    if k == 2:
+        return email.upper()
+    return f" {email}"  # a leading space
+
+
+def _overlap(p: Person, h: int) -> None:
+    """Set a Salesforce person's overlap traits from 64 hash bits (16 per coin), so none of the person's own
+    draws move. Only people in both CRMs get links, variants and profile gaps."""
+    is_lead = p.sf_object == "Lead"
+    p.converted_lead = p.converted_lead and is_lead
+    valid = "@" in p.email
+    if is_lead and not p.converted_lead and valid and (h & 0xFFFF) < DUPLICATE_LEAD * 65536:
+        p.duplicate_lead = True
+    if not p.in_hubspot:
+        return
+    p.native_link = (h >> 16 & 0xFFFF) < NATIVE_LINK * 65536
+    if valid and (h >> 32 & 0xFFF) < CASE_VARIANT * 4096:
+        k = h >> 44 & 3
+        variant = _email_variant(p.email, k)
+        if variant.strip().lower() != p.email.lower():  # "yılmaz".upper().lower() is "yilmaz": not the same
+            variant = _email_variant(p.email, 3)
+        p.sf_email = variant
+    gap = (h >> 46 & 0xFFF) / 4096
+    if gap < 2 * PROFILE_GAP:
+        fields = _PROFILE_FIELDS[h >> 58 & 7] if is_lead else ("title",)  # a Contact has no Industry or size
+        have = {"title": bool(p.title), "industry": True, "company_size": p.company_size is not None}
+        fields = tuple(f for f in fields if have[f])  # a gap needs a value on the other side
+        if gap < PROFILE_GAP:
+            p.hs_blank = fields
+        else:
+            p.sf_blank = fields
 
 
 _SECOND = timedelta(seconds=1)

@@ -100,6 +100,8 @@ _TEXT = (
     "field_of_study", "graduation_date", "military_status", "marital_status", "date_of_birth",
     "hs_language", "hs_persona", "hs_buying_role", "hs_timezone", "work_email", "ip_city", "ip_country",
 )
+#: The contact properties HubSpot's native Salesforce connector fills with the synced record's 18-char id.
+SALESFORCE_ID_PROPERTIES = {"salesforceleadid": "Salesforce Lead ID", "salesforcecontactid": "Salesforce Contact ID"}
 _ANALYTICS = (
     "hs_analytics_num_page_views", "hs_analytics_num_visits", "hs_analytics_num_event_completions",
     "hs_analytics_average_page_views", "hs_email_open", "hs_email_click", "hs_email_delivered",
@@ -177,6 +179,9 @@ def contact_properties() -> list[PropertyDef]:
         PropertyDef("hs_pipeline", "Pipeline", "enumeration", "select", read_only=True,
                     options=("contacts-lifecycle-pipeline",)),
     ]
+    # The native Salesforce connector's ids (written by the integration; HubSpot marks them read-only *(assumed)*).
+    out += [PropertyDef(name, label, group="salesforceinformation", read_only=True)
+            for name, label in SALESFORCE_ID_PROPERTIES.items()]
     out += [_ro(n, "number", "analyticsinformation", "number") for n in _ANALYTICS]
     out += [_dt(n, "analyticsinformation") for n in _ANALYTICS_DATES]
     out += [_calculated(n) for n in _CALCULATED]
@@ -286,7 +291,7 @@ class ObjectType:
 OBJECT_TYPES: tuple[ObjectType, ...] = (
     ObjectType("contacts", "contact", "0-1", "contact", contact_properties,
                ("contactinformation", "emailinformation", "analyticsinformation", "conversioninformation",
-                "sales_properties")),
+                "sales_properties", "salesforceinformation")),
     ObjectType("tasks", "task", "0-27", "task", task_properties, ("task",), ("hs_timestamp",),
                {"hs_task_status": "NOT_STARTED", "hs_task_family": "SALES", "hs_task_is_completed": "0",
                 "hs_task_priority": "NONE", "hs_task_type": "TODO"}),

@@ -18,6 +18,7 @@ import numpy as np
 from sandbox import bulk
 from sandbox.bulk import Job
 from sandbox.hubspot.catalog import LIFECYCLE_STAGES, employee_range
+from sandbox.salesforce.ids import seeded_id
 from sandbox.seed import EMAILS, SITE, Event, Person, person
 
 CONTACT_ID_BASE = 51_000_000_000
@@ -311,7 +312,18 @@ def contact_properties(seed: int, p: Person, cid: str, email: str | None) -> dic
     for s in LIFECYCLE_STAGES[first : LIFECYCLE_STAGES.index(stage) + 1]:
         props[f"hs_lifecyclestage_{s}_date"] = created
     props.update(aggregates(p.events))
+    for name in p.hs_blank:  # progressive profiling: Salesforce knows this, HubSpot not (yet)
+        props[_HS_FIELD[name]] = None
+    if p.native_link:  # the native connector synced this contact with the person's Salesforce record
+        if p.sf_object == "Lead":
+            props["salesforceleadid"] = seeded_id("Lead", p.index)
+        if p.sf_object == "Contact" or p.converted_lead:
+            props["salesforcecontactid"] = seeded_id("Contact", p.index)
     return {k: v for k, v in props.items() if v is not None}
+
+
+#: Seed profile field -> HubSpot property (`Person.hs_blank`).
+_HS_FIELD = {"title": "jobtitle", "industry": "industry", "company_size": "numemployees"}
 
 
 _CONVERSIONS = frozenset({"form_submit", *FORM_KINDS})

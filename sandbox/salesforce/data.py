@@ -16,6 +16,7 @@ from typing import Any
 
 from sandbox import bulk
 from sandbox.bulk import Job
+from sandbox.salesforce.ids import seeded_counter, seeded_id
 from sandbox.salesforce.query import remember_stamps
 from sandbox.salesforce.store import Row, Store
 from sandbox.seed import ASSETS, EMAILS, FORMS, OWNERS, SF_QUEUE_ID, WEBINARS, Event, Person
@@ -94,6 +95,9 @@ class SeedLoader:
                     self._place(part, fresh)
                 # render the new leads' and contacts' stamps now, while the workers make the next chunk
                 remember_stamps(stamp for name, start in seen.items() for stamp, _ in fresh[name][start:])
+            for name in ("Lead", "Contact"):  # seeded ids are 2·index + 1 and + 2: later records come after
+                table = self.store.tables[name]
+                table.counter = max(table.counter, seeded_counter(contacts))
             self.store.reindex(fresh)
 
     def context(self) -> Context:
@@ -102,21 +106,19 @@ class SeedLoader:
                        dict(self.campaigns))
 
     def _place(self, part: Part, fresh: dict[str, list[tuple[datetime, str]]]) -> None:
-        """Give a worker-built person its ids (per-table counters, in seed order) and its account, and note
-        each row's (SystemModstamp, Id) in `fresh` for the stamp index."""
-        sobject, row, account, extra = part
+        """Take a worker-built person: its Lead / Contact rows come with their (pure) ids; give it its Account
+        and its activity rows ids (per-table counters, in seed order), and note each row's (SystemModstamp, Id)
+        in `fresh` for the stamp index."""
+        records, account, extra = part
         tables = self.store.tables
-        if account is not None:
-            account_id = self._account(*account)
-            if "AccountId" in row:
+        account_id = self._account(*account) if account is not None else None
+        for sobject, row in records:
+            if account_id is not None and "AccountId" in row:
                 row["AccountId"] = account_id
-        table = tables[sobject]
-        who = row["Id"] = table.next_id()
-        table.rows[who] = row
-        fresh.setdefault(sobject, []).append((row["SystemModstamp"], who))
-        for other, other_row, link in extra:
-            if link in other_row:
-                other_row[link] = who
+            who = row["Id"]
+            tables[sobject].rows[who] = row
+            fresh.setdefault(sobject, []).append((row["SystemModstamp"], who))
+        for other, other_row in extra:
             table = tables[other]
             other_id = other_row["Id"] = table.next_id()
             table.rows[other_id] = other_row
@@ -199,8 +201,9 @@ class Context:
     campaigns: dict[str, str]
 
 
-#: A person's Salesforce rows without ids: (object, row, account fields or None, [(object, row, link field)]).
-Part = tuple[str, Row, tuple[Any, ...] | None, list[tuple[str, Row, str]]]
+#: A person's Salesforce rows: ([(object, row)] its Leads and Contact, ids set (`ids.seeded_id`); the Account
+#: fields of its Contact or None; [(object, row)] its activity, ids not yet given, links to its records set).
+Part = tuple[list[tuple[str, Row]], tuple[Any, ...] | None, list[tuple[str, Row]]]
 
 
 def job(context: Context) -> Job:
@@ -236,64 +239,91 @@ def _stamp(ctx: Context, person: Person, created: datetime) -> datetime:
 
 
 def person_part(ctx: Context, p: Person) -> Part | None:
-    """A person's Lead or Contact and activity rows, computed in a worker (pure)."""
+    """A person's Lead or Contact (a converted Lead and its Contact; a duplicate Lead) and activity rows,
+    computed in a worker (pure)."""
     if not p.in_salesforce:
         return None
     created = p.created_at
+    i = p.index
+    title = None if "title" in p.sf_blank or not p.title else p.title
     common = {
-        "FirstName": p.first_name, "LastName": p.last_name, "Email": p.email or None, "Title": p.title or None,
+        "FirstName": p.first_name, "LastName": p.last_name, "Email": p.sf_email or None, "Title": title,
         "HasOptedOutOfEmail": any(e.kind == "unsubscribe" for e in p.events),
         "LeadSync_Stage__c": {"customer": "Customer", "opportunity": "Opportunity"}.get(p.sales_stage or ""),
         "LeadSource": "Web",
     }
     account = None
-    if p.sf_object == "Lead":
-        converted = p.converted_lead
-        sobject = "Lead"
-        row = _new_row(ctx, "Lead", {
-            **common, "Company": p.company, "NumberOfEmployees": p.company_size, "Industry": p.industry,
-            "Country": p.country, "OwnerId": SF_QUEUE_ID if p.sf_queue_owned else p.owner.salesforce_id,
-            "Status": "Closed - Converted" if converted else LEAD_STATUS_OF.get(p.lead_status, LEAD_STATUS_OF[None]),
-            "IsConverted": converted, "ConvertedDate": _day(created + timedelta(days=10)) if converted else None,
-        }, created, _stamp(ctx, p, created))
-    else:
-        sobject = "Contact"
+    records: list[tuple[str, Row]] = []
+    stamp = _stamp(ctx, p, created)
+    contact_id = None
+    if p.sf_object == "Contact" or p.converted_lead:
         account = (p.company, p.sales_stage == "customer", p.industry, p.company_size, p.country,
                    p.owner.salesforce_id)
-        row = _new_row(ctx, "Contact", {
-            **common, "AccountId": None, "MailingCountry": p.country, "OwnerId": p.owner.salesforce_id,
-        }, created, _stamp(ctx, p, created))
-    return sobject, row, account, _engagement(ctx, p)
+        contact_id = seeded_id("Contact", i)
+    if p.sf_object == "Lead":
+        converted = p.converted_lead
+        converted_at = created + timedelta(days=10)
+        records.append(("Lead", _new_row(ctx, "Lead", {
+            **common, "Id": seeded_id("Lead", i), "Company": p.company,
+            "NumberOfEmployees": None if "company_size" in p.sf_blank else p.company_size,
+            "Industry": None if "industry" in p.sf_blank else p.industry,
+            "Country": p.country, "OwnerId": SF_QUEUE_ID if p.sf_queue_owned else p.owner.salesforce_id,
+            "Status": "Closed - Converted" if converted else LEAD_STATUS_OF.get(p.lead_status, LEAD_STATUS_OF[None]),
+            "IsConverted": converted, "ConvertedDate": _day(converted_at) if converted else None,
+            "ConvertedContactId": contact_id,
+        }, created, max(stamp, converted_at) if converted else stamp)))
+        if converted:  # the Contact the Lead became, on its conversion day
+            records.append(("Contact", _new_row(ctx, "Contact", {
+                **common, "Id": contact_id, "AccountId": None, "MailingCountry": p.country,
+                "OwnerId": p.owner.salesforce_id,
+            }, converted_at, max(stamp, converted_at))))
+        if p.duplicate_lead:  # the same human again, e.g. a list import weeks later: a second live Lead
+            again = min(created + timedelta(days=15 + i % 60, hours=i % 24), ctx.anchor - timedelta(days=1))
+            records.append(("Lead", _new_row(ctx, "Lead", {
+                "Id": seeded_id("Lead", i, second=True), "FirstName": p.first_name, "LastName": p.last_name,
+                "Email": p.sf_email, "Company": p.company, "Country": p.country, "OwnerId": SF_QUEUE_ID,
+                "Status": LEAD_STATUS_OF[None], "IsConverted": False, "HasOptedOutOfEmail": False,
+                "LeadSource": "Purchased List",
+            }, again)))
+    else:
+        records.append(("Contact", _new_row(ctx, "Contact", {
+            **common, "Id": contact_id, "AccountId": None, "MailingCountry": p.country,
+            "OwnerId": p.owner.salesforce_id,
+        }, created, stamp)))
+    return records, account, _engagement(ctx, p, records[0][1]["Id"], contact_id)
 
 
-def _engagement(ctx: Context, p: Person) -> list[tuple[str, Row, str]]:
-    link = "LeadId" if p.sf_object == "Lead" else "ContactId"
-    out: list[tuple[str, Row, str]] = []
+def _engagement(ctx: Context, p: Person, record_id: str, contact_id: str | None) -> list[tuple[str, Row]]:
+    """Campaign members and activity. A converted person's members keep the Lead and gain the Contact, and its
+    tasks and events moved to the Contact, as a conversion does."""
+    lead_id = record_id if p.sf_object == "Lead" else None
+    who = contact_id or record_id
+    out: list[tuple[str, Row]] = []
     for name, m in _members(p.events).items():
         status, _, responded = MEMBER_STATUS[m.event.kind]
         out.append(("CampaignMember", _new_row(ctx, "CampaignMember", {
-            "CampaignId": ctx.campaigns[name], link: None, "Status": status, "HasResponded": responded,
-            "FirstRespondedDate": _day(m.first_response.at) if m.first_response else None,
-        }, m.first.at, m.last.at), link))
+            "CampaignId": ctx.campaigns[name], "LeadId": lead_id, "ContactId": contact_id, "Status": status,
+            "HasResponded": responded, "FirstRespondedDate": _day(m.first_response.at) if m.first_response else None,
+        }, m.first.at, m.last.at)))
     owner = p.owner.salesforce_id
     for e in p.events:
         if e.kind == "meeting":
             call_at = e.at - timedelta(days=1)
             out.append(("Task", _new_row(ctx, "Task", {
-                "WhoId": None, "Subject": "Call", "TaskSubtype": "Call", "CallType": "Outbound",
+                "WhoId": who, "Subject": "Call", "TaskSubtype": "Call", "CallType": "Outbound",
                 "Status": "Completed", "IsClosed": True, "Priority": "Normal", "OwnerId": owner,
                 "ActivityDate": _day(call_at), "CompletedDateTime": _sec(call_at),
-                "Description": f"Booked: {e.detail}"}, call_at), "WhoId"))
+                "Description": f"Booked: {e.detail}"}, call_at)))
             out.append(("Event", _new_row(ctx, "Event", {
-                "WhoId": None, "Subject": f"Meeting: {e.detail}", "EventSubtype": "Event",
-                "ActivityDateTime": _sec(e.at), "DurationInMinutes": 30, "OwnerId": owner}, e.at), "WhoId"))
+                "WhoId": who, "Subject": f"Meeting: {e.detail}", "EventSubtype": "Event",
+                "ActivityDateTime": _sec(e.at), "DurationInMinutes": 30, "OwnerId": owner}, e.at)))
         elif e.kind == "demo_request":
             reply_at = e.at + timedelta(hours=3)
             if reply_at <= ctx.anchor:
                 out.append(("Task", _new_row(ctx, "Task", {
-                    "WhoId": None, "Subject": "Email: Re: Your demo request", "TaskSubtype": "Email",
+                    "WhoId": who, "Subject": "Email: Re: Your demo request", "TaskSubtype": "Email",
                     "Status": "Completed", "IsClosed": True, "Priority": "Normal", "OwnerId": owner,
-                    "ActivityDate": _day(reply_at), "CompletedDateTime": _sec(reply_at)}, reply_at), "WhoId"))
+                    "ActivityDate": _day(reply_at), "CompletedDateTime": _sec(reply_at)}, reply_at)))
     return out
 
 

@@ -58,6 +58,18 @@ def make_id(prefix: str, counter: int) -> str:
     return id15 + _head_checksum(head) + _SUFFIX[int(tail.translate(_BITS)[::-1], 2)]
 
 
+def seeded_id(sobject: str, index: int, second: bool = False) -> str:
+    """The id of seed person `index`'s Lead or Contact, a pure function of the index: counter 2·index + 1 for
+    the person's own record (a converted person's Lead and Contact both), 2·index + 2 for its second Lead (a
+    duplicate). Seeded ids sort in seed order; the tables' counters continue after the last one."""
+    return make_id(PREFIXES[sobject], 2 * index + 1 + second)
+
+
+def seeded_counter(count: int) -> int:
+    """The Lead and Contact counters after seeding `count` people: records created later come after."""
+    return 2 * count + 2
+
+
 @functools.lru_cache(maxsize=256)
 def _head_checksum(head: str) -> str:
     """The first two suffix characters, which depend on the first ten id characters only (these change once

@@ -241,7 +241,7 @@ class Sync:
             for h, crm_id in created:
                 self.state.handoff_set(h.key, "created", crm_id, summary.run_id)
                 self.state.put_contact(_new_record(e.mapping, h, crm_id, self.wall_now), summary.run_id)
-                self.state.audit(summary.run_id, e.source, h.object_type, crm_id,
+                self.state.audit(summary.run_id, e.source, "handoff", crm_id,
                                  {"created_for": (None, h.origin), "handoff_key": (None, h.key)})
                 self.state.resolve_failure(e.source, h.key)
                 summary.records_created += 1

@@ -399,6 +399,22 @@ class State:
             r["payload"] = json.loads(r["payload"])
         return rows[0] if rows else None
 
+    def tasks_on(self, source: str, record_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The live tasks leadsync created on these records (undo of a hand-off deletes them with it)."""
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(record_ids), 500):
+            part = list(record_ids[i : i + 500])
+            out += _dicts(self.db.execute(
+                f"SELECT key, contact_id, crm_id FROM task_ledger WHERE source=? AND status='created' AND crm_id IS "
+                f"NOT NULL AND contact_id IN ({marks(len(part))})", (source, *part)))
+        return out
+
+    def archive_contact(self, source: str, contact_id: str) -> None:
+        """A record leadsync deleted (undo): kept as history, no longer anyone's live record."""
+        c = self.contacts(source, [contact_id]).get(contact_id)
+        if c is not None:
+            self._rewrite_snapshot(replace(c, archived=True))
+
     def handoffs_for_run(self, run_id: str) -> list[dict[str, Any]]:
         return _dicts(self.db.execute(
             "SELECT key, origin, target, object_type, status, crm_id FROM handoffs WHERE run_id=? ORDER BY key",

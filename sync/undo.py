@@ -16,6 +16,7 @@ from typing import Any
 from connectors.base import Connector, chunks
 from mapping.model import FieldChange, SetFields
 from sync.state import State, norm_value
+from sync.undo_handoffs import undo_handoffs
 
 
 @dataclass
@@ -32,6 +33,8 @@ class UndoSummary:
     failed: int = 0
     api_calls: int = 0
     duration_s: float = 0.0
+    records_deleted: int = 0  # hand-off records the run created, deleted (untouched since)
+    records_left: list[dict[str, Any]] = field(default_factory=list)  # hand-off records someone has worked on
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -49,6 +52,7 @@ def undo_run(state: State, connector: Connector, run_id: str) -> UndoSummary:
     state.start_run(undo_id, "undo", connector.name)
     try:
         _restore_fields(state, connector, run_id, summary)
+        undo_handoffs(state, connector, run_id, summary)  # first: their tasks go with them, not merely closed
         _close_tasks(state, connector, run_id, summary)
         summary.status = "ok" if not summary.failed else "ok with failures"
     finally:
@@ -61,7 +65,7 @@ def undo_run(state: State, connector: Connector, run_id: str) -> UndoSummary:
 def _restore_fields(state: State, connector: Connector, run_id: str, summary: UndoSummary) -> None:
     wrote: dict[tuple[str, str], dict[str, tuple[str | None, str | None]]] = defaultdict(dict)
     for row in state.audit_for_run(run_id):
-        if row["object_type"] != "task":
+        if row["object_type"] not in ("task", "handoff"):  # created records are undone by sync/undo_handoffs.py
             wrote[(row["object_type"], row["record_id"])][row["field"]] = (row["before"], row["after"])
     by_type: dict[str, list[str]] = defaultdict(list)
     for object_type, record_id in wrote:

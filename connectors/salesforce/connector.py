@@ -434,6 +434,38 @@ class SalesforceConnector:
             found.update({r[PERSON_KEY_FIELD]: r["Id"] for r in self.query(soql)})
         return found
 
+    def record_activity(self, object_type: str, ids: Sequence[str]) -> dict[str, str]:
+        """Why each of these created records is no longer leadsync's alone to delete (undo of a hand-off):
+        converted, a status other than the org's default, or activity that is not leadsync's own task."""
+        out: dict[str, str] = {}
+        default = next((r["MasterLabel"] for r in self.query("SELECT MasterLabel, IsDefault FROM LeadStatus")
+                        if r.get("IsDefault")), None) if object_type == "Lead" else None
+        for part in chunks(list(ids), ID_CHUNK):
+            rows = self.query(format_soql("SELECT Id, IsConverted, Status FROM Lead WHERE Id IN {}", list(part)))
+            for r in rows:
+                if r.get("IsConverted"):
+                    out[r["Id"]] = "converted"
+                elif default and r.get("Status") != default:
+                    out[r["Id"]] = f"status is {r.get('Status')!r}"
+            for sobject, who in (("Task", "WhoId"), ("Event", "WhoId"), ("CampaignMember", "LeadId")):
+                extra = f" AND {TASK_KEY_FIELD} = null" if sobject == "Task" else ""
+                soql = format_soql(f"SELECT {{:literal}} FROM {{:literal}} WHERE {{:literal}} IN {{}}{extra}",
+                                   who, sobject, who, list(part))
+                for r in self.query(soql):
+                    out.setdefault(r[who], f"has a {sobject} that leadsync did not create")
+        return out
+
+    def delete_records(self, ids: Sequence[str]) -> list[str]:
+        """Delete through collections (200 per call); returns the ids Salesforce did not delete."""
+        failed: list[str] = []
+        for part in chunks(list(ids), self.settings.write_batch_size):
+            reply = self.transport.call(
+                lambda sf, p=part: sf.restful("composite/sobjects", method="DELETE",
+                                              params={"ids": ",".join(p), "allOrNone": "false"},
+                                              timeout=self.settings.timeout_s), "DELETE composite/sobjects")
+            failed += [i for i, item in zip(part, reply or [], strict=False) if not item.get("success")]
+        return failed
+
     def _create_records(self, batch: list[CreateRecord]) -> list[ChangeResult]:
         """Upsert on the hand-off key: a create whose answer was lost is re-sent as an update, never a copy."""
         out: list[ChangeResult] = []

@@ -52,13 +52,19 @@ def test_window_defaults_to_monday_weeks_up_to_now():
 
 
 def test_header_and_totals(report):
-    assert list(report) == ["generated_at", "window", "totals", "funnel", "flow", "handoff", "qualification",
+    assert list(report) == ["generated_at", "window", "totals", "funnel", "persons", "flow", "handoff", "qualification",
                             "forecast", "data_quality", "definitions", "notes"]
     assert report["generated_at"] == "2026-03-18T12:00:00+00:00"
     assert report["window"] == {"since": "2026-02-23T00:00:00+00:00", "until": "2026-03-18T12:00:00+00:00",
                                 "weeks": 4, "sla_business_hours": 24, "timezone": "UTC", "week_starts": "monday"}
     assert report["totals"] == {"contacts": 14, "active": 12, "inactive": 2,
                                 "by_source": {"hubspot": 10, "salesforce": 4}}
+
+
+def test_persons_are_counted_once(report):
+    p = report["persons"]
+    assert sum(p["funnel"].values()) == p["persons"] <= report["totals"]["active"]
+    assert p["persons"] == report["totals"]["active"] - p["in_several_crms"] or p["in_several_crms"] == 0
 
 
 def test_funnel_now(report):

@@ -245,3 +245,28 @@ def test_plan_lists_hand_offs_and_writes_nothing(sandbox_env):
     h = plan["handoffs"][0]
     assert h["target"] == "salesforce" and h["object_type"] == "Lead" and h["reasons"] and h["task"]
     assert len(sf.query_all("SELECT Id FROM Lead")["records"]) == before
+
+
+def test_undo_deletes_untouched_hand_off_leads_and_reports_worked_ones(sandbox_env):
+    sb = sandbox_env
+    sf = salesforce(sb)
+    total = cli("backfill")
+    run = next(r for r in total["runs"] if r["source"] == "salesforce")
+    leads = handoff_leads(sf)
+    assert len(leads) >= 2
+    worked = leads[0]["Id"]
+    sf.Task.create({"WhoId": worked, "Subject": "Call", "Status": "Not Started"})  # a rep started on this one
+    undone = cli("undo", run["run_id"], *(("--yes",) if "--yes" in runner.invoke(app, ["undo", "--help"]).stdout
+                                          else ()))
+    assert undone["records_deleted"] == len(leads) - 1
+    assert [left["record_id"] for left in undone["records_left"]] == [worked]
+    assert {r["Id"] for r in handoff_leads(sf)} == {worked}
+    ours = sf.query_all("SELECT Id FROM Task WHERE LeadSync_Key__c != null")["records"]
+    whos = {t["WhoId"] for t in sb.salesforce.records("Task") if t.get("LeadSync_Key__c") and not t.get("IsDeleted")}
+    assert ours and not whos & {r["Id"] for r in leads[1:]}
+    # Undone stays undone: the next syncs create no Lead again, and clear the deleted Leads' links in HubSpot.
+    for _ in range(2):
+        again = cli("sync", "--once")
+        assert again["records_created"] == 0
+    origin = leads[1]["LeadSync_HubSpot_Id__c"]
+    assert not hs_contact(sb, origin, "leadsync_salesforce_id").get("leadsync_salesforce_id")

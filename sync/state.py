@@ -325,22 +325,19 @@ class State:
     def keys_by_emails(self, emails: Iterable[str]) -> list[str]:
         """Record keys (any source) whose normalised email is one of `emails`: keys only, so a batch fetches
         (and parses) just the records it does not hold yet."""
-        emails = sorted({e for e in emails if e})
-        out: list[str] = []
-        for i in range(0, len(emails), 500):
-            part = emails[i : i + 500]
-            out += [f"{s}:{rid}" for s, rid in self.db.execute(
-                f"SELECT source, id FROM contacts WHERE email IN ({marks(len(part))})", tuple(part))]
-        return out
+        return self._keys_where("contacts", "email", {e for e in emails if e})
 
     def keys_linking_to(self, keys: Iterable[str]) -> list[str]:
         """Records that name any of `keys` as the same human (the reverse of `Contact.links`)."""
-        keys = sorted(set(keys))
+        return self._keys_where("record_links", "target", set(keys))
+
+    def _keys_where(self, table: str, column: str, values: set[str]) -> list[str]:
+        wanted = sorted(values)
         out: list[str] = []
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
             out += [f"{s}:{rid}" for s, rid in self.db.execute(
-                f"SELECT source, id FROM record_links WHERE target IN ({marks(len(part))})", tuple(part))]
+                f"SELECT source, id FROM {table} WHERE {column} IN ({marks(len(part))})", tuple(part))]
         return out
 
     def identity_refs(self) -> Iterator[tuple[str, str, str, str | None, str]]:

@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -79,17 +81,27 @@ def kill_after_calls(sb: Sandbox, source: str, env: dict[str, str], calls: int) 
     return False
 
 
+@contextmanager
+def twin_sandboxes(tmp_path) -> Iterator[tuple[Sandbox, Sandbox]]:
+    """Two identical sandboxes: one for the uninterrupted reference run, one to kill runs against."""
+    anchor = default_anchor()
+    reference = start_sandbox(contacts=CONTACTS, seed=SEED, anchor=anchor)
+    crashed = start_sandbox(contacts=CONTACTS, seed=SEED, anchor=anchor)
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "crash").mkdir()
+    try:
+        yield reference, crashed
+    finally:
+        reference.stop()
+        crashed.stop()
+
+
 @pytest.mark.parametrize("source, kill_points", [
     ("hubspot", (3, 9, 17, 26, 34, 45)),
     ("salesforce", (2, 5, 8, 11, 14)),
 ])
 def test_killed_backfills_converge_to_the_uninterrupted_result(tmp_path, source, kill_points):
-    anchor = default_anchor()
-    reference = start_sandbox(contacts=CONTACTS, seed=SEED, anchor=anchor)
-    crashed = start_sandbox(contacts=CONTACTS, seed=SEED, anchor=anchor)
-    try:
-        (tmp_path / "ref").mkdir()
-        (tmp_path / "crash").mkdir()
+    with twin_sandboxes(tmp_path) as (reference, crashed):
         run_to_completion(env_for(reference, tmp_path / "ref"), source)
         want_fields, want_tasks = crm_state(reference, source)
         assert sum(want_tasks.values()) > 0, "the scenario must hand off at least one lead"
@@ -101,9 +113,6 @@ def test_killed_backfills_converge_to_the_uninterrupted_result(tmp_path, source,
         got_fields, got_tasks = crm_state(crashed, source)
         assert got_tasks == want_tasks  # no duplicate and no lost hand-off task
         assert got_fields == want_fields  # no lost or extra field write
-    finally:
-        reference.stop()
-        crashed.stop()
 
 
 def both_crms(sb: Sandbox) -> tuple[dict, Counter]:
@@ -122,12 +131,7 @@ def both_crms(sb: Sandbox) -> tuple[dict, Counter]:
 
 def test_killed_hand_off_runs_converge_to_the_uninterrupted_result(tmp_path):
     """Both CRMs as one run: kills land in either pull, in the person writes, and around the hand-off creates."""
-    anchor = default_anchor()
-    reference = start_sandbox(contacts=CONTACTS, seed=SEED, anchor=anchor)
-    crashed = start_sandbox(contacts=CONTACTS, seed=SEED, anchor=anchor)
-    try:
-        (tmp_path / "ref").mkdir()
-        (tmp_path / "crash").mkdir()
+    with twin_sandboxes(tmp_path) as (reference, crashed):
         env_ref = env_for(reference, tmp_path / "ref")
         for args in (("backfill",), ("sync", "--once")):
             proc = leadsync(env_ref, *args)
@@ -158,6 +162,3 @@ def test_killed_hand_off_runs_converge_to_the_uninterrupted_result(tmp_path):
         got = both_crms(crashed)
         assert got[1] == want[1]  # no duplicate and no lost task, in either CRM
         assert got[0] == want[0]  # the same fields, the same hand-off Leads, the same links
-    finally:
-        reference.stop()
-        crashed.stop()

@@ -31,6 +31,8 @@ MANAGED_FIELDS: tuple[str, ...] = (
 )
 #: leadsync's link to the person's Salesforce record (written when it links or hands off): survives a lost state.
 LINK_FIELD = "leadsync_salesforce_id"
+#: A hand-off contact's idempotency key (a `hasUniqueValue` property): the create is an upsert on it.
+PERSON_KEY_FIELD = "leadsync_person_key"
 #: Salesforce ids HubSpot's own Salesforce connector writes on a synced contact (read only for leadsync).
 NATIVE_LINK_FIELDS: tuple[str, ...] = ("salesforcecontactid", "salesforceleadid")
 #: Contact-level engagement roll-ups, kept in `Contact.extra` for scoring and explanations.
@@ -383,6 +385,20 @@ def map_page(page: RawPage) -> MappedPage:
 
 
 # ------------------------------------------------------------------ outbound
+
+
+_HANDOFF_PROPERTIES: Mapping[str, str] = MappingProxyType({
+    "first_name": "firstname", "last_name": "lastname", "email": "email", "title": "jobtitle", "company": "company",
+    "country": "country", "link": LINK_FIELD,
+})
+
+
+def handoff_record(object_type: str, values: Mapping[str, Any], managed: Mapping[str, str | None]) -> dict[str, Any]:
+    """A hand-off contact's properties: the person's profile, the score fields and stage, the link back.
+    The company placeholder Salesforce needs is left out: HubSpot does not require a company."""
+    out = {_HANDOFF_PROPERTIES[k]: v for k, v in values.items() if k in _HANDOFF_PROPERTIES and v not in (None, "")}
+    out.update({k: v for k, v in managed.items() if v is not None})
+    return out
 
 
 def copy_fields(object_type: str) -> Mapping[str, str]:

@@ -429,6 +429,7 @@ def handoff_record(object_type: str, values: Mapping[str, Any], managed: Mapping
     """A hand-off Lead's fields: the person's profile, the score fields, the link back. Blank values are left
     out (Salesforce's defaults apply), too-long ones cut to the field's length."""
     out: dict[str, Any] = {}
+    values = {**values, "company": values.get("company") or values.get("company_placeholder")}  # required here
     for name, value in values.items():
         crm = _HANDOFF_FIELDS.get(name)
         if crm is None or value in (None, ""):

@@ -303,6 +303,7 @@ def _new_record(m: Any, h: Handoff, crm_id: str, now: datetime) -> Contact:
         managed[link] = h.origin.partition(":")[2]
     return Contact(source=h.target, id=crm_id, object_type=h.object_type, email=v.get("email"),
                    first_name=v.get("first_name"), last_name=v.get("last_name"), title=v.get("title"),
-                   company=v.get("company"), company_size=v.get("company_size"), country=v.get("country"),
+                   company=v.get("company") or (v.get("company_placeholder") if h.target == "salesforce" else None),
+                   company_size=v.get("company_size"), country=v.get("country"),
                    owner_id=v.get("owner_id"), lifecycle_stage=h.stage, created_at=now, managed=managed,
                    links=(h.origin,))

@@ -214,7 +214,8 @@ def _handoff(origin: Contact, target: str, profile: Profile, s: Score, why: str,
     p = profile.contact
     values: dict[str, Any] = {
         "first_name": p.first_name, "last_name": p.last_name or p.email or p.id, "email": p.email,
-        "title": p.title, "company": p.company or policy.company_placeholder, "company_size": p.company_size,
+        "title": p.title, "company": p.company, "company_placeholder": policy.company_placeholder,
+        "company_size": p.company_size,
         "country": p.country, "lead_source": policy.lead_source, "owner_id": policy.handoff_owner,
         "link": origin.id,
     }

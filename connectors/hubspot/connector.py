@@ -9,12 +9,13 @@ from typing import Any, ClassVar
 
 from connectors.base import ConfigError, RawPage
 from connectors.hubspot.fields import Fields
+from connectors.hubspot.handoffs import Handoffs
 from connectors.hubspot.records import Records
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.streams import Streams
 from connectors.hubspot.transport import HubSpotError, Transport
 from connectors.hubspot.writes import Writer
-from mapping.model import Change, ChangeResult, CreateTask, SetFields
+from mapping.model import Change, ChangeResult, CreateRecord, CreateTask, SetFields
 
 #: Engagement streams, pulled after contacts, in this order.
 ENGAGEMENT_STREAMS: tuple[str, ...] = ("page_views", "email_events", "form_submissions", "meetings")
@@ -31,6 +32,7 @@ class HubSpotConnector:
         self._transport = Transport(settings, sleep)
         self._streams = Streams(self._transport)
         self._writer = Writer(self._transport)
+        self._handoffs = Handoffs(self._transport)
         self._fields = Fields(self._transport)
         self._records = Records(self._transport)
         self._extras_checked = False
@@ -88,7 +90,19 @@ class HubSpotConnector:
         tasks = [(i, c) for i, c in enumerate(changes) if isinstance(c, CreateTask)]
         for (i, _), result in zip(tasks, self._writer.create_tasks([c for _, c in tasks]), strict=True):
             results[i] = result
+        creates = [(i, c) for i, c in enumerate(changes) if isinstance(c, CreateRecord)]
+        for (i, _), result in zip(creates, self._handoffs.create([c for _, c in creates]), strict=True):
+            results[i] = result
         return [results[i] for i in range(len(changes))]
+
+    def supports_links(self) -> bool:
+        return True  # `leadsync_salesforce_id` is created by `ensure_fields` like the score fields
+
+    def supports_handoffs(self) -> bool:
+        return True  # `leadsync_person_key` (unique) likewise
+
+    def find_records(self, object_type: str, keys: Sequence[str]) -> dict[str, str]:
+        return self._handoffs.find(keys)
 
     def missing_fields(self) -> list[str]:
         """Qualified names (`contacts.leadsync_score`, `tasks.leadsync_key`) of fields not created yet."""

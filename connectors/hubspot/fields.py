@@ -17,6 +17,7 @@ class FieldSpec:
     type: str
     field_type: str
     description: str
+    unique: bool = False  # `hasUniqueValue`: HubSpot refuses a second record with the same value
 
     @property
     def qualified(self) -> str:
@@ -33,6 +34,8 @@ FIELDS: tuple[FieldSpec, ...] = (
               "Why leadsync scored this contact as it did."),
     FieldSpec("contacts", "leadsync_salesforce_id", "leadsync Salesforce id", "string", "text",
               "The Salesforce Lead or Contact leadsync linked this contact to (one person across both CRMs)."),
+    FieldSpec("contacts", "leadsync_person_key", "leadsync person key", "string", "text",
+              "Idempotency key of a contact leadsync created for a person from Salesforce.", unique=True),
     FieldSpec("tasks", "leadsync_key", "leadsync key", "string", "text",
               "Idempotency key: a task is created at most once per key."),
 )
@@ -81,7 +84,7 @@ class Fields:
     def _create(self, spec: FieldSpec, group: str) -> bool:
         api = self.t.api("crm.properties.core_api")
         body = PropertyCreate(name=spec.name, label=spec.label, type=spec.type, field_type=spec.field_type,
-                              group_name=group, description=spec.description)
+                              group_name=group, description=spec.description, has_unique_value=spec.unique)
         try:
             self.t.call(api.create, spec.object_type, body)
         except HubSpotError as err:

@@ -114,7 +114,7 @@ def test_budget_raises_quota_exhausted_before_the_call_that_would_pass_it(emu, m
 def test_a_run_paused_by_its_budget_is_completed_by_the_next(emu, make_connector, tmp_path):
     state = State(f"sqlite:///{tmp_path}/state.db")
     model = default_model()
-    fields_setup = 10  # 2 property lists, 2 groups, 6 properties
+    fields_setup = 11  # 2 property lists, 2 groups, 7 properties
     paused, _ = Engine(state, make_connector(emu, max_calls_per_run=fields_setup + 1), model).run("sync")
     assert paused.status == "paused: quota" and paused.message.startswith("budget:")
     assert paused.api_calls == fields_setup + 1 and paused.contacts_pulled == 100

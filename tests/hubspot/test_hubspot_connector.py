@@ -220,7 +220,8 @@ def test_wrong_token_raises_auth_error(emu):
 def test_fields_are_reported_then_created_idempotently(emu, make_connector):
     conn = make_connector(emu)
     expected = ["contacts.leadsync_score", "contacts.leadsync_fit", "contacts.leadsync_engagement",
-                "contacts.leadsync_reason", "contacts.leadsync_salesforce_id", "tasks.leadsync_key"]
+                "contacts.leadsync_reason", "contacts.leadsync_salesforce_id", "contacts.leadsync_person_key",
+                "tasks.leadsync_key"]
     assert conn.missing_fields() == expected
     assert conn.ensure_fields() == expected
     assert conn.ensure_fields() == [] and conn.missing_fields() == []

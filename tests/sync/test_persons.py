@@ -270,3 +270,25 @@ def test_undo_deletes_untouched_hand_off_leads_and_reports_worked_ones(sandbox_e
         assert again["records_created"] == 0
     origin = leads[1]["LeadSync_HubSpot_Id__c"]
     assert not hs_contact(sb, origin, "leadsync_salesforce_id").get("leadsync_salesforce_id")
+
+
+def test_salesforce_only_sqls_are_created_in_hubspot_once_when_asked(sandbox_env, monkeypatch):
+    sb = sandbox_env
+    monkeypatch.setenv("LEADSYNC_HANDOFF__TO_HUBSPOT", "true")
+    monkeypatch.setenv("LEADSYNC_HANDOFF__TO_SALESFORCE", "false")
+    before = set(sb.hubspot.contact_ids())
+    total = cli("backfill")
+    runs = {r["source"]: r for r in total["runs"]}
+    created = set(sb.hubspot.contact_ids()) - before
+    assert len(created) == runs["hubspot"]["records_created"] > 0
+    for cid in sorted(created)[:5]:
+        props = hs_contact(sb, cid, "leadsync_person_key", "leadsync_salesforce_id", "lifecyclestage", "email")
+        assert props["leadsync_person_key"].startswith("lsp-") and props["leadsync_salesforce_id"]
+        assert props["lifecyclestage"] == "salesqualifiedlead"
+        lead_or_contact = props["leadsync_salesforce_id"]
+        (p,) = person(f"hubspot:{cid}")["persons"]
+        assert f"salesforce:{lead_or_contact}" in {r["key"] for r in p["records"]}
+    for _ in range(2):
+        again = cli("sync", "--once")
+        assert again["records_created"] == 0 and again["fields_updated"] == 0, again
+    assert set(sb.hubspot.contact_ids()) - before == created

@@ -322,3 +322,30 @@ def test_one_writer_per_source_on_both_engines(url):
     finally:
         first.close()
         second.close()
+
+
+def test_persons_and_hand_offs_with_postgresql_state(pg_url, tmp_path, monkeypatch):
+    """The person layer's tables and queries (links, overrides, the hand-off ledger) on PostgreSQL."""
+    sb = start_sandbox(contacts=300, seed=4)
+    try:
+        for key, value in sb.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("LEADSYNC_STATE_URL", pg_url)
+        monkeypatch.delenv("LEADSYNC_CONFIG", raising=False)
+        monkeypatch.chdir(tmp_path)
+        runner = CliRunner()
+
+        def cli(*args: str) -> dict:
+            result = runner.invoke(app, [*args, "--json"], catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+            return json.loads(result.stdout)
+
+        first = cli("backfill")
+        created = sum(r["records_created"] for r in first["runs"])
+        assert created > 0 and all(r["failed"] == 0 for r in first["runs"])
+        again = cli("sync", "--once")
+        assert again["fields_updated"] == 0 and again["records_created"] == 0 and again["tasks_created"] == 0
+        conflicts = cli("identity", "conflicts")
+        assert conflicts["persons"] > 0
+    finally:
+        sb.stop()

@@ -550,6 +550,38 @@ class State:
             "SELECT key, source, contact_id, status, crm_id FROM task_ledger WHERE run_id=?", (run_id,)
         ))
 
+    def task_entries(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Ledger rows by key, with what settling needs: when the intent was written and the payload's
+        `_sent_at` (when a create was last sent)."""
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(keys), 500):
+            part = list(keys[i : i + 500])
+            for r in _dicts(self.db.execute(
+                "SELECT key, source, contact_id, stage, status, crm_id, run_id, created_at, payload FROM task_ledger "
+                f"WHERE key IN ({marks(len(part))})", tuple(part),
+            )):
+                r["payload"] = json.loads(r["payload"])
+                out[r["key"]] = r
+        return out
+
+    def pending_task_entries(self, source: str) -> list[dict[str, Any]]:
+        """`pending_tasks`, with `created_at` and the payload (its `_sent_at` gives the settle time)."""
+        keys = [r[0] for r in self.db.execute(
+            "SELECT key FROM task_ledger WHERE source=? AND status='pending' ORDER BY key", (source,))]
+        entries = self.task_entries(keys)
+        return [entries[k] for k in keys]
+
+    def tasks_sent(self, keys: Sequence[str], at: datetime) -> None:
+        """Stamp the moment a create was sent, so a lost answer is given its settle time from then."""
+        entries = self.task_entries(keys)
+        self.db.executemany("UPDATE task_ledger SET payload=? WHERE key=?",
+                            [(json.dumps({**e["payload"], "_sent_at": _iso(at)}), k) for k, e in entries.items()])
+
+    def oldest_task_at(self, source: str) -> datetime | None:
+        """When the source's first ledger entry was written: where a first duplicate check starts."""
+        row = self.db.execute("SELECT min(created_at) FROM task_ledger WHERE source=?", (source,)).fetchone()
+        return _dt(row[0]) if row and row[0] else None
+
     # ------------------------------------------------------------- failures and issues
     def record_failure(self, source: str, change_key: str, record_id: str, kind: str, code: str | None,
                        message: str | None, fields_: Sequence[str], run_id: str, max_attempts: int) -> str:
@@ -600,6 +632,11 @@ class State:
 
     def issues(self, run_id: str) -> list[dict[str, Any]]:
         return _dicts(self.db.execute("SELECT source, record_id, field, message FROM issues WHERE run_id=?", (run_id,)))
+
+    def failure_keys(self, source: str, kind: str) -> set[str]:
+        """The change keys of one kind of failure already on record (so a report is not repeated)."""
+        return {r[0] for r in self.db.execute(
+            "SELECT change_key FROM failures WHERE source=? AND kind=?", (source, kind))}
     # ------------------------------------------------------------- report queries (read-only, for sync/report.py)
     def report_contacts(self) -> list[tuple[str, str, str | None, str, str | None, int | None]]:
         """(source, id, email, data, crm_stage, total) for every contact; score columns None if never scored."""

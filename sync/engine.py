@@ -185,6 +185,7 @@ class Engine:
         """
         if backfill and PULL_DONE in watermarks:
             log.info("the backfill's pull finished in run %s: resuming at the write phase", watermarks[PULL_DONE])
+            self._keep_undone(summary)
             return
         for page in self.connector.pull({s: c for s, c in watermarks.items() if s != PULL_DONE}):
             with self.state.tx():
@@ -202,6 +203,29 @@ class Engine:
                     self._set_watermark(stream, cursor)
                 self.state.clear_checkpoints(self.source)
                 self.state.set_checkpoint(self.source, PULL_DONE, summary.run_id)  # resume skips to the writes
+        self._keep_undone(summary)
+
+    def _keep_undone(self, summary: RunSummary) -> None:
+        """A run undone stays undone: a contact undo restored is not decided again while its inputs and
+        leadsync's fields are as undo left them (sync/undo.py); once they differ, its hold ends."""
+        from sync.undo import still_held  # here, not at the top: undo is an operation, not part of a run
+
+        holds = self.state.undo_holds(self.source, self.state.dirty(self.source))
+        if not holds:
+            return
+        contacts = self.state.contacts(self.source, list(holds))
+        engagements = self.state.engagements_for(self.source, list(holds))
+        keep = [cid for cid, hold in holds.items()
+                if cid in contacts and still_held(hold, contacts[cid], engagements.get(cid, []))]
+        with self.state.tx():
+            self.state.clear_dirty(self.source, keep)
+            self.state.release_undo_holds(self.source, [cid for cid in holds if cid not in set(keep)])
+        if keep:
+            runs = sorted({holds[cid]["run"] for cid in keep})
+            summary.message = summary.message or (
+                f"{len(keep)} contacts left as undo restored them (run {', '.join(runs)} undone, inputs unchanged); "
+                "`leadsync undo --reapply RUN_ID` decides them again")
+            log.info(summary.message)
 
     def _start_from(self, kind: str, resume: bool, since: datetime | None = None) -> dict[str, str]:
         """Where each stream starts: the beginning (backfill) or `since`, its checkpoint (resumed backfill),

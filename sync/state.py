@@ -440,6 +440,62 @@ class State:
             (source, contact_id, before, after, _iso(datetime.now(timezone.utc)), run_id),
         )
 
+    def stage_changes_for_run(self, run_id: str) -> dict[str, tuple[str | None, str]]:
+        """(from, to) per contact of the stage moves a run wrote: what undo puts back in the snapshot."""
+        return {cid: (a, b) for cid, a, b in self.db.execute(
+            "SELECT contact_id, from_stage, to_stage FROM stage_history WHERE run_id=?", (run_id,))}
+
+    def undo_holds(self, source: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The undo holds of these contacts: kept in the score row's detail, so re-deciding the contact (a new
+        score row) ends its hold by itself."""
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(ids), 500):
+            part = list(ids[i : i + 500])
+            for cid, detail in self.db.execute(
+                f"SELECT contact_id, detail FROM scores WHERE source=? AND contact_id IN ({marks(len(part))}) "
+                "AND detail LIKE '%\"undo_hold\"%'", (source, *part),
+            ):
+                hold = json.loads(detail).get("undo_hold")
+                if hold:
+                    out[cid] = hold
+        return out
+
+    def set_undo_hold(self, source: str, contact_id: str, hold: dict[str, Any], crm_stage: str | None) -> None:
+        """Hold a contact as undo left it (and record the stage the CRM now holds for the funnel)."""
+        row = self.db.execute("SELECT detail, crm_stage FROM scores WHERE source=? AND contact_id=?",
+                              (source, contact_id)).fetchone()
+        if row is None:
+            self.db.execute(
+                "INSERT INTO scores (source, contact_id, crm_stage, detail, scored_at) VALUES (?,?,?,?,?)",
+                (source, contact_id, crm_stage, json.dumps({"undo_hold": hold}, sort_keys=True),
+                 _iso(datetime.now(timezone.utc))))
+            return
+        detail = {**json.loads(row[0]), "undo_hold": hold}
+        self.db.execute("UPDATE scores SET detail=?, crm_stage=? WHERE source=? AND contact_id=?",
+                        (json.dumps(detail, sort_keys=True), crm_stage or row[1], source, contact_id))
+
+    def release_undo_holds(self, source: str, ids: Sequence[str]) -> None:
+        """End these contacts' holds: the next run decides them afresh."""
+        for cid in ids:
+            row = self.db.execute("SELECT detail FROM scores WHERE source=? AND contact_id=?",
+                                  (source, cid)).fetchone()
+            if row is not None:
+                detail = json.loads(row[0])
+                detail.pop("undo_hold", None)
+                self.db.execute("UPDATE scores SET detail=? WHERE source=? AND contact_id=?",
+                                (json.dumps(detail, sort_keys=True), source, cid))
+
+    def undo_held_by(self, source: str, undone_run: str) -> list[str]:
+        """Contacts still held by an undo of `undone_run`."""
+        out = []
+        for cid, detail in self.db.execute(
+            "SELECT contact_id, detail FROM scores WHERE source=? AND detail LIKE '%\"undo_hold\"%' "
+            "ORDER BY contact_id", (source,),
+        ):
+            if (json.loads(detail).get("undo_hold") or {}).get("run") == undone_run:
+                out.append(cid)
+        return out
+
     # ------------------------------------------------------------- runs
     def start_run(self, run_id: str, kind: str, source: str) -> None:
         self.db.execute(
@@ -494,6 +550,11 @@ class State:
             "SELECT source, object_type, record_id, field, before, after, at, status FROM audit WHERE run_id=? "
             "AND status != 'rejected' ORDER BY seq", (run_id,)
         ))
+
+    def undo_runs_of(self, run_id: str) -> list[str]:
+        """The undo runs (finished or killed) that marked themselves as undoing `run_id`, oldest first."""
+        return [r[0] for r in self.db.execute(
+            "SELECT run_id FROM audit WHERE object_type='undo' AND record_id=? ORDER BY seq", (run_id,))]
 
     # ------------------------------------------------------------- task ledger
     def task_entry(self, key: str) -> dict[str, Any] | None:

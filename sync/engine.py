@@ -184,7 +184,8 @@ class Engine:
         (a killed backfill resumes from it), and becomes the watermark when the whole pull is done.
         """
         if backfill and PULL_DONE in watermarks:
-            log.info("the backfill's pull finished in run %s: resuming at the write phase", watermarks[PULL_DONE])
+            summary.message = f"the pull of run {watermarks[PULL_DONE]} had finished: resumed at the write phase"
+            log.info(summary.message)
             self._keep_undone(summary)
             return
         for page in self.connector.pull({s: c for s, c in watermarks.items() if s != PULL_DONE}):
@@ -211,20 +212,18 @@ class Engine:
         from sync.undo import still_held  # here, not at the top: undo is an operation, not part of a run
 
         holds = self.state.undo_holds(self.source, self.state.dirty(self.source))
-        if not holds:
-            return
-        contacts = self.state.contacts(self.source, list(holds))
-        engagements = self.state.engagements_for(self.source, list(holds))
-        keep = [cid for cid, hold in holds.items()
-                if cid in contacts and still_held(hold, contacts[cid], engagements.get(cid, []))]
-        with self.state.tx():
-            self.state.clear_dirty(self.source, keep)
-            self.state.release_undo_holds(self.source, [cid for cid in holds if cid not in set(keep)])
-        if keep:
-            runs = sorted({holds[cid]["run"] for cid in keep})
-            summary.message = summary.message or (
-                f"{len(keep)} contacts left as undo restored them (run {', '.join(runs)} undone, inputs unchanged); "
-                "`leadsync undo --reapply RUN_ID` decides them again")
+        if holds:
+            contacts = self.state.contacts(self.source, list(holds))
+            engagements = self.state.engagements_for(self.source, list(holds))
+            keep = {cid for cid, hold in holds.items()
+                    if cid in contacts and still_held(hold, contacts[cid], engagements.get(cid, []))}
+            with self.state.tx():
+                self.state.clear_dirty(self.source, sorted(keep))
+                self.state.release_undo_holds(self.source, sorted(set(holds) - keep))
+        held = self.state.count_undo_holds(self.source)
+        if held and summary.message is None:  # say why they are not written (a plan shows nothing for them)
+            summary.message = (f"{held} contacts stay as an undo left them until their inputs change; "
+                               "`leadsync undo --reapply RUN_ID` has the next sync decide them again")
             log.info(summary.message)
 
     def _start_from(self, kind: str, resume: bool, since: datetime | None = None) -> dict[str, str]:

@@ -485,6 +485,10 @@ class State:
                 self.db.execute("UPDATE scores SET detail=? WHERE source=? AND contact_id=?",
                                 (json.dumps(detail, sort_keys=True), source, cid))
 
+    def count_undo_holds(self, source: str) -> int:
+        return self.db.execute("SELECT count(*) FROM scores WHERE source=? AND detail LIKE '%\"undo_hold\"%'",
+                               (source,)).fetchone()[0]
+
     def undo_held_by(self, source: str, undone_run: str) -> list[str]:
         """Contacts still held by an undo of `undone_run`."""
         out = []

@@ -212,7 +212,8 @@ class Writer:
         return found
 
     def recent_tasks(self, since_ms: int) -> list[tuple[str, str]]:
-        """(key, id) of every task carrying a `leadsync_key` created at or after `since_ms`, oldest first."""
+        """(key, id) of every task carrying a `leadsync_key` created at or after `since_ms`, oldest first
+        (200 per search call)."""
         filters = [{"propertyName": TASK_KEY, "operator": "HAS_PROPERTY"},
                    {"propertyName": "hs_createdate", "operator": "GTE", "value": str(since_ms)}]
         return [(str(r["properties"][TASK_KEY]), str(r["id"])) for r in self._search_tasks(filters)]
@@ -224,7 +225,7 @@ class Writer:
         while True:
             req = PublicObjectSearchRequest(filter_groups=[{"filters": filters}], properties=[TASK_KEY],
                                             sorts=[{"propertyName": "hs_createdate", "direction": "ASCENDING"}],
-                                            limit=100, after=after)
+                                            limit=200, after=after)
             try:
                 _, body = self.t.call(self.t.api("crm.objects.tasks.search_api").do_search, req, search=True)
             except HubSpotError as err:

@@ -62,6 +62,7 @@ def test_an_undone_backfill_stays_undone_through_later_syncs(sandbox_env):
     assert "undo --reapply" in rescored["runs"][0]["message"]
     plan = cli("plan", "--source", "hubspot")
     assert plan["changes"] == [] and plan["tasks"] == []
+    assert plan["runs"][0]["message"].startswith(f"{undone['contacts_held']} contacts stay as an undo left them")
     assert crm_fields(sb) == untouched  # no stage re-promoted, no score field written again
     assert len(sb.hubspot.tasks()) == first["tasks_created"]
     assert all(t["properties"]["hs_task_status"] == "COMPLETED" for t in sb.hubspot.tasks())

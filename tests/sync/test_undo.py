@@ -170,3 +170,31 @@ def test_a_killed_undo_run_again_ends_like_an_unkilled_one(tmp_path):
     finally:
         clean.stop()
         killed.stop()
+
+
+def test_undo_at_a_terminal_asks_and_a_no_writes_nothing(tmp_path, sandbox):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    env = env_for(sandbox, tmp_path)
+    run_id = run_cli(env, "backfill", "--source", "hubspot")["run_id"]
+    before = crm_fields(sandbox)
+
+    def undo_answering(answer: str) -> subprocess.CompletedProcess:
+        leader, follower = pty.openpty()  # stdin is a terminal: undo asks instead of refusing
+        try:
+            os.write(leader, answer.encode() + b"\n")
+            return subprocess.run([sys.executable, "-m", "sync.cli", "undo", run_id], env=env, stdin=follower,
+                                  capture_output=True, text=True, timeout=120)
+        finally:
+            os.close(leader)
+            os.close(follower)
+
+    no = undo_answering("n")
+    assert no.returncode == 1 and "would restore" in no.stdout and "Nothing undone" in no.stderr
+    assert crm_fields(sandbox) == before
+    yes = undo_answering("y")
+    assert yes.returncode == 0 and "restored" in yes.stdout
+    assert crm_fields(sandbox) != before and all(v[1] is None for v in crm_fields(sandbox).values())

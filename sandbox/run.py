@@ -63,7 +63,8 @@ class Sandbox:
 
 
 def parse_fault(text: str) -> tuple[str, Fault]:
-    """`CRM:ENDPOINT=STATUS[@RATE][xCOUNT]`, `CRM:ENDPOINT=drop[@RATE]` or `CRM:ENDPOINT=+MSms` (latency).
+    """`CRM:ENDPOINT=STATUS[@RATE][xCOUNT]`, `CRM:ENDPOINT=drop[@RATE]`, `CRM:ENDPOINT=+MSms` (latency) or
+    `CRM:ENDPOINT=lateMSms` (commit late: processed after MS ms, the answer never sent).
 
     ENDPOINT is a route name from `/_sandbox/requests` or `*`; e.g. `hubspot:contacts.list=503@0.2`,
     `salesforce:*=drop@0.05`, `hubspot:*=+200ms`, `salesforce:query=500x3`.
@@ -72,7 +73,7 @@ def parse_fault(text: str) -> tuple[str, Fault]:
         target, action = text.split("=", 1)
         crm, endpoint = target.split(":", 1)
         count = None
-        if "x" in action and not action.startswith("+"):
+        if "x" in action and not action.startswith(("+", "late")):
             action, count_text = action.rsplit("x", 1)
             count = int(count_text)
         rate = 1.0
@@ -81,6 +82,8 @@ def parse_fault(text: str) -> tuple[str, Fault]:
             rate = float(rate_text)
         if action.startswith("+") and action.endswith("ms"):
             return crm, Fault(endpoint=endpoint, latency_ms=int(action[1:-2]), rate=rate, remaining=count)
+        if action.startswith("late") and action.endswith("ms"):
+            return crm, Fault(endpoint=endpoint, commit_late_ms=int(action[4:-2]), rate=rate, remaining=count)
         if action == "drop":
             return crm, Fault(endpoint=endpoint, drop=True, rate=rate, remaining=count)
         status = int(action)
@@ -88,7 +91,7 @@ def parse_fault(text: str) -> tuple[str, Fault]:
             [{"message": f"injected {status}", "errorCode": "SERVER_UNAVAILABLE"}]
         return crm, Fault(endpoint=endpoint, status=status, body=body, rate=rate, remaining=count)
     except ValueError as exc:
-        raise ValueError(f"fault {text!r}: expected CRM:ENDPOINT=STATUS[@RATE][xCOUNT], =drop or =+MSms") from exc
+        raise ValueError(f"fault {text!r}: expected CRM:ENDPOINT=STATUS[@RATE][xCOUNT], =drop, =+MSms or =lateMSms") from exc
 
 
 def shared_pass(seed: int, contacts: int, anchor: datetime, hubspot: hs_seeding.Builder,

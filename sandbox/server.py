@@ -91,6 +91,9 @@ class Fault:
     remaining: int | None = None  # fire this many times, then stop
     latency_ms: int = 0
     drop: bool = False
+    # The request is processed (a write lands) this long after it arrived, and its answer is never sent (the
+    # connection is closed): the client sees its timeout, or a dropped connection, and cannot know the outcome.
+    commit_late_ms: int = 0
 
 
 class App:
@@ -136,9 +139,10 @@ class App:
             return resp
         name, fn, params = found
         req.params = params
-        resp = None
+        resp, fault = None, None
         if not name.startswith("admin."):
-            resp = self._fault(req, name) if self.faults else None
+            fault = self._pick_fault(name) if self.faults else None
+            resp = self._apply_fault(fault) if fault else None
             for hook in self.hooks:
                 if resp is not None:
                     break
@@ -154,13 +158,16 @@ class App:
             after(req, name, resp)
         with self.lock:
             self.counts[(name, resp.status)] += 1
+        if fault is not None and fault.commit_late_ms:
+            raise DropConnection()  # processed late, and the answer is lost: the client never hears
         return resp
 
     def not_found(self, req: Request) -> Response:
         return Response(404, {"status": "error", "message": f"no route for {req.method} {req.path}"})
 
     # ----------------------------------------------------------------- faults
-    def _fault(self, req: Request, name: str) -> Response | None:
+    def _pick_fault(self, name: str) -> Fault | None:
+        """The fault that fires for this request, if any (counted down under the lock)."""
         with self.lock:
             for f in self.faults:
                 if f.endpoint not in ("*", name) or (f.remaining is not None and f.remaining <= 0):
@@ -169,12 +176,19 @@ class App:
                     continue
                 if f.remaining is not None:
                     f.remaining -= 1
-                if f.latency_ms:
-                    time.sleep(f.latency_ms / 1000)
-                if f.drop:
-                    raise DropConnection()
-                if f.status:
-                    return Response(f.status, f.body, dict(f.headers))
+                return f
+        return None
+
+    @staticmethod
+    def _apply_fault(f: Fault) -> Response | None:
+        """Sleep outside the lock: a slow request delays only itself, as on a real server, so a late commit
+        can race the client's own follow-up requests."""
+        if f.latency_ms or f.commit_late_ms:
+            time.sleep((f.latency_ms + f.commit_late_ms) / 1000)
+        if f.drop:
+            raise DropConnection()
+        if f.status:
+            return Response(f.status, f.body, dict(f.headers))
         return None
 
     # ----------------------------------------------------------------- admin

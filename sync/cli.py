@@ -449,22 +449,44 @@ def runs(words: list[str] | None = typer.Argument(None, metavar="[show] [RUN_ID]
 
 
 @app.command()
-def undo(run_id: str, as_json: bool = JSON) -> None:
-    """Restore the fields a run changed (where the CRM still holds what it wrote) and close its tasks."""
+def undo(run_id: str, as_json: bool = JSON,
+         plan_only: bool = typer.Option(False, "--plan", help="Show what undo would restore, and what it would "
+                                        "leave because someone edited it since; write nothing."),
+         yes: bool = typer.Option(False, "--yes", help="Do not ask (required when stdin is not a terminal)."),
+         reapply: bool = typer.Option(False, "--reapply", help="Take an undo of RUN_ID back: the contacts it "
+                                      "restored are decided afresh by the next sync.")) -> None:
+    """Restore the fields a run changed (where the CRM still holds what it wrote) and close its tasks.
+
+    The run then stays undone: later syncs leave its contacts as undo restored them until their inputs change
+    or `--reapply`. A killed undo is run again the same way and ends where an unkilled one would."""
+    from sync.undo import plan_undo
+    from sync.undo import reapply as reapply_run
+
     settings = Settings()
     state = State(settings.state_url)
     run = state.run(run_id)
     if run is None:
         err.print(f"[red]No run {run_id!r}[/] — `leadsync runs` lists them.")
         raise typer.Exit(1)
+    if reapply:
+        released = _locked(state, run["source"], lambda: reapply_run(state, run["source"], run_id))
+        if as_json:
+            _emit({"run_id": run_id, "released": len(released)})
+        else:
+            out.print(f"{len(released)} contacts undone from {run_id} will be decided afresh by the next sync")
+        return
     connector = make_connector(run["source"], settings)
-    lock = writer_lock(state, run["source"])
     try:
-        with lock:
-            summary = undo_run(state, connector, run_id)
-    except LockBusy as exc:
-        err.print(f"[red]{crm(exc)}[/]")
-        raise typer.Exit(3) from exc
+        if plan_only or not yes:
+            preview = plan_undo(state, connector, run_id)
+            if plan_only:
+                if as_json:
+                    _emit(preview.to_dict())
+                else:
+                    _print_undo_plan(run_id, preview)
+                return
+            _confirm_undo(run_id, preview)
+        summary = _locked(state, run["source"], lambda: undo_run(state, connector, run_id))
     finally:
         connector.close()
     if as_json:
@@ -472,9 +494,49 @@ def undo(run_id: str, as_json: bool = JSON) -> None:
         return
     out.print(f"undo of {run_id} ({summary.run_id}): restored {summary.fields_restored} fields on "
               f"{summary.records_updated} records, closed {summary.tasks_closed} tasks, failed {summary.failed}")
-    for left in summary.fields_left[:50]:
-        out.print(f"  [yellow]left[/] {crm(left['record_id'])} {crm(left['field'])}: the run wrote "
-                  f"{crm(repr(left['run_wrote']))}, the CRM now holds {crm(repr(left['crm_now']))} (changed since)")
+    if summary.records_deleted or summary.records_left:
+        out.print(f"  deleted {summary.records_deleted} hand-off records nobody had touched")
+    for left in summary.records_left[:50]:
+        out.print(f"  [yellow]left[/] hand-off record {crm(left['record_id'])} (from {crm(left['origin'])}): "
+                  f"{crm(left['why'])}")
+    _print_left(summary.fields_left)
+
+
+def _locked(state: State, source: str, fn: Any) -> Any:
+    """`fn()` under the source's writer lock, or exit 3 naming who holds it."""
+    try:
+        with writer_lock(state, source):
+            return fn()
+    except LockBusy as exc:
+        err.print(f"[red]{crm(exc)}[/]")
+        raise typer.Exit(3) from exc
+
+
+def _confirm_undo(run_id: str, preview: Any) -> None:
+    """Ask before writing to the CRM; without a terminal to ask on, refuse unless --yes (exit 2)."""
+    if not sys.stdin.isatty():
+        err.print(f"[red]Refusing to undo {run_id} without confirmation:[/] stdin is not a terminal. "
+                  "Check `leadsync undo --plan RUN_ID`, then run it again with --yes.")
+        raise typer.Exit(2)
+    _print_undo_plan(run_id, preview)
+    if not typer.confirm(f"Undo run {run_id}?", default=False):
+        err.print("Nothing undone.")
+        raise typer.Exit(1)
+
+
+def _print_undo_plan(run_id: str, preview: Any) -> None:
+    records = len({f["record_id"] for f in preview.fields_to_restore})
+    out.print(f"undo of {run_id} would restore {len(preview.fields_to_restore)} fields on {records} records and "
+              f"leave {len(preview.fields_left)} fields changed since")
+    for f in preview.fields_to_restore[:50]:
+        out.print(f"  restore {crm(f['record_id'])} {crm(f['field'])}: {crm(repr(f['from']))} → {crm(repr(f['to']))}")
+    _print_left(preview.fields_left)
+
+
+def _print_left(left: list[dict[str, Any]]) -> None:
+    for f in left[:50]:
+        out.print(f"  [yellow]left[/] {crm(f['record_id'])} {crm(f['field'])}: the run wrote "
+                  f"{crm(repr(f['run_wrote']))}, the CRM now holds {crm(repr(f['crm_now']))} (changed since)")
 
 
 @app.command()

@@ -248,7 +248,12 @@ class Engine:
         Incremental: the cursor is the stream's watermark at once. Backfill: the cursor is a checkpoint
         (a killed backfill resumes from it), and becomes the watermark when the whole pull is done.
         """
-        for page in self.connector.pull(watermarks):
+        if backfill and PULL_DONE in watermarks:
+            summary.message = f"the pull of run {watermarks[PULL_DONE]} had finished: resumed at the write phase"
+            log.info(summary.message)
+            self._keep_undone(summary)
+            return
+        for page in self.connector.pull({s: c for s, c in watermarks.items() if s != PULL_DONE}):
             with self.state.tx():
                 self._store_page(page, summary)
                 if page.cursor is not None:
@@ -263,10 +268,33 @@ class Engine:
                 for stream, cursor in self.state.checkpoints(self.source).items():
                     self._set_watermark(stream, cursor)
                 self.state.clear_checkpoints(self.source)
+                self.state.set_checkpoint(self.source, PULL_DONE, summary.run_id)  # resume skips to the writes
+        self._keep_undone(summary)
+
+    def _keep_undone(self, summary: RunSummary) -> None:
+        """A run undone stays undone: a contact undo restored is not decided again while its inputs and
+        leadsync's fields are as undo left them (sync/undo.py); once they differ, its hold ends."""
+        from sync.undo import still_held  # here, not at the top: undo is an operation, not part of a run
+
+        holds = self.state.undo_holds(self.source, self.state.dirty(self.source))
+        if holds:
+            contacts = self.state.contacts(self.source, list(holds))
+            engagements = self.state.engagements_for(self.source, list(holds))
+            keep = {cid for cid, hold in holds.items()
+                    if cid in contacts and still_held(hold, contacts[cid], engagements.get(cid, []))}
+            with self.state.tx():
+                self.state.clear_dirty(self.source, sorted(keep))
+                self.state.release_undo_holds(self.source, sorted(set(holds) - keep))
+        held = self.state.count_undo_holds(self.source)
+        if held and summary.message is None:  # say why they are not written (a plan shows nothing for them)
+            summary.message = (f"{held} contacts stay as an undo left them until their inputs change; "
+                               "`leadsync undo --reapply RUN_ID` has the next sync decide them again")
+            log.info(summary.message)
 
     def _start_from(self, kind: str, resume: bool, since: datetime | None = None) -> dict[str, str]:
         """Where each stream starts: the beginning (backfill) or `since`, its checkpoint (resumed backfill),
-        or its watermark (sync)."""
+        or its watermark (sync). A resumed backfill whose pull had finished gets the PULL_DONE marker instead
+        (kept until the next fresh backfill), and `_pull` goes straight on to the write phase."""
         if kind != "backfill":
             return self.state.watermarks(self.source)
         if resume:
@@ -375,8 +403,22 @@ class Engine:
             self.state.clear_dirty(self.source, [p.contact.id for p in plans if p.contact.id not in keep_dirty])
 
     def _task_wanted(self, task: CreateTask) -> bool:
-        entry = self.state.task_entry(task.idempotency_key)
-        return not (entry and entry["status"] == "created")
+        """A key is used once: not again once created, nor once undone (the person undid that hand-off), nor
+        while an earlier create of it may still land."""
+        entry = self.state.task_entries([task.idempotency_key]).get(task.idempotency_key)
+        if entry is None:
+            return True
+        return entry["status"] == "pending" and not self._settling(entry)
+
+    def _settling(self, entry: dict[str, Any]) -> bool:
+        """Whether a pending create may still land: it was sent (`_sent_at`, stamped just before the call) less
+        than the connector's settle time ago. An entry never stamped was never sent (a crash came first); an
+        idempotent create (Salesforce upserts on its External ID) has no settle time: re-sending is safe."""
+        settle = float(getattr(self.connector, "task_settle_s", 0.0) or 0.0)
+        sent = entry["payload"].get("_sent_at")
+        if settle <= 0 or not sent:
+            return False
+        return (datetime.now(timezone.utc) - datetime.fromisoformat(sent)).total_seconds() < settle
 
     def _record_write(self, ch: SetFields, summary: RunSummary) -> None:
         self.state.set_managed(self.source, ch.record_id, ch.values(), ch.stage_to, self._link_written(ch))
@@ -396,8 +438,12 @@ class Engine:
         return f"{other}:{value}" if value and other else None
 
     def _apply_tasks(self, tasks: list[CreateTask], summary: RunSummary) -> None:
+        """Stamp the send, create, settle. A failed create stays pending in the ledger; one whose answer was
+        lost (AMBIGUOUS) is then left alone until it has settled (`_settling`), so it is never sent twice."""
         if not tasks:
             return
+        with self.state.tx():
+            self.state.tasks_sent([t.idempotency_key for t in tasks], datetime.now(timezone.utc))
         results: list[ChangeResult] = self.connector.apply(tasks)
         with self.state.tx():
             for res in results:
@@ -405,6 +451,7 @@ class Engine:
                 assert isinstance(t, CreateTask)
                 if res.ok:
                     self.state.task_confirm(t.idempotency_key, res.crm_id)
+                    self.state.resolve_failure(self.source, t.idempotency_key)
                     self.state.audit(summary.run_id, self.source, "task", res.crm_id or "",
                                      {"created_for": (None, t.contact_id)})
                     summary.tasks_created += 1
@@ -415,26 +462,73 @@ class Engine:
                                               self.max_attempts)
 
     def _recover_tasks(self, summary: RunSummary) -> None:
-        """Tasks whose create call may or may not have landed before a crash: look in the CRM first;
-        create only if the CRM really holds the stage the task hands off (the pull just refreshed it)."""
+        """Tasks whose create call may or may not have landed (a crash, a lost answer): look in the CRM first;
+        leave alone those that may still land (`_settling`); create the rest only if the CRM really holds the
+        stage the task hands off (the pull just refreshed it). Then report duplicates that exist anyway."""
         redo = []
-        pending = self.state.pending_tasks(self.source)
+        pending = self.state.pending_task_entries(self.source)
         found: dict[str, str] = {}
         for part in chunks([e["key"] for e in pending], 100):
             found.update(self.connector.find_tasks(part))
+        waiting = 0
         for entry in pending:
             crm_id = found.get(entry["key"])
             if crm_id:
                 self.state.task_confirm(entry["key"], crm_id)
+                self.state.resolve_failure(self.source, entry["key"])
+                continue
+            if self._settling(entry):
+                waiting += 1
                 continue
             contact = self.state.contacts(self.source, [entry["contact_id"]]).get(entry["contact_id"])
             reached = contact and contact.lifecycle_stage and \
                 STAGE_RANK[contact.lifecycle_stage] >= STAGE_RANK[Stage(entry["stage"])]
             if reached and entry["payload"]:
-                redo.append(_task_from_payload(entry["payload"]))
+                redo.append(_payload_task(entry["payload"]))
             else:
                 self.state.task_cancel(entry["key"])
+        if waiting:
+            log.warning("%d hand-off task(s) whose create answer was lost may still appear in %s: left pending, "
+                        "looked up again by a later run", waiting, self.source)
         self._apply_tasks(redo, summary)
+        self._check_duplicate_tasks(summary)
+
+    def _check_duplicate_tasks(self, summary: RunSummary) -> None:
+        """Two CRM tasks under one key (a create that landed later than anyone could wait, a copy made by
+        hand): read the connector's tasks created since the last check, and report each such key once as a
+        held `duplicate_task` failure. Nothing is deleted: an owner may already be working either task."""
+        recent = getattr(self.connector, "recent_tasks", None)
+        if recent is None:
+            return
+        started = datetime.now(timezone.utc)
+        since = self._duplicate_check_since()
+        ids: dict[str, set[str]] = {}
+        for key, crm_id in recent(since) if since else []:
+            ids.setdefault(key, set()).add(crm_id)
+        entries = self.state.task_entries(list(ids))
+        known = self.state.failure_keys(self.source, "duplicate_task")
+        with self.state.tx():
+            for key, crm_ids in sorted(ids.items()):
+                entry = entries.get(key) or {}
+                every = sorted(crm_ids | ({entry["crm_id"]} if entry.get("crm_id") else set()))
+                if len(every) > 1 and f"duplicate:{key}" not in known:
+                    self._report_duplicate(key, entry.get("contact_id") or "", every, summary)
+            self.state.set_watermark(self.source, DUPLICATE_CHECK, started.isoformat())
+
+    def _duplicate_check_since(self) -> datetime | None:
+        """The last check's start less an overlap (a late commit, indexing lag); at first the oldest ledger entry."""
+        last = self.state.watermarks(self.source).get(DUPLICATE_CHECK)
+        if last is None:
+            return self.state.oldest_task_at(self.source)
+        overlap = float(getattr(self.connector, "task_settle_s", 0.0) or 0.0) + 300
+        return datetime.fromtimestamp(datetime.fromisoformat(last).timestamp() - overlap, timezone.utc)
+
+    def _report_duplicate(self, key: str, contact_id: str, crm_ids: list[str], summary: RunSummary) -> None:
+        summary.failed += 1
+        message = f"{len(crm_ids)} tasks carry key {key}: {', '.join(crm_ids)}; close or delete all but one"
+        self.state.record_failure(self.source, f"duplicate:{key}", contact_id, "duplicate_task", "DUPLICATE_TASK",
+                                  message, (), summary.run_id, max_attempts=1)
+        log.warning("duplicate hand-off task for contact %s: %s", contact_id, message)
 
     def _read_back_tasks(self) -> None:
         """Which hand-off tasks the owners closed since the last run (the report's SLA figures)."""
@@ -477,3 +571,11 @@ def _task_payload(t: CreateTask) -> dict[str, Any]:
 
 def _task_from_payload(d: dict[str, Any]) -> CreateTask:
     return CreateTask(**{**d, "due": datetime.fromisoformat(d["due"]), "stage_to": Stage(d["stage_to"])})
+
+
+def _payload_task(payload: dict[str, Any]) -> CreateTask:
+    """The task a ledger payload describes, without the ledger's own bookkeeping keys (`_sent_at`)."""
+    return _task_from_payload({k: v for k, v in payload.items() if not k.startswith("_")})
+
+PULL_DONE = "~pull-done"  # checkpoint marker: this backfill's pull finished (its value: the run that did it)
+DUPLICATE_CHECK = "tasks:duplicate-check"  # watermark: when duplicate tasks were last looked for

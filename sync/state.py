@@ -590,6 +590,66 @@ class State:
             (source, contact_id, before, after, _iso(datetime.now(timezone.utc)), run_id),
         )
 
+    def stage_changes_for_run(self, run_id: str) -> dict[str, tuple[str | None, str]]:
+        """(from, to) per contact of the stage moves a run wrote: what undo puts back in the snapshot."""
+        return {cid: (a, b) for cid, a, b in self.db.execute(
+            "SELECT contact_id, from_stage, to_stage FROM stage_history WHERE run_id=?", (run_id,))}
+
+    def undo_holds(self, source: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The undo holds of these contacts: kept in the score row's detail, so re-deciding the contact (a new
+        score row) ends its hold by itself."""
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(ids), 500):
+            part = list(ids[i : i + 500])
+            for cid, detail in self.db.execute(
+                f"SELECT contact_id, detail FROM scores WHERE source=? AND contact_id IN ({marks(len(part))}) "
+                "AND detail LIKE '%\"undo_hold\"%'", (source, *part),
+            ):
+                hold = json.loads(detail).get("undo_hold")
+                if hold:
+                    out[cid] = hold
+        return out
+
+    def set_undo_hold(self, source: str, contact_id: str, hold: dict[str, Any], crm_stage: str | None) -> None:
+        """Hold a contact as undo left it (and record the stage the CRM now holds for the funnel)."""
+        row = self.db.execute("SELECT detail, crm_stage FROM scores WHERE source=? AND contact_id=?",
+                              (source, contact_id)).fetchone()
+        if row is None:
+            self.db.execute(
+                "INSERT INTO scores (source, contact_id, crm_stage, detail, scored_at) VALUES (?,?,?,?,?)",
+                (source, contact_id, crm_stage, json.dumps({"undo_hold": hold}, sort_keys=True),
+                 _iso(datetime.now(timezone.utc))))
+            return
+        detail = {**json.loads(row[0]), "undo_hold": hold}
+        self.db.execute("UPDATE scores SET detail=?, crm_stage=? WHERE source=? AND contact_id=?",
+                        (json.dumps(detail, sort_keys=True), crm_stage or row[1], source, contact_id))
+
+    def release_undo_holds(self, source: str, ids: Sequence[str]) -> None:
+        """End these contacts' holds: the next run decides them afresh."""
+        for cid in ids:
+            row = self.db.execute("SELECT detail FROM scores WHERE source=? AND contact_id=?",
+                                  (source, cid)).fetchone()
+            if row is not None:
+                detail = json.loads(row[0])
+                detail.pop("undo_hold", None)
+                self.db.execute("UPDATE scores SET detail=? WHERE source=? AND contact_id=?",
+                                (json.dumps(detail, sort_keys=True), source, cid))
+
+    def count_undo_holds(self, source: str) -> int:
+        return self.db.execute("SELECT count(*) FROM scores WHERE source=? AND detail LIKE '%\"undo_hold\"%'",
+                               (source,)).fetchone()[0]
+
+    def undo_held_by(self, source: str, undone_run: str) -> list[str]:
+        """Contacts still held by an undo of `undone_run`."""
+        out = []
+        for cid, detail in self.db.execute(
+            "SELECT contact_id, detail FROM scores WHERE source=? AND detail LIKE '%\"undo_hold\"%' "
+            "ORDER BY contact_id", (source,),
+        ):
+            if (json.loads(detail).get("undo_hold") or {}).get("run") == undone_run:
+                out.append(cid)
+        return out
+
     # ------------------------------------------------------------- runs
     def start_run(self, run_id: str, kind: str, source: str) -> None:
         self.db.execute(
@@ -667,6 +727,11 @@ class State:
             "AND status != 'rejected' ORDER BY seq", (run_id,)
         ))
 
+    def undo_runs_of(self, run_id: str) -> list[str]:
+        """The undo runs (finished or killed) that marked themselves as undoing `run_id`, oldest first."""
+        return [r[0] for r in self.db.execute(
+            "SELECT run_id FROM audit WHERE object_type='undo' AND record_id=? ORDER BY seq", (run_id,))]
+
     # ------------------------------------------------------------- task ledger
     def task_entry(self, key: str) -> dict[str, Any] | None:
         rows = _dicts(self.db.execute("SELECT key, status, crm_id, run_id FROM task_ledger WHERE key=?", (key,)))
@@ -722,6 +787,38 @@ class State:
             "SELECT key, source, contact_id, status, crm_id FROM task_ledger WHERE run_id=?", (run_id,)
         ))
 
+    def task_entries(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Ledger rows by key, with what settling needs: when the intent was written and the payload's
+        `_sent_at` (when a create was last sent)."""
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(keys), 500):
+            part = list(keys[i : i + 500])
+            for r in _dicts(self.db.execute(
+                "SELECT key, source, contact_id, stage, status, crm_id, run_id, created_at, payload FROM task_ledger "
+                f"WHERE key IN ({marks(len(part))})", tuple(part),
+            )):
+                r["payload"] = json.loads(r["payload"])
+                out[r["key"]] = r
+        return out
+
+    def pending_task_entries(self, source: str) -> list[dict[str, Any]]:
+        """`pending_tasks`, with `created_at` and the payload (its `_sent_at` gives the settle time)."""
+        keys = [r[0] for r in self.db.execute(
+            "SELECT key FROM task_ledger WHERE source=? AND status='pending' ORDER BY key", (source,))]
+        entries = self.task_entries(keys)
+        return [entries[k] for k in keys]
+
+    def tasks_sent(self, keys: Sequence[str], at: datetime) -> None:
+        """Stamp the moment a create was sent, so a lost answer is given its settle time from then."""
+        entries = self.task_entries(keys)
+        self.db.executemany("UPDATE task_ledger SET payload=? WHERE key=?",
+                            [(json.dumps({**e["payload"], "_sent_at": _iso(at)}), k) for k, e in entries.items()])
+
+    def oldest_task_at(self, source: str) -> datetime | None:
+        """When the source's first ledger entry was written: where a first duplicate check starts."""
+        row = self.db.execute("SELECT min(created_at) FROM task_ledger WHERE source=?", (source,)).fetchone()
+        return _dt(row[0]) if row and row[0] else None
+
     # ------------------------------------------------------------- failures and issues
     def record_failure(self, source: str, change_key: str, record_id: str, kind: str, code: str | None,
                        message: str | None, fields_: Sequence[str], run_id: str, max_attempts: int) -> str:
@@ -772,6 +869,11 @@ class State:
 
     def issues(self, run_id: str) -> list[dict[str, Any]]:
         return _dicts(self.db.execute("SELECT source, record_id, field, message FROM issues WHERE run_id=?", (run_id,)))
+
+    def failure_keys(self, source: str, kind: str) -> set[str]:
+        """The change keys of one kind of failure already on record (so a report is not repeated)."""
+        return {r[0] for r in self.db.execute(
+            "SELECT change_key FROM failures WHERE source=? AND kind=?", (source, kind))}
     # ------------------------------------------------------------- report queries (read-only, for sync/report.py)
     def report_contacts(self) -> list[tuple[str, str, str | None, str, str | None, int | None]]:
         """(source, id, email, data, crm_stage, total) for every contact; score columns None if never scored."""

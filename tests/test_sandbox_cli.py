@@ -43,6 +43,11 @@ def test_parse_fault(text, want):
     assert (crm, f.endpoint, f.status, f.rate, f.remaining, f.drop, f.latency_ms) == want
 
 
+def test_parse_fault_commit_late():
+    crm, f = parse_fault("hubspot:objects.batch.create=late2500ms")
+    assert (crm, f.endpoint, f.commit_late_ms, f.latency_ms, f.status) == ("hubspot", "objects.batch.create", 2500, 0, None)
+
+
 def test_parse_fault_says_what_it_expects():
     with pytest.raises(ValueError, match="expected CRM:ENDPOINT"):
         parse_fault("hubspot-contacts-503")

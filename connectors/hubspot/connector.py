@@ -117,6 +117,19 @@ class HubSpotConnector:
     def find_tasks(self, idempotency_keys: Sequence[str]) -> dict[str, str]:
         return self._writer.find_tasks(idempotency_keys)
 
+    def find_task_ids(self, idempotency_keys: Sequence[str]) -> dict[str, list[str]]:
+        """Every task per key, oldest first (two for one key is a duplicate)."""
+        return self._writer.find_task_ids(idempotency_keys)
+
+    def recent_tasks(self, since: datetime) -> list[tuple[str, str]]:
+        """(key, task id) of leadsync's tasks created since `since`: what the duplicate check reads."""
+        return self._writer.recent_tasks(int(since.timestamp() * 1000))
+
+    @property
+    def task_settle_s(self) -> float:
+        """How long a create whose answer was lost may still land (batch create is not idempotent)."""
+        return self.settings.task_settle_s
+
     def read_fields(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         return self._records.read_fields(object_type, ids, fields)
 

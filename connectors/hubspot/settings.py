@@ -56,7 +56,10 @@ class HubSpotSettings(BaseModel):
     backoff_max_s: float = 30.0
     rate_limit_backoff_s: float = 1.0  # when a 429 names no wait (no Retry-After, window not spent)
     timeout_s: float = 30.0
-    task_create_attempts: int = 3
+    # A task create whose answer was lost (timeout, 5xx, a crash mid-call) may still commit on HubSpot's side
+    # after the client gave up. Until this long after it was sent its ledger entry stays pending: neither
+    # re-sent nor cancelled, only looked up; after it, a key still not found is created again.
+    task_settle_s: float = Field(120.0, ge=0)
 
     # Writes.
     read_back_stage: bool = True  # re-read lifecyclestage after writing it: HubSpot may silently ignore it

@@ -30,11 +30,19 @@ from mapping.model import STAGE_RANK, ChangeResult, CreateTask, SetFields
 
 TASK_TO_CONTACT = 204  # directional: task → contact (reference §4.1)
 TASK_KEY = "leadsync_key"
+AMBIGUOUS = "AMBIGUOUS"  # error code of a create that may or may not have landed
 
 
 def _iso(change: CreateTask) -> str:
     due = change.due if change.due.tzinfo else change.due.replace(tzinfo=UTC)
     return due.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _ambiguous(change: CreateTask, exc: Exception) -> ChangeResult:
+    """A create whose answer was lost and whose task is not (yet) found: it may still commit on HubSpot's side."""
+    return ChangeResult(change, ok=False, error_code=AMBIGUOUS, retryable=True,
+                        message=f"create answer lost ({exc}); the task may still appear, so it is left pending and "
+                                "looked up again once it has settled")
 
 
 def _needs_clear(change: SetFields) -> bool:
@@ -152,15 +160,17 @@ class Writer:
     def create_tasks(self, changes: Sequence[CreateTask]) -> list[ChangeResult]:
         """Tasks in batches of 100 (one call instead of a hundred).
 
-        Batch create is not idempotent, so a batch whose answer is lost (5xx, timeout) is never re-sent:
-        its keys are looked up in one search and only the missing tasks are created, one by one with the
-        single-create path's own look-before-retry. A batch HubSpot refuses outright (one bad input fails
-        them all) is also redone one by one, so each task gets its own result and reason.
+        Batch create is not idempotent, and HubSpot offers no unique property on tasks (unique values are for
+        contacts, companies, deals, tickets and custom objects), so a batch whose answer is lost (5xx, timeout,
+        dropped connection) is never re-sent: it may still commit after the client gave up. Its keys are looked
+        up once; those found are created, the rest come back AMBIGUOUS, which the engine keeps pending until a
+        later lookup settles them. A batch HubSpot refuses outright (one bad input fails them all) created
+        nothing, so it is redone one by one, each task with its own result and reason.
         """
         out: dict[str, ChangeResult] = {}
         for batch in chunks(list(changes), self.s.batch_size):
             by_key = {c.idempotency_key: c for c in batch}
-            ambiguous = False
+            lost: Transient | None = None
             try:
                 req = BatchInputSimplePublicObjectBatchInputForCreate(inputs=[
                     SimplePublicObjectBatchInputForCreate(properties=t.properties, associations=t.associations)
@@ -170,58 +180,78 @@ class Writer:
                     key = (r.get("properties") or {}).get(TASK_KEY)
                     if key in by_key:
                         out[key] = ChangeResult(by_key[key], ok=True, crm_id=str(r["id"]))
-            except Transient:
-                ambiguous = True
+            except Transient as exc:
+                lost = exc
             except HubSpotError:
                 pass  # refused whole: no task was created; redo one by one for per-task reasons
             missing = [k for k in by_key if k not in out]
-            found = self.find_tasks(missing) if ambiguous and missing else {}
+            if lost is not None:
+                out.update(self._settle_lost(missing, by_key, lost))
+                continue
             for key in missing:
-                out[key] = (ChangeResult(by_key[key], ok=True, crm_id=found[key]) if key in found
-                            else self.create_task(by_key[key]))
+                out[key] = self.create_task(by_key[key])
         return [out[c.idempotency_key] for c in changes]
 
+    def _settle_lost(self, keys: Sequence[str], by_key: dict[str, CreateTask],
+                     exc: Transient) -> dict[str, ChangeResult]:
+        """After a create whose answer was lost: found tasks are created; the rest are ambiguous, not absent."""
+        found = self.find_tasks(keys) if keys else {}
+        return {k: ChangeResult(by_key[k], ok=True, crm_id=found[k]) if k in found else _ambiguous(by_key[k], exc)
+                for k in keys}
+
     def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
-        """Task ids by `leadsync_key`, up to 100 keys per search call."""
-        found: dict[str, str] = {}
+        """Task ids by `leadsync_key`, up to 100 keys per search call (the oldest task of a key wins)."""
+        return {k: ids[0] for k, ids in self.find_task_ids(keys).items()}
+
+    def find_task_ids(self, keys: Sequence[str]) -> dict[str, list[str]]:
+        """Every task id per `leadsync_key`, oldest first: more than one is a duplicate to report."""
+        found: dict[str, list[str]] = {}
         for part in chunks(list(keys), 100):
-            req = PublicObjectSearchRequest(
-                filter_groups=[{"filters": [{"propertyName": TASK_KEY, "operator": "IN", "values": list(part)}]}],
-                properties=[TASK_KEY], limit=100)
+            filters = [{"propertyName": TASK_KEY, "operator": "IN", "values": list(part)}]
+            for r in self._search_tasks(filters):
+                found.setdefault(str(r["properties"][TASK_KEY]), []).append(str(r["id"]))
+        return found
+
+    def recent_tasks(self, since_ms: int) -> list[tuple[str, str]]:
+        """(key, id) of every task carrying a `leadsync_key` created at or after `since_ms`, oldest first
+        (200 per search call)."""
+        filters = [{"propertyName": TASK_KEY, "operator": "HAS_PROPERTY"},
+                   {"propertyName": "hs_createdate", "operator": "GTE", "value": str(since_ms)}]
+        return [(str(r["properties"][TASK_KEY]), str(r["id"])) for r in self._search_tasks(filters)]
+
+    def _search_tasks(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """All pages of one tasks search, oldest first; none when the key property does not exist yet."""
+        out: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            req = PublicObjectSearchRequest(filter_groups=[{"filters": filters}], properties=[TASK_KEY],
+                                            sorts=[{"propertyName": "hs_createdate", "direction": "ASCENDING"}],
+                                            limit=200, after=after)
             try:
                 _, body = self.t.call(self.t.api("crm.objects.tasks.search_api").do_search, req, search=True)
             except HubSpotError as err:
                 if err.status == 400:  # the key property does not exist yet: no task can carry it
-                    return found
+                    return out
                 raise
-            for r in body.get("results") or []:
-                key = (r.get("properties") or {}).get(TASK_KEY)
-                if key:
-                    found.setdefault(key, str(r["id"]))
-        return found
+            out.extend(r for r in body.get("results") or [] if (r.get("properties") or {}).get(TASK_KEY))
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return out
 
     def create_task(self, change: CreateTask) -> ChangeResult:
-        """Create once: after an ambiguous failure (5xx, timeout) look the key up before trying again."""
-        last = "not attempted"
-        for attempt in range(self.s.task_create_attempts):
-            if attempt:
-                found = self.find_task(change.idempotency_key)
-                if found:
-                    return ChangeResult(change, ok=True, crm_id=found)
-            try:
-                _, body = self.t.call(self.t.api("crm.objects.tasks.basic_api").create, self._task_input(change),
-                                      idempotent=False)
-                return ChangeResult(change, ok=True, crm_id=str(body.get("id")))
-            except Transient as exc:
-                last = str(exc)
-            except HubSpotError as err:
-                details = err.details
-                return ChangeResult(change, ok=False, error_code=str(details[0].get("error")) if details else err.code,
-                                    message=str(err), retryable=False)
-        found = self.find_task(change.idempotency_key)
-        if found:
-            return ChangeResult(change, ok=True, crm_id=found)
-        return ChangeResult(change, ok=False, error_code="UNAVAILABLE", message=last, retryable=True)
+        """Create once, never re-sent in the same run: after a lost answer (5xx, timeout) the key is looked up,
+        and if it is not there yet the result is AMBIGUOUS (the create may still land)."""
+        try:
+            _, body = self.t.call(self.t.api("crm.objects.tasks.basic_api").create, self._task_input(change),
+                                  idempotent=False)
+            return ChangeResult(change, ok=True, crm_id=str(body.get("id")))
+        except Transient as exc:
+            return self._settle_lost([change.idempotency_key], {change.idempotency_key: change}, exc)[
+                change.idempotency_key]
+        except HubSpotError as err:
+            details = err.details
+            return ChangeResult(change, ok=False, error_code=str(details[0].get("error")) if details else err.code,
+                                message=str(err), retryable=False)
 
     @staticmethod
     def _task_input(change: CreateTask) -> SimplePublicObjectInputForCreate:

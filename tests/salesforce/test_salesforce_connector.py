@@ -410,3 +410,30 @@ def test_task_subject_and_description_fit_the_fields_and_lose_nuls(emu: Salesfor
     assert len(t["Subject"]) == 255 and t["Subject"].startswith("Follow up: Ann xxx") and t["Subject"].endswith("…")
     assert len(t["Description"]) == 32_000 and t["Description"].startswith("why yyy")
     assert "\x00" not in t["Subject"] + t["Description"]
+
+
+def test_a_task_upsert_that_commits_after_the_timeout_is_resent_without_a_duplicate(emu, make_connector):
+    """Collections upsert on the LeadSync_Key__c External ID is idempotent: the timed-out send lands late,
+    the transport's re-send lands too, and each key still has one Task."""
+    import time
+    from collections import Counter
+    from datetime import UTC, datetime
+
+    from mapping.model import CreateTask
+    from sandbox.server import Fault
+
+    connector = make_connector(timeout_s=0.5)
+    leads = writable_leads(emu)[:3]
+    tasks = [CreateTask("salesforce", "Lead", r["Id"], None, f"late-{r['Id']}", "Follow up", "why",
+                        datetime(2026, 11, 2, tzinfo=UTC)) for r in leads]
+    emu.app.faults = [Fault("sf.collection_upsert", commit_late_ms=2000, remaining=1)]
+    results = connector.apply(tasks)
+    assert all(r.ok for r in results)
+    deadline = time.monotonic() + 15
+    while emu.app.counts[("sf.collection_upsert", 200)] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the late send lands after the re-send
+    assert emu.app.counts[("sf.collection_upsert", 200)] == 2  # both sends were processed
+    keys = Counter(t.get("LeadSync_Key__c") for t in emu.records("Task") if t.get("LeadSync_Key__c"))
+    assert keys == Counter({t.idempotency_key: 1 for t in tasks})
+    assert sorted(r.crm_id for r in results) == sorted(
+        t["Id"] for t in emu.records("Task") if (t.get("LeadSync_Key__c") or "").startswith("late-"))

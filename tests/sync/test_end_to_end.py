@@ -147,7 +147,7 @@ def test_runs_show_and_undo_restore_what_a_run_wrote(sandbox_env):
     requests.patch(f"{sandbox_env.hubspot_url}/crm/v3/objects/contacts/{edited[0]}",
                    json={"properties": {"leadsync_score": "7"}},
                    headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"}, timeout=10).raise_for_status()
-    undone = cli("undo", first["run_id"])
+    undone = cli("undo", first["run_id"], "--yes")
     assert undone["fields_left"] == [{"record_id": edited[0], "field": "leadsync_score", "run_wrote": audited[edited]["after"],
                                       "crm_now": "7"}]
     assert undone["tasks_closed"] == first["tasks_created"] and undone["failed"] == 0

@@ -35,9 +35,9 @@ from typing import Any
 from connectors.base import Connector, chunks
 from mapping.model import Contact, Engagement, FieldChange, SetFields, Stage
 from sync.state import State, contact_to_json, norm_value
+from sync.undo_handoffs import undo_handoffs
 
 Wrote = dict[str, tuple[str | None, str | None]]  # field -> (before, after) as the run wrote it
-from sync.undo_handoffs import undo_handoffs
 
 
 @dataclass

@@ -192,6 +192,7 @@ def _main(log_format: str = typer.Option("text", "--log-format", help="text or j
           verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each run's progress.")) -> None:
     """leadsync: one honest lead score for HubSpot and Salesforce."""
     logs.setup(log_format, verbose)
+    BUSY.clear()  # one invocation's locked CRMs (an in-process caller may invoke many)
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
 
 

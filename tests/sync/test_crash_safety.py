@@ -145,7 +145,7 @@ def test_killed_hand_off_runs_converge_to_the_uninterrupted_result(tmp_path):
 
         env = env_for(crashed, tmp_path / "crash")
         killed = 0
-        for calls in (4, 20, 38, 50, 56, 60, 63, 66):
+        for calls in (4, 20, 38, 9, 14, 18, 24, 30):  # resumed runs skip a finished pull: shorter
             apps = (crashed.hubspot.app, crashed.salesforce.app)
             start = sum(a.api_calls() for a in apps)
             proc = leadsync(env, "backfill", *(("--resume",) if killed else ()))

@@ -41,13 +41,15 @@ def start_sandbox(contacts: int) -> tuple[subprocess.Popen, dict]:
 def run_measured(args: list[str], env: dict[str, str]) -> dict:
     """Like run(), with the child's peak RSS and CPU seconds from wait4."""
     started = time.perf_counter()
-    proc = subprocess.Popen([*LEADSYNC, *args, "--json"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, cwd=ROOT)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"{args} exited with {status}")
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen([*LEADSYNC, *args, "--json"], env=env, stdout=subprocess.PIPE, stderr=errors,
+                                cwd=ROOT)
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        if status != 0:
+            errors.seek(0)
+            raise SystemExit(f"{args} exited with {status}: {out[-2000:]!r} {errors.read()[-3000:]!r}")
     result = json.loads(out)
     result["_wall_s"] = round(time.perf_counter() - started, 2)
     result["_peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)

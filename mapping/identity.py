@@ -104,6 +104,7 @@ class _Sets:
 
     def __init__(self, keys: Iterable[str]) -> None:
         self.parent = {k: k for k in keys}
+        self.members: dict[str, list[str]] = {k: [k] for k in self.parent}  # by root: O(size) per check
         self.evidence: dict[str, str] = {}
 
     def find(self, k: str) -> str:
@@ -117,14 +118,13 @@ class _Sets:
     def union(self, a: str, b: str, why: str) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+            low, high = min(ra, rb), max(ra, rb)
+            self.parent[high] = low
+            self.members[low] += self.members.pop(high)
             self.evidence.setdefault(b, why)
 
     def groups(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for k in self.parent:
-            out.setdefault(self.find(k), []).append(k)
-        return out
+        return {root: list(keys) for root, keys in self.members.items()}
 
 
 def _slot(ref: RecordRef) -> str | None:
@@ -174,8 +174,7 @@ def _anchor_order(by_key: Mapping[str, RecordRef]):  # noqa: ANN202 - a sort key
 
 
 def _members(sets: _Sets, by_key: Mapping[str, RecordRef], roots: Iterable[str]) -> list[RecordRef]:
-    roots = set(roots)
-    return [by_key[k] for k in by_key if sets.find(k) in roots]
+    return [by_key[k] for r in set(roots) for k in sets.members[r]]
 
 
 def _link_explicit(refs: Sequence[RecordRef], by_key: Mapping[str, RecordRef], unlinked: set[str], sets: _Sets,

@@ -66,7 +66,7 @@ def check_rules(rules: Mapping[str, str]) -> dict[str, str]:
 
 
 def _blank(v: Any) -> bool:
-    return v is None or (isinstance(v, str) and not v.strip())
+    return v is None or v == "" or (v.__class__ is str and v.isspace())
 
 
 def _recent(records: Sequence[Contact]) -> list[Contact]:
@@ -79,20 +79,16 @@ def _recent(records: Sequence[Contact]) -> list[Contact]:
 
 def _pick(name: str, rule: str, ordered: Sequence[Contact], anchor: Contact) -> Contact | None:
     """The record whose value of `name` the profile takes (None: no record has one)."""
+    if rule == "two_way":  # the most recent non-blank value (most fields, so first and cheapest)
+        return next((c for c in ordered if not _blank(getattr(c, name))), None)
     if rule == "dont_sync":
         return anchor
     if rule in ("always_salesforce", "always_hubspot"):
         want = rule.removeprefix("always_")
-        owned = [c for c in ordered if c.source == want]
-        if owned:
-            return owned[0]
-        return anchor
-    first = [c for c in ordered if not _blank(getattr(c, name))]
-    if rule.startswith("prefer_"):
-        want = rule.removeprefix("prefer_").removesuffix("_unless_blank")
-        preferred = [c for c in first if c.source == want]
-        return (preferred or first or [None])[0]
-    return first[0] if first else None  # two_way: the most recent non-blank value
+        return next((c for c in ordered if c.source == want), anchor)
+    want = rule.removeprefix("prefer_").removesuffix("_unless_blank")
+    filled = [c for c in ordered if not _blank(getattr(c, name))]
+    return next((c for c in filled if c.source == want), filled[0] if filled else None)
 
 
 def merge(records: Sequence[Contact], rules: Mapping[str, str] = DEFAULT_RULES,
@@ -122,13 +118,16 @@ def merge(records: Sequence[Contact], rules: Mapping[str, str] = DEFAULT_RULES,
 _SPACE = re.compile(r"\s+")
 
 
-def dedupe_key(e: Engagement) -> tuple[str, datetime, str]:
+def dedupe_key(e: Engagement) -> tuple[str, int, str]:
     """The same touch logged in two CRMs: same kind, same minute, same detail (case and spacing aside).
 
     HubSpot's connector copies an email or a form fill into Salesforce with its time and subject; a campaign
     response synced both ways keeps its campaign name. Different naming in the two CRMs is not matched.
     """
-    return e.kind.value, e.occurred_at.replace(second=0, microsecond=0), _SPACE.sub(" ", e.detail.strip().casefold())
+    detail = e.detail.casefold()
+    if "  " in detail or detail != detail.strip() or "\t" in detail or "\n" in detail:
+        detail = _SPACE.sub(" ", detail.strip())
+    return e.kind.value, int(e.occurred_at.timestamp()) // 60, detail
 
 
 def pool(engagements: Iterable[Sequence[Engagement]]) -> tuple[list[Engagement], int]:
@@ -142,10 +141,10 @@ def pool(engagements: Iterable[Sequence[Engagement]]) -> tuple[list[Engagement],
     if len(histories) <= 1:  # one record's history (most persons): nothing to de-duplicate
         return (list(histories[0]) if histories else []), 0
     out: list[Engagement] = []
-    seen: Counter[tuple[str, datetime, str]] = Counter()
+    seen: Counter[tuple[str, int, str]] = Counter()
     dropped = 0
     for history in histories:
-        here: Counter[tuple[str, datetime, str]] = Counter()
+        here: Counter[tuple[str, int, str]] = Counter()
         for e in history:
             k = dedupe_key(e)
             here[k] += 1

@@ -263,28 +263,55 @@ def funnel_section(active: Sequence[ContactRow]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- persons (one human, counted once)
 
 
-def persons_section(state: State, active: Sequence[ContactRow]) -> dict[str, Any]:
-    """The funnel with each human counted once: a person stands at the most advanced stage any of their
-    live records holds (the stage leadsync writes into all of them); identity conflicts a person must settle."""
+def persons_section(state: State, contacts: Sequence[ContactRow], journeys_: Mapping[tuple[str, str], Journey],
+                    window: Window) -> dict[str, Any]:
+    """The funnel and the flow with each human counted once: a person stands at the most advanced stage any of
+    their live records holds (the stage leadsync writes into all of them) and became MQL or SQL when the first
+    of their records did; plus the identity conflicts a person must settle."""
     from sync.persons import whole_identity  # the report reads the state only; identity is pure
 
     identity, _ = whole_identity(state)
-    rows = {f"{r.source}:{r.id}": r for r in active}
+    rows = {f"{r.source}:{r.id}": r for r in contacts}
     stages: list[str] = []
+    merged: dict[tuple[str, str], Journey] = {}
+    created: dict[tuple[str, str], datetime | None] = {}
     both = 0
     for p in identity.persons:
-        live = [rows[k] for k in p.records if k in rows]
+        live = [rows[k] for k in p.records if k in rows and rows[k].active]
         if not live:
             continue
         stages.append(max((r.stage for r in live), key=_rank))
         both += len({r.source for r in live}) > 1
+        mine = [j for k in p.records if (j := journeys_.get(tuple(k.split(":", 1))))]  # type: ignore[arg-type]
+        if mine:
+            key = ("person", p.key)
+            merged[key] = _merge_journeys(mine)
+            created[key] = min((r.created_at for r in live if r.created_at), default=None)
     counts = Counter(stages)
     conflicts = [{"records": list(c.records), "reason": c.reason, "email": c.email} for c in identity.conflicts]
+    keys = sorted(merged)
+    weeks = []
+    for start in window.weeks:
+        def in_week(at: datetime | None, start: datetime = start) -> bool:
+            return at is not None and window.contains(at) and start <= at < start + _WEEK
+        figures = _flow_figures(keys, merged, created, in_week, window.until)
+        weeks.append({"week_start": start.date().isoformat(), "new_mql": figures["new_mql"],
+                      "new_sql": figures["new_sql"]})
     return {
         "persons": len(stages), "in_several_crms": both,
         "funnel": {s: counts.get(s, 0) for s in STAGE_COLUMNS},
+        "flow": {"weeks": weeks, "total": _flow_figures(keys, merged, created, window.contains, window.until)},
         "identity_conflicts": len(conflicts), "identity_conflict_examples": conflicts[:20],
     }
+
+
+def _merge_journeys(journeys_: Sequence[Journey]) -> Journey:
+    """One person's journey from their records': the first entry into each stage is the person's."""
+    def first(values: Iterable[datetime | None]) -> datetime | None:
+        return min((v for v in values if v is not None), default=None)
+    return Journey(first(j.first_mql for j in journeys_), first(j.first_sql for j in journeys_),
+                   tuple(sorted(a for j in journeys_ for a in j.regressions)),
+                   tuple(sorted(a for j in journeys_ for a in j.recycles)), max(j.max_rank for j in journeys_))
 
 
 # --------------------------------------------------------------------------- flow over time
@@ -667,7 +694,7 @@ def build_report(state: State, *, now: datetime, since: datetime | None = None, 
             "by_source": _sorted_map(Counter(r.source for r in contacts)),
         },
         "funnel": funnel,
-        "persons": persons_section(state, active),
+        "persons": persons_section(state, contacts, journeys_, window),
         "flow": flow_section(contacts, journeys_, window),
         "handoff": handoff_section(state, contacts, window, sla_hours),
         "qualification": {"top_rules": top_rules(state, new_sqls), "score_distribution": score_distribution(active)},

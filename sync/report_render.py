@@ -76,8 +76,11 @@ def _persons_tables(p: Mapping[str, Any] | None, stages: list[str]) -> list[Tabl
     """Each human counted once, and the identity conflicts a person must settle."""
     if not p:
         return []
+    flow = p["flow"]["total"]
     tables = [_table(f"Persons: {p['persons']} humans, {p['in_several_crms']} in more than one CRM (each counted once)",
-                     stages, [[p["funnel"].get(s, 0) for s in stages]])]
+                     stages, [[p["funnel"].get(s, 0) for s in stages]],
+                     f"in the window: {flow['new_mql']} persons became MQL, {flow['new_sql']} became SQL "
+                     f"(MQL→SQL {pct(flow['mql_to_sql_rate'])})")]
     if p["identity_conflicts"]:
         tables.append(_table(f"Identity conflicts: {p['identity_conflicts']} (leadsync identity conflicts)",
                              ["email", "records", "why"],

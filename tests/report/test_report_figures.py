@@ -65,6 +65,9 @@ def test_persons_are_counted_once(report):
     p = report["persons"]
     assert sum(p["funnel"].values()) == p["persons"] <= report["totals"]["active"]
     assert p["persons"] == report["totals"]["active"] - p["in_several_crms"] or p["in_several_crms"] == 0
+    assert p["flow"]["total"]["new_sql"] <= report["flow"]["total"]["new_sql"]
+    assert p["flow"]["total"]["new_mql"] <= report["flow"]["total"]["new_mql"]
+    assert len(p["flow"]["weeks"]) == len(report["flow"]["weeks"])
 
 
 def test_funnel_now(report):

@@ -92,6 +92,11 @@ def test_one_backfill_links_persons_hands_off_once_and_settles(sandbox_env):
         "json_extract(h.detail, '$.person.key') = json_extract(s.detail, '$.person.key')").fetchall()
     state.close()
     assert pairs and all(a == b for a, b in pairs)
+    report = cli("report")  # each human once: fewer persons than records, and fewer new SQLs
+    persons = report["persons"]
+    assert persons["in_several_crms"] > 0 and persons["persons"] < report["totals"]["active"]
+    assert sum(persons["funnel"].values()) == persons["persons"]
+    assert 0 < persons["flow"]["total"]["new_sql"] < report["flow"]["total"]["new_sql"]
     for _ in range(2):  # no ping-pong: nothing new, nothing written, in either CRM
         again = cli("sync", "--once")
         assert again["fields_updated"] == again["tasks_created"] == again["records_created"] == 0, again

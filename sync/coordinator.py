@@ -88,6 +88,16 @@ class Sync:
 
     # ------------------------------------------------------------------ decide per person
     def _decide_dirty(self) -> None:
+        blind = [src for src, e in self.engines.items() if not e.alive and not self.state.watermarks(src)]
+        if blind and len(self.engines) > 1:
+            # A CRM that failed before leadsync ever finished pulling it: who is in it, and what sales decided
+            # there, is unknown. Deciding now would promote people it may have disqualified, for good (stages
+            # only move forward); the pulled records stay dirty for the next run instead.
+            for src, s in self.summaries.items():
+                if self.engines[src].alive:
+                    s.message = (f"nothing decided: {', '.join(blind)} failed before its first complete pull; "
+                                 "the next run decides with both CRMs")
+            return
         keys = [f"{src}:{rid}" for src in self._live() for rid in self.state.dirty(src)]
         self.decided: set[str] = set()
         for part in chunks(keys, self.batch_size):

@@ -123,6 +123,11 @@ class Seeded:
 
 
 _WEB, _EMAIL = 0, 1  # stream numbers; submissions are 2 + the form's position in FORM_NAMES
+#: Legacy email event `type` by code, and the seed kind each code stands for (anything else is DELIVERED). An
+#: email stream row's event number carries the code above `EMAIL_TYPE_SHIFT` bits (a person has < 1024 events).
+EMAIL_TYPES = ("DELIVERED", "OPEN", "CLICK", "STATUSCHANGE", "BOUNCE")
+EMAIL_TYPE_CODE = {"email_open": 1, "email_click": 2, "unsubscribe": 3, "hard_bounce": 4}
+EMAIL_TYPE_SHIFT = 10
 _STREAMS = 2 + len(FORM_NAMES)
 
 
@@ -161,8 +166,8 @@ def person_part(seed: int, p: Person) -> Part | None:
             continue
         elif kind in _FORM_KINDS:
             stream, key = 2 + FORM_NAMES.index(_form_of(e)), -ms(e.at)
-        else:
-            stream, key = _EMAIL, ms(e.at)
+        else:  # the event's type rides in the high bits of its number: filtering by type renders nothing
+            stream, key, n = _EMAIL, ms(e.at), n | EMAIL_TYPE_CODE.get(kind, 0) << EMAIL_TYPE_SHIFT
         rows.append((stream, key, i, n))
     return (i, email, contact_properties(seed, p, cid, email)), meetings, rows
 
@@ -273,7 +278,7 @@ class _Renderer:
         return _web_event(eid, self.moved.get(cid, cid), e)
 
     def email_event(self, index: int, n: int) -> dict[str, Any]:
-        p, e, _, eid = self._event(index, n)
+        p, e, _, eid = self._event(index, n & ((1 << EMAIL_TYPE_SHIFT) - 1))
         return _email_event(eid, e, p.email.lower())
 
     def submission(self, index: int, n: int) -> dict[str, Any]:

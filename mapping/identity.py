@@ -23,6 +23,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _BASE62 = string.ascii_uppercase + "012345"
 _UPPER = str.maketrans({c: "1" if c in string.ascii_uppercase else "0" for c in string.ascii_letters + string.digits})
 
+#: The CRM on the other side of a HubSpot ⇄ Salesforce pair (where each one's link field points).
+OTHER_CRM = {"hubspot": "salesforce", "salesforce": "hubspot"}
 #: Evidence names, as `explain` and `identity show` print them.
 OVERRIDE, EXPLICIT, EMAIL = "manual link", "cross-CRM id", "email"
 

@@ -8,12 +8,15 @@ deliberate exception (recycling a rejected SQL that has gone quiet).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mapping.model import SALES_OWNED, STAGE_RANK, Stage
 from scoring.schema import ScoringModel
 from scoring.scorer import Score
 
 
-def _status_in(lead_status: str | None, statuses: tuple[str, ...]) -> bool:
+def status_in(lead_status: str | None, statuses: Sequence[str]) -> bool:
+    """Whether a lead status is one of `statuses`, compared as a person reads them (case, spaces)."""
     if not lead_status:
         return False
     folded = lead_status.strip().casefold()
@@ -27,10 +30,10 @@ def next_stage(model: ScoringModel, current: Stage | None, lead_status: str | No
     a disqualified contact is not promoted past lead. A recycle lead status sends
     an idle SQL back to the recycle stage and holds promotion until it engages again.
     """
-    if current in SALES_OWNED or _status_in(lead_status, model.policy.disqualifying_lead_statuses):
+    if current in SALES_OWNED or status_in(lead_status, model.policy.disqualifying_lead_statuses):
         return None
     recycle = model.recycle
-    if _status_in(lead_status, recycle.lead_statuses):
+    if status_in(lead_status, recycle.lead_statuses):
         idle = s.idle_days is None or s.idle_days >= recycle.after_days
         if idle:
             return Stage(recycle.to_stage) if current is Stage.SQL else None

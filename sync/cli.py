@@ -362,32 +362,32 @@ _URL_HOST = re.compile(r"https?://[^/\s]+")
 
 def _print_explanation(c: Any, s: Any, limit: int | None = None, records: list[Any] | None = None,
                        provenance: dict[str, Any] | None = None, console: Console | None = None) -> None:
-    out = console or globals()["out"]
+    con = console or out
     stage = c.lifecycle_stage.value if c.lifecycle_stage else "none"
-    out.print(f"[bold]{crm(c.name)}[/] <{crm(c.email or '')}> — {c.source} {c.object_type} {c.id}")
+    con.print(f"[bold]{crm(c.name)}[/] <{crm(c.email or '')}> — {c.source} {c.object_type} {c.id}")
     for r in records or []:
         if r.key != c.key:
             rs = r.lifecycle_stage.value if r.lifecycle_stage else "none"
-            out.print(f"  also {r.source} {r.object_type} {r.id} (CRM stage {rs})")
-    out.print(f"  CRM stage: {stage}; score implies: [bold]{s.stage.value}[/]  "
+            con.print(f"  also {r.source} {r.object_type} {r.id} (CRM stage {rs})")
+    con.print(f"  CRM stage: {stage}; score implies: [bold]{s.stage.value}[/]  "
               f"(fit {s.fit}, engagement {s.engagement}, total {s.total})")
     if s.disqualified:
-        out.print(f"  [red]blocked:[/] {crm(s.disqualified)}")
+        con.print(f"  [red]blocked:[/] {crm(s.disqualified)}")
     if provenance and len(records or []) > 1:
         facts = [f"{f} from {p['source']} {p['record_id']}" + (f" ({p['at'][:10]})" if p["at"] else "")
                  for f, p in provenance.items() if f in ("title", "company", "company_size", "industry", "country")]
         if facts:
-            out.print("  fit facts: " + "; ".join(facts))
+            con.print("  fit facts: " + "; ".join(facts))
     table = Table("kind", "points", "reason", "evidence")
     reasons = sorted(s.reasons, key=lambda r: -abs(r.points))[:limit] if limit else s.reasons
     for r in reasons:
         evidence = "\n".join(_URL_HOST.sub("", e) for e in r.evidence[:3])  # paths read better than URLs
         table.add_row(r.kind, f"{r.points:+d}", crm(r.text), crm(evidence))
-    out.print(table)
+    con.print(table)
     if limit and len(s.reasons) > limit:
-        out.print(f"  … {len(s.reasons) - limit} more reasons (`leadsync explain` shows them all)")
+        con.print(f"  … {len(s.reasons) - limit} more reasons (`leadsync explain` shows them all)")
     if s.interests:
-        out.print("  cared about: " + crm(", ".join(s.interests)))
+        con.print("  cared about: " + crm(", ".join(s.interests)))
 
 
 @app.command()

@@ -307,7 +307,7 @@ def _create(m: Any, h: Handoff) -> CreateRecord:
 def _new_record(m: Any, h: Handoff, crm_id: str, now: datetime) -> Contact:
     """The created record as the state will know it until its first pull: its echo is then no change."""
     v = h.values
-    managed = {**{k: v2 for k, v2 in h.managed.items()}}
+    managed = dict(h.managed)
     link = getattr(m, "LINK_FIELD", None)
     if link:
         managed[link] = h.origin.partition(":")[2]

@@ -21,9 +21,11 @@ from typing import Any
 
 from mapping import hubspot as hubspot_mapping
 from mapping import salesforce as salesforce_mapping
+from mapping.identity import OTHER_CRM
 from mapping.model import SALES_OWNED, STAGE_RANK, Contact, CreateTask, Engagement, Stage
 from mapping.profile import DEFAULT_RULES, Profile, merge, pool
 from scoring import Score, ScoringModel, next_stage, score
+from scoring.policy import status_in
 from sync.plan import ContactPlan, plan_contact, task_key, task_text
 
 #: leadsync's link fields, in each CRM's vocabulary.
@@ -87,11 +89,6 @@ def _rank(stage: Stage | None) -> int:
     return STAGE_RANK[stage] if stage is not None else 0
 
 
-def _status_in(status: str | None, statuses: Sequence[str]) -> bool:
-    folded = (status or "").strip().casefold()
-    return bool(folded) and any(folded == s.strip().casefold() for s in statuses)
-
-
 def _sales_record(records: Sequence[Contact]) -> Contact | None:
     """Where the why-now task goes: the record sales works in."""
     live = [c for c in records if not (c.read_only or c.archived)]
@@ -107,7 +104,7 @@ def _link_for(record: Contact, records: Sequence[Contact], policy: PersonPolicy)
     """The id leadsync's link field on `record` should hold: the person's record in the other CRM."""
     if record.source not in policy.link_sources:
         return None
-    other = {"hubspot": "salesforce", "salesforce": "hubspot"}.get(record.source)
+    other = OTHER_CRM.get(record.source)
     candidates = [c for c in records if c.source == other and not (c.read_only or c.archived)]
     candidates.sort(key=lambda c: (c.object_type != "Contact", c.id))
     if candidates:
@@ -164,8 +161,8 @@ def _record_stage(c: Contact, person: Contact, s: Score, floor: Stage | None, mo
         theirs = next_stage(model, c.lifecycle_stage, person.lead_status, s)
         if theirs is None or _rank(theirs) < _rank(own):
             own = theirs
-    blocked = c.lifecycle_stage in SALES_OWNED or _status_in(c.lead_status, statuses) \
-        or _status_in(person.lead_status, statuses)
+    blocked = c.lifecycle_stage in SALES_OWNED or status_in(c.lead_status, statuses) \
+        or status_in(person.lead_status, statuses)
     recycling = own is not None and _rank(own) < _rank(c.lifecycle_stage)
     best = own or c.lifecycle_stage
     if floor is not None and not blocked and not recycling and _rank(floor) > _rank(best):
@@ -179,8 +176,8 @@ def _flow_back(c: Contact, profile: Profile, model: ScoringModel, m: ModuleType,
     person = profile.contact
     status = getattr(m, "DISQUALIFIED_STATUS", None)
     if status and person.lead_status != c.lead_status and \
-            _status_in(person.lead_status, model.policy.disqualifying_lead_statuses) and \
-            not _status_in(c.lead_status, model.policy.disqualifying_lead_statuses):
+            status_in(person.lead_status, model.policy.disqualifying_lead_statuses) and \
+            not status_in(c.lead_status, model.policy.disqualifying_lead_statuses):
         desired[m.LEAD_STATUS_FIELD] = status
         current[m.LEAD_STATUS_FIELD] = c.lead_status
     targets = m.copy_fields(c.object_type)

@@ -33,7 +33,7 @@ def _hubspot_props(sb: Any, cid: str, *props: str) -> dict[str, Any]:
 
 def persons_figures(state: State) -> dict[str, Any]:
     identity, _ = whole_identity(state)
-    created = [h for h in state.handoffs(statuses=("created",))]
+    created = state.handoffs(statuses=("created",))
     return {"persons": len(identity.persons),
             "in_both_crms": sum(1 for p in identity.persons if len({k.partition(":")[0] for k in p.records}) > 1),
             "identity_conflicts": len(identity.conflicts), "handoff_leads": len(created)}

@@ -24,6 +24,7 @@ from typing import Any
 
 from connectors.base import Connector, ConnectorError, QuotaExhausted, RawPage, chunks
 from mapping.base import MappingIssue
+from mapping.identity import OTHER_CRM
 from mapping.model import STAGE_RANK, ChangeResult, CreateTask, SetFields, Stage
 from scoring import Score, ScoringModel
 from sync.decide import PersonPolicy
@@ -434,7 +435,7 @@ class Engine:
         """The record key a write of leadsync's link field names (the echo will carry it as a link)."""
         field_name = getattr(self.mapping, "LINK_FIELD", None)
         value = ch.values().get(field_name) if field_name else None
-        other = {"hubspot": "salesforce", "salesforce": "hubspot"}.get(self.source)
+        other = OTHER_CRM.get(self.source)
         return f"{other}:{value}" if value and other else None
 
     def _apply_tasks(self, tasks: list[CreateTask], summary: RunSummary) -> None:

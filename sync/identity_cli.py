@@ -17,7 +17,7 @@ from rich.table import Table
 
 from mapping.identity import normalise_email
 from sync.persons import gather, whole_identity
-from sync.safe_text import crm as escape
+from sync.safe_text import crm
 from sync.settings import Settings
 from sync.state import State
 
@@ -49,7 +49,7 @@ def _one(state: State, name: str) -> str:
     keys = _record_keys(state, name)
     if len(keys) != 1:
         found = ", ".join(keys) if keys else "no stored record"
-        err.print(f"[red]{escape(name)!s} must name exactly one record (source:id); found: {escape(found)}[/]")
+        err.print(f"[red]{crm(name)!s} must name exactly one record (source:id); found: {crm(found)}[/]")
         raise typer.Exit(1)
     return keys[0]
 
@@ -94,7 +94,7 @@ def show(name: str, as_json: bool = JSON) -> None:
     state = _state()
     keys = _record_keys(state, name)
     if not keys:
-        err.print(f"[red]No stored record for {escape(name)}[/] — run a backfill first.")
+        err.print(f"[red]No stored record for {crm(name)}[/] — run a backfill first.")
         raise typer.Exit(1)
     batch = gather(state, list(state.records(keys).values()))
     persons = {p.key: p for k in keys if (p := batch.person_of().get(k))}
@@ -112,11 +112,11 @@ def show(name: str, as_json: bool = JSON) -> None:
     for p in result["persons"]:
         table = Table("record", "type", "email", "name", "stage", "linked by", title=f"person {p['key']}")
         for r in p["records"]:
-            table.add_row(r["key"], r["object_type"], escape(r["email"] or ""), escape(r["name"]),
+            table.add_row(r["key"], r["object_type"], crm(r["email"] or ""), crm(r["name"]),
                           r["stage"] or "", r["evidence"])
         out.print(table)
     for c in result["conflicts"]:
-        out.print(f"[yellow]conflict[/] {', '.join(c['records'])}: {escape(c['reason'])}")
+        out.print(f"[yellow]conflict[/] {', '.join(c['records'])}: {crm(c['reason'])}")
 
 
 def _describe(c: Any) -> dict[str, Any]:
@@ -139,6 +139,6 @@ def conflicts(as_json: bool = JSON, limit: int = typer.Option(50, "--limit")) ->
         return
     table = Table("email", "records", "why", title=f"{len(rows)} identity conflicts")
     for r in rows[:limit]:
-        table.add_row(escape(r["email"] or ""), "\n".join(r["records"]), escape(r["reason"]))
+        table.add_row(crm(r["email"] or ""), "\n".join(r["records"]), crm(r["reason"]))
     out.print(table)
     out.print("Decide with `leadsync identity link A B` or `leadsync identity unlink A`.")

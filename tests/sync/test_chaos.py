@@ -9,12 +9,11 @@ same fields, the same hand-off Leads and links, one task per hand-off, no duplic
 from __future__ import annotations
 
 import random
-import signal
 import time
 from collections import Counter
 
 from sandbox.server import Fault
-from tests.sync.test_crash_safety import both_crms, env_for, leadsync, twin_sandboxes
+from tests.sync.test_crash_safety import both_crms, env_for, kill_after, leadsync, twin_sandboxes
 
 SETTLE_S = 3  # longer than any late commit below: a lost task create is looked up again only after it
 
@@ -54,15 +53,7 @@ def test_chaos_ends_where_a_clean_run_ends(tmp_path):
         for attempt in range(10):
             if time.monotonic() > deadline:
                 break
-            proc = leadsync(env, "backfill", *(("--resume",) if attempt else ()))
-            stop_at = sum(a.api_calls() for a in apps) + rng.randint(3, 40)
-            while proc.poll() is None:
-                if sum(a.api_calls() for a in apps) >= stop_at and rng.random() < 0.7:
-                    proc.send_signal(signal.SIGKILL)
-                    kills += 1
-                    break
-                time.sleep(0.001)
-            proc.wait()
+            kills += kill_after(env, ("backfill", *(("--resume",) if attempt else ())), apps, rng.randint(3, 40))
         assert kills >= 3, f"too few kills landed: {kills}"
         for a in apps:
             a.faults = []

@@ -68,20 +68,26 @@ def run_to_completion(env: dict[str, str], source: str) -> None:
         assert proc.returncode == 0, err.decode()[-2000:]
 
 
-def kill_after_calls(sb: Sandbox, source: str, env: dict[str, str], calls: int) -> bool:
-    """Start a backfill; SIGKILL it once the sandbox has answered `calls` more requests. False if it finished."""
-    app = sb.hubspot.app if source == "hubspot" else sb.salesforce.app
-    start = app.api_calls()
-    proc = leadsync(env, "backfill", "--source", source)
+def kill_after(env: dict[str, str], args: tuple[str, ...], apps: tuple, calls: int) -> bool:
+    """Run `leadsync ARGS`; SIGKILL it once the sandbox `apps` have answered `calls` more requests between them.
+    False if it finished first."""
+    start = sum(a.api_calls() for a in apps)
+    proc = leadsync(env, *args)
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
-        if app.api_calls() - start >= calls:
+        if sum(a.api_calls() for a in apps) - start >= calls:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             return True
         time.sleep(0.0005)
     proc.communicate()
     return False
+
+
+def kill_after_calls(sb: Sandbox, source: str, env: dict[str, str], calls: int) -> bool:
+    """Start a backfill; SIGKILL it once the sandbox has answered `calls` more requests. False if it finished."""
+    app = sb.hubspot.app if source == "hubspot" else sb.salesforce.app
+    return kill_after(env, ("backfill", "--source", source), (app,), calls)
 
 
 @contextmanager
@@ -145,18 +151,9 @@ def test_killed_hand_off_runs_converge_to_the_uninterrupted_result(tmp_path):
 
         env = env_for(crashed, tmp_path / "crash")
         killed = 0
+        apps = (crashed.hubspot.app, crashed.salesforce.app)
         for calls in (4, 20, 38, 9, 14, 18, 24, 30):  # resumed runs skip a finished pull: shorter
-            apps = (crashed.hubspot.app, crashed.salesforce.app)
-            start = sum(a.api_calls() for a in apps)
-            proc = leadsync(env, "backfill", *(("--resume",) if killed else ()))
-            deadline = time.monotonic() + 60
-            while proc.poll() is None and time.monotonic() < deadline:
-                if sum(a.api_calls() for a in apps) - start >= calls:
-                    proc.send_signal(signal.SIGKILL)
-                    killed += 1
-                    break
-                time.sleep(0.0005)
-            proc.wait()
+            killed += kill_after(env, ("backfill", *(("--resume",) if killed else ())), apps, calls)
         assert killed >= 4, f"too few kills landed mid-run: {killed}"
         for args in (("backfill", "--resume"), ("sync", "--once")):
             proc = leadsync(env, *args)

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,14 +279,23 @@ def test_describe_url_on_a_state(pg_url):
 # ----------------------------------------------------------------------------- end to end
 
 
-def test_backfill_against_the_sandbox_with_postgresql_state(pg_url, tmp_path, monkeypatch):
-    sb = start_sandbox(contacts=300, seed=3)
+@contextmanager
+def sandbox_on(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> Iterator[None]:
+    """A sandbox of 300 people with leadsync's settings pointing at it and at this PostgreSQL state."""
+    sb = start_sandbox(contacts=300, seed=seed)
     try:
         for key, value in sb.env().items():
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("LEADSYNC_STATE_URL", pg_url)
         monkeypatch.delenv("LEADSYNC_CONFIG", raising=False)
         monkeypatch.chdir(tmp_path)
+        yield
+    finally:
+        sb.stop()
+
+
+def test_backfill_against_the_sandbox_with_postgresql_state(pg_url, tmp_path, monkeypatch):
+    with sandbox_on(pg_url, tmp_path, monkeypatch, seed=3):
         runner = CliRunner()
         outputs = []
         for args in (["backfill", "--source", "hubspot"], ["sync", "--once", "--source", "hubspot"]):
@@ -297,8 +307,6 @@ def test_backfill_against_the_sandbox_with_postgresql_state(pg_url, tmp_path, mo
         assert first["fields_updated"] > 0 and first["tasks_created"] > 0
         assert again["fields_updated"] == 0 and again["tasks_created"] == 0 and again["failed"] == 0
         assert all(PASSWORD not in o for o in outputs)
-    finally:
-        sb.stop()
     s = State(pg_url)
     assert s.count_contacts("hubspot") == first["contacts_pulled"]
     assert [r["status"] for r in s.runs()] == ["ok", "ok"]
@@ -326,13 +334,7 @@ def test_one_writer_per_source_on_both_engines(url):
 
 def test_persons_and_hand_offs_with_postgresql_state(pg_url, tmp_path, monkeypatch):
     """The person layer's tables and queries (links, overrides, the hand-off ledger) on PostgreSQL."""
-    sb = start_sandbox(contacts=300, seed=4)
-    try:
-        for key, value in sb.env().items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("LEADSYNC_STATE_URL", pg_url)
-        monkeypatch.delenv("LEADSYNC_CONFIG", raising=False)
-        monkeypatch.chdir(tmp_path)
+    with sandbox_on(pg_url, tmp_path, monkeypatch, seed=4):
         runner = CliRunner()
 
         def cli(*args: str) -> dict:
@@ -347,5 +349,3 @@ def test_persons_and_hand_offs_with_postgresql_state(pg_url, tmp_path, monkeypat
         assert again["fields_updated"] == 0 and again["records_created"] == 0 and again["tasks_created"] == 0
         conflicts = cli("identity", "conflicts")
         assert conflicts["persons"] > 0
-    finally:
-        sb.stop()

@@ -4,9 +4,7 @@ re-applies it; `undo --plan` writes nothing; undo asks first; a killed undo re-r
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
-import time
 
 import requests
 from typer.testing import CliRunner
@@ -17,7 +15,7 @@ from sandbox.seed import default_anchor
 from sync.cli import app
 from sync.settings import Settings
 from sync.state import State, norm_value
-from tests.sync.test_crash_safety import CONTACTS, SEED, crm_state, env_for, leadsync
+from tests.sync.test_crash_safety import CONTACTS, SEED, crm_state, env_for, kill_after, leadsync
 
 runner = CliRunner()
 
@@ -130,17 +128,7 @@ def run_cli(env, *args) -> dict:
 
 
 def kill_undo_after(app_, env, run_id: str, calls: int) -> bool:
-    start = app_.api_calls()
-    proc = leadsync(env, "undo", run_id, "--yes")
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        if app_.api_calls() - start >= calls:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return True
-        time.sleep(0.0005)
-    proc.communicate()
-    return False
+    return kill_after(env, ("undo", run_id, "--yes"), (app_,), calls)
 
 
 def test_a_killed_undo_run_again_ends_like_an_unkilled_one(tmp_path):

@@ -17,7 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from scoring.calibrate import CalibrationError, calibrate_csv, calibrate_rows, score_csv
+from scoring.calibrate import CalibrationError, calibrate_csv, score_csv
+from scoring.calibrate_history import HistoryCalibration, HistorySettings
 from scoring.loader import load_model
 from scoring.schema import ModelError
 
@@ -37,38 +38,43 @@ def _fail(message: str, as_json: bool) -> None:
     raise typer.Exit(1)
 
 
-#: Supplies (rows, label, default features) for `--from-state`; set by the sync layer, which owns the state.
-StateRows = Callable[[], tuple[list[dict[str, Any]], str, list[str]]]
-_state_rows: StateRows | None = None
+#: Runs the point-in-time calibration over the state store (settings, `--since`); set by the sync layer,
+#: which owns the state.
+FromState = Callable[[HistorySettings, str], HistoryCalibration]
+_from_state: FromState | None = None
 
 
 def calibrate_cmd(
     csv_path: Path | None = typer.Option(None, "--csv", exists=True, dir_okay=False,
                                          help="Historical leads with outcomes."),
     from_state: bool = typer.Option(False, "--from-state",
-                                    help="Learn from the state store: contacts that reached opportunity or customer."),
+                                    help="Learn the current model's points from your own history, point in time."),
     label: str | None = typer.Option(None, "--label", help="Outcome column (1/0, yes/no, true/false)."),
     features: str | None = typer.Option(None, "--features", help="Comma-separated feature columns."),
     out: Path = typer.Option(..., "--out", dir_okay=False, help="Where to write the model TOML."),
     folds: int = typer.Option(5, "--folds", min=2, help="Cross-validation folds."),
     max_rules: int = typer.Option(40, "--max-rules", min=1, help="Most rules the model may have."),
     seed: int = typer.Option(0, "--seed", help="Fold assignment seed."),
+    horizon: int = typer.Option(90, "--horizon", min=1, help="--from-state: days after a moment an outcome counts."),
+    since: str = typer.Option("1y", "--since", help="--from-state: history to learn from (1y, 26w, a date)."),
+    new_rules: int = typer.Option(8, "--new-rules", min=0, help="--from-state: most new rules to propose."),
     as_json: bool = typer.Option(False, "--json", help="Print one machine-readable JSON object."),
 ) -> None:
     """Fit a readable points model from historical outcomes and report its cross-validated quality."""
     columns = [c.strip() for c in (features or "").split(",") if c.strip()]
     try:
         if from_state:
-            if _state_rows is None:
+            if _from_state is None:
                 raise CalibrationError("--from-state needs the leadsync CLI (no state store here)")
-            rows, state_label, default_features = _state_rows()
-            result = calibrate_rows(rows, state_label, columns or default_features, folds=folds,
-                                    max_rules=max_rules, seed=seed, source="the state store")
-        elif csv_path and label and columns:
+            history = _from_state(HistorySettings(horizon_days=horizon, max_new_rules=new_rules), since)
+            out.write_text(history.toml, encoding="utf-8")
+            _print_history(history, out, as_json)
+            return
+        if csv_path and label and columns:
             result = calibrate_csv(csv_path, label, columns, folds=folds, max_rules=max_rules, seed=seed)
         else:
             raise CalibrationError("say --csv FILE --label COL --features A,B,... or --from-state")
-    except (CalibrationError, OSError) as exc:
+    except (CalibrationError, ValueError, OSError) as exc:
         _fail(f"calibrate: {exc}", as_json)
         return
     out.write_text(result.toml, encoding="utf-8")
@@ -83,6 +89,25 @@ def calibrate_cmd(
     for rule in sorted(result.model.properties, key=lambda r: -r.points)[:12]:
         table.add_row(rule.id, f"{rule.points:+d}", rule.reason)
     _out.print(table)
+
+
+def _print_history(h: HistoryCalibration, out: Path, as_json: bool) -> None:
+    if as_json:
+        _emit({"status": "ok", **h.to_dict(), "out": str(out)})
+        return
+    _out.print(f"[bold]Calibrated[/] {h.model.label} point in time → {out}")
+    _out.print(f"  trained on {h.train:,} (person, moment) examples before {h.split}; "
+               f"tested on {h.test:,} later ones ({h.positives_test:,} reached an opportunity)")
+    _out.print(f"  held-out ROC AUC [bold]{h.auc_learned:.3f}[/] (current model {h.auc_current:.3f}), "
+               f"top-decile precision [bold]{h.top_decile_learned:.3f}[/] ({h.top_decile_current:.3f})")
+    table = Table("rule", "points now", "learned", title="Changed points", title_justify="left")
+    for rule, (a, b) in sorted(h.changed_rules.items(), key=lambda kv: -abs(kv[1][1] - kv[1][0])):
+        table.add_row(rule, f"{a:+g}", f"{b:+g}")
+    _out.print(table)
+    for rule in h.new_rules:
+        _out.print(f"  new rule [bold]{rule}[/]")
+    moves = ", ".join(f"{k} {v:,}" for k, v in h.stage_moves.items()) or "none"
+    _out.print(f"  adopting it would move today: {moves}  (preview with `leadsync plan --model {out}`)")
 
 
 def score_cmd(
@@ -105,9 +130,9 @@ def score_cmd(
     _out.print(f"[bold]Scored[/] {summary['rows']:,} rows → {out}  ({stages})")
 
 
-def register(app: typer.Typer, state_rows: StateRows | None = None) -> None:
-    """Add `calibrate` and `score` to the given Typer app; `state_rows` enables `--from-state`."""
-    global _state_rows
-    _state_rows = state_rows
+def register(app: typer.Typer, from_state: FromState | None = None) -> None:
+    """Add `calibrate` and `score` to the given Typer app; `from_state` enables `--from-state`."""
+    global _from_state
+    _from_state = from_state
     app.command("calibrate")(calibrate_cmd)
     app.command("score")(score_cmd)

@@ -129,7 +129,7 @@ def _html(result: Mapping[str, Any]) -> str:
                    for label, cells in _figure_rows(result["figures"]))
     owners = "".join(f"<tr><td>{esc(o)}</td><td>{n:,}</td><td>{w:.1f}</td></tr>"
                      for o, n, w in _owner_rows(result["figures"][names[-1]]))
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>leadsync backtest</title>"
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>leadsync backtest</title>"
              "<style>body{font:14px system-ui;margin:2em}table{border-collapse:collapse;margin:1em 0}"
              "td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
              "</style></head><body>",

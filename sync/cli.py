@@ -20,9 +20,13 @@ from rich.table import Table
 
 from connectors.base import Connector, ConnectorError, registry
 from scoring import ModelError, ScoringModel, default_model, load_model
+from scoring.calibrate_history import HistoryCalibration, HistorySettings, calibrate_history
 from scoring.cli import register as register_scoring
 from sync import logs
+from sync.backtest_cli import parse_since
+from sync.backtest_cli import register as register_backtest
 from sync.engine import Engine, RunSummary, mapping_for, scoring_time
+from sync.history_subjects import outcomes_from_state, subjects
 from sync.identity_cli import identity_app
 from sync.lock import LockBusy, writer_lock
 from sync.report import build_report
@@ -727,23 +731,19 @@ def sandbox_serve(port: int = typer.Option(0, "--port", help="HubSpot port; Sale
         sb.stop()
 
 
-def _state_rows() -> tuple[list[dict[str, Any]], str, list[str]]:
-    """Calibration rows from the state store: each contact's properties, labelled by whether it reached
-    opportunity or customer. Only properties most contacts carry are offered as default features."""
-    state = State(Settings().state_url)
-    rows = state.calibration_rows()
-    if not rows:
+def _calibrate_from_state(history: HistorySettings, since: str) -> HistoryCalibration:
+    """Point-in-time calibration of the configured model over every person in the state store."""
+    settings = Settings()
+    state = State(settings.state_url)
+    today = datetime.now(timezone.utc).date()
+    people = subjects(state, outcomes_from_state(state), settings.person_policy().rules)
+    if not people:
         raise typer.BadParameter("the state store has no contacts yet: run a backfill first")
-    counts: dict[str, int] = {}
-    for r in rows:
-        for k, v in r.items():
-            if v not in (None, "") and k != "reached_opportunity":
-                counts[k] = counts.get(k, 0) + 1
-    features = sorted(k for k, n in counts.items() if n >= len(rows) / 2)
-    return rows, "reached_opportunity", features
+    return calibrate_history(_model(settings), people, parse_since(since, today), today, history)
 
 
-register_scoring(app, _state_rows)
+register_scoring(app, _calibrate_from_state)
+register_backtest(app, outcomes_from_state)
 
 
 def main() -> None:

@@ -55,3 +55,14 @@ def subjects(state: State, outcomes: Outcomes, rules: Mapping[str, str] = DEFAUL
             profile.contact.owner_id,
         ))
     return out
+
+
+def outcomes_from_state(state: State) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """First opportunity and customer dates per record key, from the stage history the state keeps."""
+    out: dict[str, list[datetime | None]] = {}
+    for source, rid, stage, at in state.db.execute(
+            "SELECT source, contact_id, to_stage, min(at) FROM stage_history "
+            "WHERE to_stage IN ('opportunity', 'customer') GROUP BY source, contact_id, to_stage"):
+        slot = out.setdefault(f"{source}:{rid}", [None, None])
+        slot[0 if stage == "opportunity" else 1] = datetime.fromisoformat(at)
+    return {k: (a, b) for k, (a, b) in out.items()}

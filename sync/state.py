@@ -842,16 +842,6 @@ class State:
              "FROM failures" + (" WHERE source=?" if source else "") + " ORDER BY source, record_id")
         return _dicts(self.db.execute(q, (source,) if source else ()))
 
-    def calibration_rows(self) -> list[dict[str, Any]]:
-        """One row per contact: its extra properties (what calibrated rules read) and the outcome."""
-        rows = []
-        for (data,) in self.db.execute("SELECT data FROM contacts ORDER BY source, id"):
-            c = json.loads(data)
-            row: dict[str, Any] = dict(c.get("extra") or {})
-            row["reached_opportunity"] = int(c.get("lifecycle_stage") in ("opportunity", "customer"))
-            rows.append(row)
-        return rows
-
     def requeue_failures(self, source: str) -> list[str]:
         """Give held and pending failures a fresh start: their records are planned again next run."""
         ids = [r[0] for r in self.db.execute(

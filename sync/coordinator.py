@@ -124,7 +124,7 @@ class Sync:
             records = [batch.records[k] for k in person.records]
             d = decide(records, engagements, self.model, self.now, self.wall_now, mapping_for, self.policy,
                        anchor=person.records[0], conflicted=any(k in conflicted for k in person.records))
-            detail = _detail(d, person.records, person.evidence)
+            detail = _detail(d, person.records)
             for p in d.plans:
                 src = p.contact.source
                 plans.setdefault(src, []).append(p)
@@ -281,10 +281,9 @@ def _count(summary: RunSummary, stage: Stage) -> None:
     summary.stage_changes[key] = summary.stage_changes.get(key, 0) + 1
 
 
-def _detail(d: PersonDecision, records: Sequence[str], evidence: Mapping[str, str]) -> dict[str, Any]:
-    """What `explain` shows of the person behind a record's score."""
-    return {"key": d.person, "records": list(records), "evidence": dict(evidence),
-            "provenance": d.profile.provenance_dict(), "duplicates_dropped": d.duplicates_dropped}
+def _detail(d: PersonDecision, records: Sequence[str]) -> dict[str, Any]:
+    """Who the person behind a record's score is (`explain` re-derives the rest: evidence, provenance)."""
+    return {"key": d.person, "records": list(records), "duplicates_dropped": d.duplicates_dropped}
 
 
 def _handoff_payload(h: Handoff) -> dict[str, Any]:

@@ -374,13 +374,13 @@ class Engine:
         ok_ids: set[str] = set()
         keep_dirty: set[str] = set()
         with self.state.tx():
+            accepted = [res.change for res in results if res.ok]
+            self._record_writes(accepted, summary)  # type: ignore[arg-type]
+            ok_ids.update(ch.record_id for ch in accepted)  # type: ignore[union-attr]
             for res in results:
                 ch = res.change
                 assert isinstance(ch, SetFields)
                 if res.ok:
-                    ok_ids.add(ch.record_id)
-                    self._record_write(ch, summary)
-                    self.state.resolve_failure(self.source, ch.key)
                     continue
                 self.state.audit_settle(summary.run_id, ch.record_id, "rejected")
                 if res.skipped:
@@ -421,15 +421,22 @@ class Engine:
             return False
         return (datetime.now(timezone.utc) - datetime.fromisoformat(sent)).total_seconds() < settle
 
-    def _record_write(self, ch: SetFields, summary: RunSummary) -> None:
-        self.state.set_managed(self.source, ch.record_id, ch.values(), ch.stage_to, self._link_written(ch))
-        self.state.audit_settle(summary.run_id, ch.record_id, "ok")
-        summary.fields_updated += len(ch.fields)
-        summary.records_updated += 1
-        if ch.stage_to:
-            before = ch.stage_from.value if ch.stage_from else None
-            self.state.add_stage_change(self.source, ch.record_id, before, ch.stage_to.value, summary.run_id)
-            _count_stage(summary, ch.stage_from, ch.stage_to)
+    def _record_writes(self, accepted: Sequence[SetFields], summary: RunSummary) -> None:
+        """Settle a batch of accepted writes in the state: snapshots, audit, failures and stage history at once."""
+        if not accepted:
+            return
+        self.state.record_writes(self.source, [(ch.record_id, ch.values(), ch.stage_to, self._link_written(ch))
+                                               for ch in accepted])
+        self.state.audit_settle_many(summary.run_id, [ch.record_id for ch in accepted], "ok")
+        self.state.resolve_failures(self.source, [ch.key for ch in accepted])
+        moves = []
+        for ch in accepted:
+            summary.fields_updated += len(ch.fields)
+            summary.records_updated += 1
+            if ch.stage_to:
+                moves.append((ch.record_id, ch.stage_from.value if ch.stage_from else None, ch.stage_to.value))
+                _count_stage(summary, ch.stage_from, ch.stage_to)
+        self.state.add_stage_changes(self.source, moves, summary.run_id)
 
     def _link_written(self, ch: SetFields) -> str | None:
         """The record key a write of leadsync's link field names (the echo will carry it as a link)."""
@@ -549,13 +556,28 @@ class Engine:
             crm_stage = p.contact.lifecycle_stage
             if p.stage_to and p.contact.id in ok_ids:
                 crm_stage = p.stage_to
-            detail = s.to_dict()
+            detail = stored_detail(s)
             detail["contact"] = {"email": p.contact.email, "name": p.contact.name, "object_type": p.contact.object_type}
             if p.contact.id in details:
                 detail["person"] = details[p.contact.id]
             rows.append((self.source, p.contact.id, s.fit, s.engagement, s.total, s.stage.value,
-                         crm_stage.value if crm_stage else None, json.dumps(detail, sort_keys=True), now.isoformat()))
+                         crm_stage.value if crm_stage else None, _compact(detail), now.isoformat()))
         self.state.save_scores(rows)
+
+
+def stored_detail(s: Score) -> dict[str, Any]:
+    """What the state keeps of a score: the figures and each reason's rule, kind, points and text.
+
+    Evidence lists and raw points are left out: `explain` re-scores from the stored engagement, and the
+    report needs only which rules gave how many points. It is most of a score's size.
+    """
+    return {"model": s.model, "fit": s.fit, "engagement": s.engagement, "total": s.total, "stage": s.stage.value,
+            "disqualified": s.disqualified, "signals": list(s.signals), "interests": list(s.interests),
+            "reasons": [{"rule": r.rule, "kind": r.kind, "points": r.points, "text": r.text} for r in s.reasons]}
+
+
+def _compact(d: dict[str, Any]) -> str:
+    return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _count_stage(summary: RunSummary, before: Stage | None, after: Stage) -> None:

@@ -155,7 +155,7 @@ def _linked_pair(sb: Sandbox) -> tuple[str, str, str]:
     state = State(Settings().state_url)
     rows = state.db.execute(
         "SELECT h.id, s.id, h.email FROM contacts h JOIN contacts s ON s.email = h.email AND s.source='salesforce' "
-        "AND s.object_type='Lead' WHERE h.source='hubspot' AND json_extract(s.data, '$.read_only') = 0 "
+        "AND s.object_type='Lead' WHERE h.source='hubspot' AND coalesce(json_extract(s.data, '$.read_only'), 0) = 0 "
         "AND json_extract(s.data, '$.lead_status') NOT LIKE 'Closed%' ORDER BY h.id").fetchall()
     state.close()
     for hid, lid, email in rows:

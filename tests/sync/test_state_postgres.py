@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
@@ -195,6 +196,34 @@ def test_version_1_database_is_upgraded_keeping_audit_order(url):
     assert s._schema_version() == SCHEMA_VERSION
     s.audit("r1", "hubspot", "contact", "0", {"leadsync_score": (None, "2")})
     assert [a["record_id"] for a in s.audit_for_run("r1")] == ["9", "1", "5", "0"]
+    s.close()
+
+
+def test_version_3_engagements_move_to_compact_rows_with_nothing_lost(url):
+    """Migration 4: times become epoch milliseconds and texts are stored once; every row reads back the same."""
+    db = connect(url)
+    with db.transaction():
+        db.execute(db.dialect.ddl("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
+        for version in (1, 2, 3):
+            for statement in _MIGRATIONS[version]:
+                db.execute(db.dialect.ddl(statement))
+        db.execute("INSERT INTO meta VALUES ('schema_version', '3')")
+        db.executemany("INSERT INTO engagements VALUES (?,?,?,?,?,?,?,?)", [
+            ("hubspot", "e1", "7", None, "page_view", "2026-01-05T12:00:00.123000+00:00", "https://x.io/pricing", ""),
+            ("hubspot", "e2", "7", None, "page_view", "2026-01-06T08:30:00+00:00", "https://x.io/pricing", ""),
+            ("salesforce", "e1", "00Q1", "ada@x.io", "webinar", "2025-12-31T23:59:59+00:00", "Q4 launch", "Launch"),
+        ])
+    db.close()
+    s = State(url)
+    assert s._schema_version() == SCHEMA_VERSION
+    hs = s.engagements_for("hubspot", ["7"])["7"]
+    assert [(e.id, e.occurred_at, e.detail, e.campaign) for e in hs] == [
+        ("e1", datetime(2026, 1, 5, 12, 0, 0, 123000, tzinfo=timezone.utc), "https://x.io/pricing", ""),
+        ("e2", datetime(2026, 1, 6, 8, 30, tzinfo=timezone.utc), "https://x.io/pricing", "")]
+    (sf,) = s.engagements_for("salesforce", ["00Q1"])["00Q1"]
+    assert (sf.kind, sf.detail, sf.campaign, sf.contact_email) == ("webinar", "Q4 launch", "Launch", "ada@x.io")
+    assert s.db.execute("SELECT count(*) FROM texts").fetchone()[0] == 4  # pricing URL once, "", name, campaign
+    assert s.upsert_engagements(hs) == []  # unchanged rows are recognised as such after the move
     s.close()
 
 

@@ -99,7 +99,7 @@ def shared_pass(seed: int, contacts: int, anchor: datetime, hubspot: hs_seeding.
     """One pass over the people for both emulators (`sandbox.bulk`): each person is generated once, not once
     per CRM. Yields the Salesforce chunks, so the org places them while workers make the next ones, and
     feeds the HubSpot builder on the way."""
-    for hs_part, sf_part in bulk.chunks(seed, contacts, anchor, [hs_seeding.job(seed), sf_data.job(context)]):
+    for hs_part, sf_part in bulk.chunks(seed, contacts, anchor, [hs_seeding.job(seed, anchor), sf_data.job(context)]):
         hubspot.feed(hs_part)
         yield sf_part
 
@@ -125,7 +125,7 @@ def start_sandbox(
     restored = all(f is not None and Path(f).exists() for f in files.values())  # both load, neither seeds
     if contacts >= bulk.PARALLEL_MIN and not restored:
         builder = hs_seeding.Builder(seed, anchor)
-        context = sf_data.default_context(build_schema(), anchor)  # what a default org's loader will have
+        context = sf_data.default_context(build_schema(), anchor, seed)  # what a default org's loader will have
         sf_prepared = sf_data.Prepared(context, shared_pass(seed, contacts, anchor, builder, context))
     sf = SalesforceEmulator(seed=seed, contacts=contacts, anchor=anchor, session_id=SALESFORCE_SESSION,
                             state_file=files["salesforce"], prepared=sf_prepared)

@@ -446,7 +446,10 @@ def map_opportunity(record: Mapping[str, Any], issues: list[MappingIssue]) -> Op
     rid = str(record.get("Id") or "")
     check = _Check(rid, issues)
     created = check.read("CreatedDate", parse_datetime, record.get("CreatedDate"))
-    if not rid or created is None or record.get("IsDeleted"):
+    if record.get("IsDeleted"):
+        return None
+    if created is None:
+        check.issue("CreatedDate", "opportunity without a created date: left out of the history")
         return None
     contact = _text(record.get("ContactId"))
     amount = record.get("Amount")

@@ -74,6 +74,8 @@ class SalesforceEmulator:
             SeedLoader(self.store, self.anchor, field_history).load(seed, contacts, prepared)
             derive_email_messages(self.store, self.anchor)  # after the seed: its rows and ids stay as they were
         self.store.running_user = OWNERS[0].salesforce_id
+        if not field_history:
+            self.store.tracked = {}
         self.sessions = Sessions()
         self.sessions.issue(session_id)
         self.oauth = OAuthConfig(consumer_key, consumer_secret, username, password, security_token, jwt_public_key)

@@ -127,5 +127,10 @@ def test_incremental_sync_reads_only_new_history(sandbox_env, tmp_path):
     after = state.stage_history("salesforce", [lead["Id"]])
     assert any(e.stage == "mql" and e.origin == "crm_history" and _close(e.entered_at, at) for e in after)
     assert state.watermarks("salesforce")["LeadHistory"] > mark
+    # leadsync's own stage writes in the backfill came back as the org's field history, stage for stage
+    entries = state.stage_history("salesforce")
+    wrote = {(e.contact_id, e.stage) for e in entries if e.origin == "leadsync_write"}
+    echoed = {(e.contact_id, e.stage) for e in entries if e.origin == "crm_history"}
+    assert wrote and wrote <= echoed
     assert len(state.stage_history("salesforce")) > before
     state.close()

@@ -118,6 +118,8 @@ _MIGRATIONS: dict[int, list[str]] = {
         is_closed INTEGER NOT NULL, is_won INTEGER NOT NULL, stage_name TEXT, amount DOUBLE PRECISION, owner_id TEXT,
         run_id TEXT NOT NULL, PRIMARY KEY (source, id))""",
         "CREATE INDEX opportunities_contact ON opportunities (source, contact_id)",
+        """CREATE TABLE owners (source TEXT NOT NULL, id TEXT NOT NULL, name TEXT, email TEXT, active INTEGER NOT NULL,
+        updated_at TEXT NOT NULL, PRIMARY KEY (source, id))""",
     ],
 }
 
@@ -132,6 +134,7 @@ _FAILURE_COLUMNS = ["source", "change_key", "record_id", "kind", "error_code", "
 _HISTORY_COLUMNS = ["source", "contact_id", "stage", "entered_at", "origin", "run_id"]
 _OPPORTUNITY_COLUMNS = ["source", "id", "contact_id", "created_at", "close_date", "is_closed", "is_won", "stage_name",
                         "amount", "owner_id", "run_id"]
+_OWNER_COLUMNS = ["source", "id", "name", "email", "active", "updated_at"]
 _AUDIT_COLUMNS = "run_id, source, object_type, record_id, field, before, after, at, status"
 
 
@@ -912,6 +915,16 @@ class State:
         self.db.executemany(upsert_sql("opportunities", _OPPORTUNITY_COLUMNS, ["source", "id"]), [
             (o.source, o.id, o.contact_id, _iso(o.created_at), _iso(o.close_date), int(o.is_closed), int(o.is_won),
              o.stage_name, o.amount, o.owner_id, run_id) for o in opportunities])
+
+    def save_owners(self, source: str, owners: Sequence[tuple[str, str | None, str | None, bool]]) -> None:
+        """(id, name, email, active) of the CRM's owners (HubSpot owners, Salesforce Users), read once a run."""
+        now = _iso(datetime.now(timezone.utc))
+        self.db.executemany(upsert_sql("owners", _OWNER_COLUMNS, ["source", "id"]),
+                            [(source, i, n, e, int(a), now) for i, n, e, a in owners])
+
+    def owner_names(self) -> dict[tuple[str, str], str]:
+        """(source, owner id) -> display name, for the report."""
+        return {(s, i): n for s, i, n in self.db.execute("SELECT source, id, name FROM owners") if n}
 
     def stage_history(self, source: str | None = None, contact_ids: Sequence[str] | None = None
                       ) -> list[StageEntry]:

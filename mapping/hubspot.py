@@ -19,7 +19,7 @@ from typing import Any
 from connectors.base import RawPage
 from mapping.base import MappedPage, MappingIssue, shown
 from mapping.identity import salesforce_id18
-from mapping.model import Contact, Engagement, EngagementKind, Stage, StageEntry
+from mapping.model import Contact, Engagement, EngagementKind, Owner, Stage, StageEntry
 
 SOURCE = "hubspot"
 OBJECT_TYPE = "contacts"
@@ -386,6 +386,16 @@ def stage_entries(record: Mapping[str, Any], issues: list[MappingIssue]) -> list
     return out
 
 
+def map_owner(record: Mapping[str, Any]) -> Owner | None:
+    """One `/crm/v3/owners` item: its id is what `hubspot_owner_id` holds."""
+    oid = _text(record.get("id"))
+    if oid is None:
+        return None
+    name = " ".join(p for p in (_text(record.get("firstName")), _text(record.get("lastName"))) if p) or None
+    return Owner(SOURCE, oid, name or _text(record.get("email")), _text(record.get("email")),
+                 not record.get("archived"))
+
+
 def map_page(page: RawPage) -> MappedPage:
     """Map one raw page of any HubSpot stream; an unknown stream is one issue, not an exception."""
     out = MappedPage()
@@ -394,6 +404,8 @@ def map_page(page: RawPage) -> MappedPage:
         extras = tuple(page.meta.get(EXTRA_META) or ())
         out.contacts = [map_contact(r, out.issues, archived, extras) for r in page.records]
         out.stage_entries = [e for r in page.records for e in stage_entries(r, out.issues)]
+    elif page.stream == "owners":
+        out.owners = [o for r in page.records if (o := map_owner(r))]
     elif page.stream == "meetings":
         out.engagements = [e for r in page.records for e in _meetings(r, out.issues)]
     elif page.stream in _EVENT_MAPPERS:

@@ -94,6 +94,17 @@ class Opportunity:
 
 
 @dataclass(frozen=True, slots=True)
+class Owner:
+    """A CRM user records are owned by (HubSpot owner, Salesforce User): the report shows the name."""
+
+    source: str
+    id: str
+    name: str | None
+    email: str | None
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Contact:
     """One person as a CRM holds them, in canonical terms.
 

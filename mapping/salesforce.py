@@ -25,7 +25,7 @@ from typing import Any
 from connectors.base import RawPage
 from mapping.base import MappedPage, MappingIssue, shown
 from mapping.identity import salesforce_id18
-from mapping.model import Contact, Engagement, EngagementKind, Opportunity, Stage, StageEntry
+from mapping.model import Contact, Engagement, EngagementKind, Opportunity, Owner, Stage, StageEntry
 
 SOURCE = "salesforce"
 CONTACT_OBJECTS: tuple[str, ...] = ("Lead", "Contact")
@@ -64,6 +64,7 @@ SELECT_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "EmailMessage": ("Id", "ActivityId", "RelatedToId", "FromAddress", "ToAddress", "Subject", "MessageDate",
                      "Incoming", "Status", "IsTracked", "FirstOpenedDate", "LastOpenedDate", "IsBounced",
                      "CreatedDate", "SystemModstamp"),
+    "User": ("Id", "Name", "Email", "IsActive", "SystemModstamp"),
     "Opportunity": ("Id", "ContactId", "AccountId", "StageName", "CloseDate", "IsClosed", "IsWon", "Amount",
                     "OwnerId", "IsDeleted", "CreatedDate", "SystemModstamp"),
 })
@@ -476,6 +477,9 @@ def map_page(page: RawPage) -> MappedPage:
         out.stage_entries = [e for r in page.records for e in record_stage_entries(r, out.issues)]
     elif page.stream in HISTORY_OBJECTS:
         out.stage_entries = [e for r in page.records if (e := history_entry(r, page.stream, out.issues))]
+    elif page.stream == "User":
+        out.owners = [Owner(SOURCE, str(r["Id"]), _text(r.get("Name")), _text(r.get("Email")),
+                            bool(r.get("IsActive", True))) for r in page.records if r.get("Id")]
     elif page.stream == OPPORTUNITY:
         out.opportunities = [o for r in page.records if (o := map_opportunity(r, out.issues))]
     elif page.stream in ENGAGEMENT_OBJECTS:

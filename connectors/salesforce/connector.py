@@ -44,8 +44,9 @@ log = logging.getLogger(__name__)
 
 #: Contact streams first, then engagement, as the protocol requires.
 #: Then the stage history: Opportunities (by SystemModstamp) and field history (by CreatedDate, `history.py`).
+#: Users last: their names for the report (incremental, so a sync re-reads only users that changed).
 STREAMS: tuple[str, ...] = ("Lead", "Contact", "CampaignMember", "Task", "Event", "EmailMessage", "Opportunity",
-                            "LeadHistory", "ContactHistory")
+                            "LeadHistory", "ContactHistory", "User")
 CONTACT_STREAMS = frozenset({"Lead", "Contact"})
 EMAIL = "EmailMessage"
 #: Streams an org may not expose to the API user (`INVALID_TYPE`): they end with one empty page saying so.

@@ -13,7 +13,7 @@ from sandbox.history import timeline
 from sandbox.hubspot.seeding import contact_id
 from sandbox.run import start_sandbox
 from sandbox.salesforce.ids import seeded_id
-from sandbox.seed import people
+from sandbox.seed import OWNERS, people
 from sync.cli import app
 from sync.state import State
 
@@ -50,6 +50,8 @@ def test_hubspot_stage_dates_arrive_with_the_contact_pages(sandbox_env, tmp_path
         past += e.stage in ("mql", "sql", "opportunity", "customer")
     held = sum(1 for p, _ in truth.values() if p.sales_stage)
     assert held > 5 and past >= 3 * held  # mql, sql, opportunity (and customer) for each of them
+    names = state.owner_names()  # the owners API, once a run: archived owners too
+    assert {names[("hubspot", o.hubspot_id)] for o in OWNERS} == {f"{o.first_name} {o.last_name}" for o in OWNERS}
     state.close()
 
 
@@ -81,6 +83,8 @@ def test_salesforce_field_history_conversions_and_opportunities(sandbox_env, tmp
         assert (o.is_closed, o.is_won, o.stage_name) == (deal.is_closed, deal.is_won, deal.stage_name)
         assert _close(o.created_at, deal.created_at) and o.close_date.date() == deal.close_date
     assert any(o.is_won for o in opps.values())
+    names = state.owner_names()  # the org's Users
+    assert all(names[("salesforce", o.salesforce_id)] == f"{o.first_name} {o.last_name}" for o in OWNERS)
     state.close()
 
 

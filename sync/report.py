@@ -571,17 +571,39 @@ def _stage_forecast(stage: str, active: Sequence[ContactRow], reached: Mapping[t
     return figures, note
 
 
+def _deal_rate(opportunities: Sequence[Any]) -> dict[str, Any]:
+    """Opportunity→customer from the CRM's closed deals: won / (won + lost), every closed deal on record."""
+    won = sum(1 for o in opportunities if o.is_closed and o.is_won)
+    lost = sum(1 for o in opportunities if o.is_closed and not o.is_won)
+    return {"won": won, "lost": lost, "open": sum(1 for o in opportunities if not o.is_closed),
+            "rate": rate(won, won + lost)}
+
+
+def _use_deals(figures: dict[str, Any], deals: dict[str, Any], note: str | None) -> tuple[dict[str, Any], str | None]:
+    """The opportunity stage's rate from closed deals once there are MIN_DECIDED of them (else as it was)."""
+    figures["deals"] = deals
+    if deals["won"] + deals["lost"] < MIN_DECIDED or deals["rate"] is None:
+        return figures, note
+    figures.update(rate=deals["rate"], method="deals", thin_history=False,
+                   expected=round(figures["now"] * deals["rate"], 1))
+    return figures, None
+
+
 def forecast_section(active: Sequence[ContactRow], journeys_: Mapping[tuple[str, str], Journey],
-                     funnel_total: Mapping[str, int]) -> dict[str, Any]:
+                     funnel_total: Mapping[str, int], opportunities: Sequence[Any] = ()) -> dict[str, Any]:
     """Expected customers from today's SQLs and opportunities at their conversion rates, rates shown.
 
     The rate comes from stage history once it has MIN_DECIDED decided outcomes,
-    else from the funnel snapshot, and the report says which and why.
+    else from the funnel snapshot, and the report says which and why. The
+    opportunity stage prefers the CRM's closed deals (won / won + lost) once
+    there are MIN_DECIDED of them.
     """
     reached = {k: j.max_rank for k, j in journeys_.items()}
     by_stage, notes = {}, []
     for stage in ("sql", "opportunity"):
         by_stage[stage], note = _stage_forecast(stage, active, reached, funnel_total)
+        if stage == "opportunity":
+            by_stage[stage], note = _use_deals(by_stage[stage], _deal_rate(opportunities), note)
         if note:
             notes.append(note)
     complete = all(p["expected"] is not None for p in by_stage.values())
@@ -680,7 +702,8 @@ DEFINITIONS: dict[str, str] = {
     "recycles": "recorded changes out of a stage below one the contact had already reached",
     "sla": "business hours (Mon-Fri, UTC) from the task's confirmation to completion or to the window's end",
     "forecast": "today's SQLs and opportunities x their rate to customer: won/(won+lost) in the stage history, "
-                "or customers/(contacts at the stage or beyond) in today's funnel while history is thin",
+                "or customers/(contacts at the stage or beyond) in today's funnel while history is thin; "
+                "opportunities use the CRM's closed deals (won/(won+lost)) once there are enough of them",
     "backfill": "stage entries come from the CRMs' own history where they keep it (field history, stage-date "
                 "properties, conversion and created dates, opportunities) and from leadsync's writes otherwise; "
                 "history.origins says which",
@@ -705,7 +728,7 @@ def build_report(state: State, *, now: datetime, since: datetime | None = None, 
     journeys_ = journeys(load_changes(state))
     funnel = funnel_section(active)
     new_sqls = sorted(k for k, j in journeys_.items() if window.contains(j.first_sql))
-    forecast = forecast_section(active, journeys_, funnel["total"])
+    forecast = forecast_section(active, journeys_, funnel["total"], state.opportunities())
     notes = list(forecast["notes"])
     if not journeys_:
         notes.append("no stage history yet: flow and conversion figures are empty")

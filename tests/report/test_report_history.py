@@ -147,6 +147,17 @@ def test_record_flow_counts_crm_history_from_the_first_backfill(report):
     assert [w["new_sql"] for w in report["flow"]["weeks"]] == [1, 1, 1, 0]
 
 
+def test_forecast_takes_the_opportunity_rate_from_closed_deals(report, state, monkeypatch):
+    opp = report["forecast"]["by_stage"]["opportunity"]
+    assert opp["deals"] == {"won": 1, "lost": 1, "open": 1, "rate": 0.5}
+    assert opp["method"] != "deals"  # two closed deals are too few
+    import sync.report as report_mod
+
+    monkeypatch.setattr(report_mod, "MIN_DECIDED", 2)
+    opp = build_report(state, now=NOW, weeks=4)["forecast"]["by_stage"]["opportunity"]
+    assert (opp["method"], opp["rate"], opp["now"], opp["expected"]) == ("deals", 0.5, 2, 1.0)
+
+
 def test_owner_names_replace_ids(report):
     assert sorted(report["funnel"]["by_owner"]) == ["(no owner)", "Jonas Berg", "Maya Reed"]
     assert report["funnel"]["by_owner"]["Maya Reed"]["mql"] == 1

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mapping.model import Contact, Engagement
+from mapping.model import Contact, Engagement, Opportunity, Owner, StageEntry
 
 #: How much of a bad value an issue quotes: enough to find it in the CRM, never a 200 KB blob.
 SHOWN_MAX = 80
@@ -51,3 +51,6 @@ class MappedPage:
     contacts: list[Contact] = field(default_factory=list)
     engagements: list[Engagement] = field(default_factory=list)
     issues: list[MappingIssue] = field(default_factory=list)
+    stage_entries: list[StageEntry] = field(default_factory=list)  # history the CRM keeps (sync/state stores it)
+    opportunities: list[Opportunity] = field(default_factory=list)
+    owners: list[Owner] = field(default_factory=list)  # CRM users, for names in the report

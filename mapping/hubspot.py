@@ -19,7 +19,7 @@ from typing import Any
 from connectors.base import RawPage
 from mapping.base import MappedPage, MappingIssue, shown
 from mapping.identity import salesforce_id18
-from mapping.model import Contact, Engagement, EngagementKind, Stage
+from mapping.model import Contact, Engagement, EngagementKind, Owner, Stage, StageEntry
 
 SOURCE = "hubspot"
 OBJECT_TYPE = "contacts"
@@ -45,11 +45,17 @@ _COUNT_AGGREGATES = frozenset({"hs_analytics_num_page_views", "hs_analytics_num_
                                "hs_email_click", "num_conversion_events"})
 _DATE_AGGREGATES = frozenset({"hs_analytics_last_visit_timestamp", "hs_email_last_open_date",
                               "hs_email_last_click_date", "recent_conversion_date"})
+#: The date HubSpot stamps when a contact enters each lifecycle stage (reference §3.2), read with the contact
+#: pages at no extra call: the stage history a first backfill starts from.
+STAGE_DATE_PROPERTIES: Mapping[str, str] = MappingProxyType({
+    f"hs_lifecyclestage_{name}_date": name for name in (
+        "subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer")
+})
 #: What the connector requests for each contact (short enough to stay far below the 8 KB URI limit).
 CONTACT_PROPERTIES: tuple[str, ...] = (
     "email", "firstname", "lastname", "jobtitle", "company", "numemployees", "industry", "country",
     "hubspot_owner_id", "lifecyclestage", "hs_lead_status", "createdate", "lastmodifieddate", "hs_email_optout",
-    *AGGREGATE_FIELDS, *MANAGED_FIELDS[1:], *NATIVE_LINK_FIELDS,
+    *AGGREGATE_FIELDS, *MANAGED_FIELDS[1:], *NATIVE_LINK_FIELDS, *STAGE_DATE_PROPERTIES,
 )
 
 #: `RawPage.meta` key naming the team's extra contact properties (`HubSpotSettings.extra_properties`): the
@@ -364,6 +370,32 @@ _EVENT_MAPPERS: Mapping[str, Callable[[Mapping[str, Any], RawPage, _Issues], Eng
 _ID_KEYS = {"page_views": "id", "email_events": "id", "form_submissions": "conversionId"}
 
 
+def stage_entries(record: Mapping[str, Any], issues: list[MappingIssue]) -> list[StageEntry]:
+    """The contact's `hs_lifecyclestage_<stage>_date` values as stage entries (origin `crm_date_property`);
+    a date that does not parse is an issue naming the record and property."""
+    props = _mapping(record.get("properties"))
+    rid = str(record.get("id") or props.get("hs_object_id") or "")
+    check = _Issues(rid, issues)
+    out = []
+    for prop, name in STAGE_DATE_PROPERTIES.items():
+        if props.get(prop) in (None, ""):
+            continue
+        at = check.read(prop, parse_datetime, props.get(prop))
+        if at is not None:
+            out.append(StageEntry(SOURCE, rid, STAGE_FROM_HUBSPOT[name].value, at, "crm_date_property"))
+    return out
+
+
+def map_owner(record: Mapping[str, Any]) -> Owner | None:
+    """One `/crm/v3/owners` item: its id is what `hubspot_owner_id` holds."""
+    oid = _text(record.get("id"))
+    if oid is None:
+        return None
+    name = " ".join(p for p in (_text(record.get("firstName")), _text(record.get("lastName"))) if p) or None
+    return Owner(SOURCE, oid, name or _text(record.get("email")), _text(record.get("email")),
+                 not record.get("archived"))
+
+
 def map_page(page: RawPage) -> MappedPage:
     """Map one raw page of any HubSpot stream; an unknown stream is one issue, not an exception."""
     out = MappedPage()
@@ -371,6 +403,9 @@ def map_page(page: RawPage) -> MappedPage:
         archived = page.stream == "contacts_archived"
         extras = tuple(page.meta.get(EXTRA_META) or ())
         out.contacts = [map_contact(r, out.issues, archived, extras) for r in page.records]
+        out.stage_entries = [e for r in page.records for e in stage_entries(r, out.issues)]
+    elif page.stream == "owners":
+        out.owners = [o for r in page.records if (o := map_owner(r))]
     elif page.stream == "meetings":
         out.engagements = [e for r in page.records for e in _meetings(r, out.issues)]
     elif page.stream in _EVENT_MAPPERS:

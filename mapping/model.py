@@ -59,6 +59,51 @@ class EngagementKind(StrEnum):
     OTHER = "other"
 
 
+#: Where a stage entry's date comes from, most trustworthy first: the CRM's field history (Salesforce
+#: LeadHistory/ContactHistory), a CRM stage-date property (HubSpot `hs_lifecyclestage_<stage>_date`), a
+#: conversion date (Salesforce `ConvertedDate`), the record's creation (field history off: lead at CreatedDate),
+#: leadsync's own write (the run that set the stage).
+ORIGINS: tuple[str, ...] = ("crm_history", "crm_date_property", "converted", "created_fallback", "leadsync_write")
+
+
+@dataclass(frozen=True, slots=True)
+class StageEntry:
+    """A record entered `stage` (a `Stage` value) at `entered_at`, as `origin` (one of ORIGINS) says."""
+
+    source: str
+    contact_id: str
+    stage: str
+    entered_at: datetime
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class Opportunity:
+    """A deal on a record (Salesforce Opportunity): opened, closed, won."""
+
+    source: str
+    id: str
+    contact_id: str | None
+    created_at: datetime
+    close_date: datetime | None
+    is_closed: bool
+    is_won: bool
+    stage_name: str | None = None
+    amount: float | None = None
+    owner_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """A CRM user records are owned by (HubSpot owner, Salesforce User): the report shows the name."""
+
+    source: str
+    id: str
+    name: str | None
+    email: str | None
+    active: bool = True
+
+
 @dataclass(frozen=True, slots=True)
 class Contact:
     """One person as a CRM holds them, in canonical terms.

@@ -25,11 +25,16 @@ from typing import Any
 from connectors.base import RawPage
 from mapping.base import MappedPage, MappingIssue, shown
 from mapping.identity import salesforce_id18
-from mapping.model import Contact, Engagement, EngagementKind, Stage
+from mapping.model import Contact, Engagement, EngagementKind, Opportunity, Owner, Stage, StageEntry
 
 SOURCE = "salesforce"
 CONTACT_OBJECTS: tuple[str, ...] = ("Lead", "Contact")
 ENGAGEMENT_OBJECTS: tuple[str, ...] = ("CampaignMember", "Task", "Event", "EmailMessage")
+#: Field history objects (one row per tracked change) and the record each row belongs to.
+HISTORY_OBJECTS: Mapping[str, str] = MappingProxyType({"LeadHistory": "LeadId", "ContactHistory": "ContactId"})
+#: The history rows the connector asks for: creation, stage and status changes, conversion.
+HISTORY_FIELDS: tuple[str, ...] = ("created", "Status", "LeadSync_Stage__c", "leadConverted")
+OPPORTUNITY = "Opportunity"
 
 #: Fields leadsync writes (custom fields on both Lead and Contact).
 MANAGED_FIELDS: tuple[str, ...] = (
@@ -46,7 +51,7 @@ REASON_MAX = 255
 #: What the connector SELECTs per object; fields the org lacks are dropped by the connector.
 SELECT_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "Lead": ("Id", "FirstName", "LastName", "Email", "Title", "Company", "NumberOfEmployees", "Industry", "Country",
-             "OwnerId", "Status", "IsConverted", "ConvertedContactId", "HasOptedOutOfEmail", "IsDeleted",
+             "OwnerId", "Status", "IsConverted", "ConvertedContactId", "ConvertedDate", "HasOptedOutOfEmail", "IsDeleted",
              "CreatedDate", "SystemModstamp", *MANAGED_FIELDS, LINK_FIELD),
     "Contact": ("Id", "FirstName", "LastName", "Email", "Title", "AccountId", "Account.Name", "Account.Type",
                 "Account.Industry", "Account.NumberOfEmployees", "MailingCountry", "OwnerId", "HasOptedOutOfEmail",
@@ -59,6 +64,9 @@ SELECT_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "EmailMessage": ("Id", "ActivityId", "RelatedToId", "FromAddress", "ToAddress", "Subject", "MessageDate",
                      "Incoming", "Status", "IsTracked", "FirstOpenedDate", "LastOpenedDate", "IsBounced",
                      "CreatedDate", "SystemModstamp"),
+    "User": ("Id", "Name", "Email", "IsActive", "SystemModstamp"),
+    "Opportunity": ("Id", "ContactId", "AccountId", "StageName", "CloseDate", "IsClosed", "IsWon", "Amount",
+                    "OwnerId", "IsDeleted", "CreatedDate", "SystemModstamp"),
 })
 #: Keys the connector adds to pulled records (not Salesforce fields): an email Task's own EmailMessage, and an
 #: EmailMessage's Task (`{"WhoId": …}`, looked up by `ActivityId`). With both, either side maps one email the
@@ -389,6 +397,73 @@ def is_leadsync_task(record: Mapping[str, Any]) -> bool:
     return bool(record.get(TASK_KEY_FIELD))
 
 
+# ------------------------------------------------------------------ stage history
+
+
+def record_stage_entries(record: Mapping[str, Any], issues: list[MappingIssue]) -> list[StageEntry]:
+    """What a Lead/Contact row itself says of its past, whatever the org tracks: lead at CreatedDate
+    (`created_fallback`) and, for a converted Lead, SQL on its ConvertedDate (`converted`). Field history,
+    where the org keeps it, adds exact times (`history_entry`)."""
+    rid = str(record.get("Id") or "")
+    if not rid or record.get("IsDeleted"):
+        return []
+    check = _Check(rid, [])  # map_contact already reported a bad CreatedDate
+    out = []
+    created = check.read("CreatedDate", parse_datetime, record.get("CreatedDate"))
+    if created is not None:
+        out.append(StageEntry(SOURCE, rid, Stage.LEAD.value, created, "created_fallback"))
+    if record.get("ConvertedDate"):
+        converted = _Check(rid, issues).read("ConvertedDate", parse_datetime, record.get("ConvertedDate"))
+        if converted is not None:
+            out.append(StageEntry(SOURCE, rid, Stage.SQL.value, converted, "converted"))
+    return out
+
+
+def history_entry(record: Mapping[str, Any], sobject: str, issues: list[MappingIssue]) -> StageEntry | None:
+    """One LeadHistory/ContactHistory row as a stage entry (origin `crm_history`), or None for a change that
+    is no stage: creation is lead, conversion SQL, a stage field change the stage it set (the connector has
+    put the org's stage field and values in leadsync's terms)."""
+    rid = str(record.get("Id") or "")
+    parent = _text(record.get(HISTORY_OBJECTS[sobject]))
+    check = _Check(rid, issues)
+    at = check.read("CreatedDate", parse_datetime, record.get("CreatedDate"))
+    if parent is None or at is None:
+        if parent is None:
+            check.issue(HISTORY_OBJECTS[sobject], "history row without its record")
+        return None
+    name = record.get("Field")
+    stage: Stage | None = None
+    if name == "created":
+        stage = Stage.LEAD
+    elif name == "leadConverted":
+        stage = Stage.SQL
+    elif name == "LeadSync_Stage__c" and record.get("NewValue") is not None:
+        stage = STAGE_FROM_SALESFORCE.get(str(record.get("NewValue")))
+    return StageEntry(SOURCE, parent, stage.value, at, "crm_history") if stage else None
+
+
+def map_opportunity(record: Mapping[str, Any], issues: list[MappingIssue]) -> Opportunity | None:
+    """An Opportunity with its dates; CloseDate is a date (midnight UTC)."""
+    rid = str(record.get("Id") or "")
+    check = _Check(rid, issues)
+    created = check.read("CreatedDate", parse_datetime, record.get("CreatedDate"))
+    if record.get("IsDeleted"):
+        return None
+    if created is None:
+        check.issue("CreatedDate", "opportunity without a created date: left out of the history")
+        return None
+    contact = _text(record.get("ContactId"))
+    amount = record.get("Amount")
+    return Opportunity(
+        source=SOURCE, id=rid, contact_id=contact, created_at=created,
+        close_date=check.read("CloseDate", parse_datetime, record.get("CloseDate")),
+        is_closed=check.read("IsClosed", parse_bool, record.get("IsClosed"), False),
+        is_won=check.read("IsWon", parse_bool, record.get("IsWon"), False),
+        stage_name=_text(record.get("StageName")),
+        amount=float(amount) if isinstance(amount, int | float) else None, owner_id=_text(record.get("OwnerId")),
+    )
+
+
 def map_page(page: RawPage) -> MappedPage:
     """Map one raw page of any Salesforce stream; an unknown stream is one issue, not an exception.
 
@@ -399,6 +474,14 @@ def map_page(page: RawPage) -> MappedPage:
         org_values = bool(page.meta.get(ORG_STAGE_VALUES))
         extras = tuple(page.meta.get(EXTRA_META) or ())
         out.contacts = [map_contact(r, page.stream, out.issues, org_values, extras) for r in page.records]
+        out.stage_entries = [e for r in page.records for e in record_stage_entries(r, out.issues)]
+    elif page.stream in HISTORY_OBJECTS:
+        out.stage_entries = [e for r in page.records if (e := history_entry(r, page.stream, out.issues))]
+    elif page.stream == "User":
+        out.owners = [Owner(SOURCE, str(r["Id"]), _text(r.get("Name")), _text(r.get("Email")),
+                            bool(r.get("IsActive", True))) for r in page.records if r.get("Id")]
+    elif page.stream == OPPORTUNITY:
+        out.opportunities = [o for r in page.records if (o := map_opportunity(r, out.issues))]
     elif page.stream in ENGAGEMENT_OBJECTS:
         for r in page.records:
             if page.stream == "Task" and is_leadsync_task(r):

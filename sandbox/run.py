@@ -99,7 +99,7 @@ def shared_pass(seed: int, contacts: int, anchor: datetime, hubspot: hs_seeding.
     """One pass over the people for both emulators (`sandbox.bulk`): each person is generated once, not once
     per CRM. Yields the Salesforce chunks, so the org places them while workers make the next ones, and
     feeds the HubSpot builder on the way."""
-    for hs_part, sf_part in bulk.chunks(seed, contacts, anchor, [hs_seeding.job(seed), sf_data.job(context)]):
+    for hs_part, sf_part in bulk.chunks(seed, contacts, anchor, [hs_seeding.job(seed, anchor), sf_data.job(context)]):
         hubspot.feed(hs_part)
         yield sf_part
 
@@ -113,9 +113,11 @@ def start_sandbox(
     salesforce_port: int = 0,
     faults: tuple[str, ...] = (),
     state_dir: str | Path | None = None,
+    field_history: bool = True,
     **hubspot_kw: Any,
 ) -> Sandbox:
-    """Both emulators on free ports. With `state_dir`, their records persist there across restarts."""
+    """Both emulators on free ports. With `state_dir`, their records persist there across restarts.
+    `field_history=False`: a Salesforce org that tracks no Lead/Contact field history (no history rows)."""
     anchor = anchor or default_anchor()
     files: dict[str, str | None] = {"hubspot": None, "salesforce": None}
     if state_dir is not None:
@@ -123,12 +125,12 @@ def start_sandbox(
         files = {crm: str(Path(state_dir) / f"{crm}.json") for crm in files}
     builder, sf_prepared = None, None
     restored = all(f is not None and Path(f).exists() for f in files.values())  # both load, neither seeds
-    if contacts >= bulk.PARALLEL_MIN and not restored:
+    if contacts >= bulk.PARALLEL_MIN and not restored and field_history:
         builder = hs_seeding.Builder(seed, anchor)
-        context = sf_data.default_context(build_schema(), anchor)  # what a default org's loader will have
+        context = sf_data.default_context(build_schema(), anchor, seed)  # what a default org's loader will have
         sf_prepared = sf_data.Prepared(context, shared_pass(seed, contacts, anchor, builder, context))
     sf = SalesforceEmulator(seed=seed, contacts=contacts, anchor=anchor, session_id=SALESFORCE_SESSION,
-                            state_file=files["salesforce"], prepared=sf_prepared)
+                            state_file=files["salesforce"], prepared=sf_prepared, field_history=field_history)
     hs_seeded = None
     if builder is not None and sf_prepared is not None:
         with bulk.paused_gc(0):

@@ -711,13 +711,16 @@ def sandbox_serve(port: int = typer.Option(0, "--port", help="HubSpot port; Sale
                       "Inject a fault, repeatable: CRM:ENDPOINT=STATUS[@RATE][xCOUNT], =drop[@RATE] or =+MSms; "
                       "e.g. hubspot:contacts.list=503@0.2. Also at POST /_sandbox/faults.")),
                   state: Path | None = typer.Option(None, "--state", help=(
-                      "Directory to keep the CRMs' records in: a restarted sandbox carries on where it was."))) -> None:
+                      "Directory to keep the CRMs' records in: a restarted sandbox carries on where it was.")),
+                  field_history: bool = typer.Option(True, "--field-history/--no-field-history", help=(
+                      "Whether the Salesforce org tracks Lead/Contact field history (LeadHistory rows)."))) -> None:
     """Run both emulators on loopback; print one JSON line with URLs and credentials."""
     from sandbox.run import start_sandbox
 
     try:
         sb = start_sandbox(contacts=contacts, seed=seed, hubspot_port=port, salesforce_port=port + 1 if port else 0,
-                           burst_limit=hubspot_burst, faults=tuple(fault or ()), state_dir=state)
+                           burst_limit=hubspot_burst, faults=tuple(fault or ()), state_dir=state,
+                           field_history=field_history)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     sys.stdout.write(json.dumps(sb.describe()) + "\n")

@@ -324,6 +324,12 @@ class Engine:
         if mapped.contacts:
             self.state.upsert_contacts(mapped.contacts, summary.run_id)
             summary.contacts_pulled += len(mapped.contacts)
+        if mapped.stage_entries:
+            self.state.add_stage_entries(mapped.stage_entries, summary.run_id)
+        if mapped.opportunities:
+            self.state.upsert_opportunities(mapped.opportunities, summary.run_id)
+        if mapped.owners:
+            self.state.save_owners(self.source, [(o.id, o.name, o.email, o.active) for o in mapped.owners])
         if mapped.engagements:
             engagements = self._resolve_emails(mapped.engagements, summary)
             self.state.upsert_engagements(engagements)

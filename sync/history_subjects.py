@@ -9,7 +9,7 @@ person's records reached opportunity or customer, from the stage history the sta
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 
 from mapping.model import Contact, Engagement
 from mapping.profile import DEFAULT_RULES, merge, pool
@@ -58,11 +58,25 @@ def subjects(state: State, outcomes: Outcomes, rules: Mapping[str, str] = DEFAUL
 
 
 def outcomes_from_state(state: State) -> dict[str, tuple[datetime | None, datetime | None]]:
-    """First opportunity and customer dates per record key, from the stage history the state keeps."""
+    """First opportunity and customer times per record key: the stage history the CRMs keep (and leadsync's
+    own), an opportunity's creation, and a won opportunity's close date."""
     out: dict[str, list[datetime | None]] = {}
-    for source, rid, stage, at in state.db.execute(
-            "SELECT source, contact_id, to_stage, min(at) FROM stage_history "
-            "WHERE to_stage IN ('opportunity', 'customer') GROUP BY source, contact_id, to_stage"):
-        slot = out.setdefault(f"{source}:{rid}", [None, None])
-        slot[0 if stage == "opportunity" else 1] = datetime.fromisoformat(at)
+
+    def note(key: str, slot: int, at: datetime | None) -> None:
+        if at is None:
+            return
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=timezone.utc)
+        pair = out.setdefault(key, [None, None])
+        if pair[slot] is None or at < pair[slot]:  # type: ignore[operator]
+            pair[slot] = at
+
+    for e in state.stage_history():
+        if e.stage in ("opportunity", "customer"):
+            note(f"{e.source}:{e.contact_id}", 0 if e.stage == "opportunity" else 1, e.entered_at)
+    for o in state.opportunities():
+        if o.contact_id:
+            note(f"{o.source}:{o.contact_id}", 0, o.created_at)
+            if o.is_won:
+                note(f"{o.source}:{o.contact_id}", 1, o.close_date)
     return {k: (a, b) for k, (a, b) in out.items()}

@@ -30,6 +30,8 @@ from typing import Any
 
 from mapping.model import STAGE_RANK, Stage
 from scoring.compiled import EMAIL_RE
+from sync.report_history import history_section
+from sync.stage_history import person_histories
 from sync.state import State
 
 FUNNEL: tuple[str, ...] = ("subscriber", "lead", "mql", "sql", "opportunity", "customer")
@@ -177,30 +179,46 @@ def _stage_counts(rows: Iterable[ContactRow]) -> dict[str, int]:
 
 
 def _contact_row(source: str, cid: str, email: str | None, data: str, crm_stage: str | None,
-                 total: int | None) -> ContactRow:
+                 total: int | None, names: Mapping[tuple[str, str], str] | None = None) -> ContactRow:
     d = json.loads(data)
+    owner = d.get("owner_id")
     stage = crm_stage or d.get("lifecycle_stage") or "unknown"
     if stage not in STAGE_COLUMNS:
         stage = "other"
     return ContactRow(
         source=source, id=cid, email=(email or "").strip().lower() or None,
-        owner=d.get("owner_id") or _NO_OWNER, country=d.get("country") or _NO_COUNTRY,
+        owner=owner_label(source, owner, names or {}), country=d.get("country") or _NO_COUNTRY,
         created_at=parse_time(d.get("created_at")), stage=stage, score=total,
         active=not (d.get("archived") or d.get("read_only")),
     )
 
 
+def owner_label(source: str, owner_id: str | None, names: Mapping[tuple[str, str], str]) -> str:
+    """The owner's name as the CRM knows it (owners read once per run), else the id; no owner is said so."""
+    if not owner_id:
+        return _NO_OWNER
+    return names.get((source, owner_id)) or owner_id
+
+
 def load_contacts(state: State) -> list[ContactRow]:
-    return [_contact_row(*r) for r in state.report_contacts()]
+    names = state.owner_names()
+    return [_contact_row(*r, names=names) for r in state.report_contacts()]
 
 
 def load_changes(state: State) -> list[Change]:
-    """Stage changes in time order (stable on write order for equal times)."""
+    """Stage changes in time order (stable on write order for equal times): leadsync's writes, and the
+    entries the CRMs' own history gives (no "from": the CRM said only when the stage was entered), deals'
+    opened/won dates included, so a first backfill already shows when people really qualified."""
+    from sync.stage_history import deal_entries
+
     out = []
     for source, cid, before, after, at in state.report_stage_history():
         when = parse_time(at)
         if when is not None:
             out.append(Change(source, cid, before, after, when))
+    crm = [e for e in state.stage_history() if e.origin != "leadsync_write"]
+    for e in [*crm, *deal_entries(state.opportunities())]:
+        out.append(Change(e.source, e.contact_id, None, e.stage, utc(e.entered_at)))
     return sorted(out, key=lambda c: c.at)
 
 
@@ -417,6 +435,7 @@ def handoff_section(state: State, contacts: Sequence[ContactRow], window: Window
     = closed, but after the SLA; `sla_met_rate` = within / (completed + overdue).
     """
     owners = {(r.source, r.id): r.owner for r in contacts}
+    names = state.owner_names()
     tasks, other = [], Counter[str]()
     for t in state.report_tasks():
         start = parse_time(t["confirmed_at"]) or parse_time(t["created_at"])
@@ -425,7 +444,8 @@ def handoff_section(state: State, contacts: Sequence[ContactRow], window: Window
         if t["status"] != "created":
             other["undone" if t["status"] == "undone" else "not_confirmed"] += 1
             continue
-        owner = t["owner_id"] or owners.get((t["source"], t["contact_id"]), _NO_OWNER)
+        owner = owner_label(t["source"], t["owner_id"], names) if t["owner_id"] else \
+            owners.get((t["source"], t["contact_id"]), _NO_OWNER)
         tasks.append({"owner": owner, "source": t["source"], "start": start,
                       "completed": parse_time(t["completed_at"])})
     by_owner: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -551,17 +571,39 @@ def _stage_forecast(stage: str, active: Sequence[ContactRow], reached: Mapping[t
     return figures, note
 
 
+def _deal_rate(opportunities: Sequence[Any]) -> dict[str, Any]:
+    """Opportunity→customer from the CRM's closed deals: won / (won + lost), every closed deal on record."""
+    won = sum(1 for o in opportunities if o.is_closed and o.is_won)
+    lost = sum(1 for o in opportunities if o.is_closed and not o.is_won)
+    return {"won": won, "lost": lost, "open": sum(1 for o in opportunities if not o.is_closed),
+            "rate": rate(won, won + lost)}
+
+
+def _use_deals(figures: dict[str, Any], deals: dict[str, Any], note: str | None) -> tuple[dict[str, Any], str | None]:
+    """The opportunity stage's rate from closed deals once there are MIN_DECIDED of them (else as it was)."""
+    figures["deals"] = deals
+    if deals["won"] + deals["lost"] < MIN_DECIDED or deals["rate"] is None:
+        return figures, note
+    figures.update(rate=deals["rate"], method="deals", thin_history=False,
+                   expected=round(figures["now"] * deals["rate"], 1))
+    return figures, None
+
+
 def forecast_section(active: Sequence[ContactRow], journeys_: Mapping[tuple[str, str], Journey],
-                     funnel_total: Mapping[str, int]) -> dict[str, Any]:
+                     funnel_total: Mapping[str, int], opportunities: Sequence[Any] = ()) -> dict[str, Any]:
     """Expected customers from today's SQLs and opportunities at their conversion rates, rates shown.
 
     The rate comes from stage history once it has MIN_DECIDED decided outcomes,
-    else from the funnel snapshot, and the report says which and why.
+    else from the funnel snapshot, and the report says which and why. The
+    opportunity stage prefers the CRM's closed deals (won / won + lost) once
+    there are MIN_DECIDED of them.
     """
     reached = {k: j.max_rank for k, j in journeys_.items()}
     by_stage, notes = {}, []
     for stage in ("sql", "opportunity"):
         by_stage[stage], note = _stage_forecast(stage, active, reached, funnel_total)
+        if stage == "opportunity":
+            by_stage[stage], note = _use_deals(by_stage[stage], _deal_rate(opportunities), note)
         if note:
             notes.append(note)
     complete = all(p["expected"] is not None for p in by_stage.values())
@@ -660,8 +702,13 @@ DEFINITIONS: dict[str, str] = {
     "recycles": "recorded changes out of a stage below one the contact had already reached",
     "sla": "business hours (Mon-Fri, UTC) from the task's confirmation to completion or to the window's end",
     "forecast": "today's SQLs and opportunities x their rate to customer: won/(won+lost) in the stage history, "
-                "or customers/(contacts at the stage or beyond) in today's funnel while history is thin",
-    "backfill": "a backfill records its stage changes when leadsync set them, not when the person qualified",
+                "or customers/(contacts at the stage or beyond) in today's funnel while history is thin; "
+                "opportunities use the CRM's closed deals (won/(won+lost)) once there are enough of them",
+    "backfill": "stage entries come from the CRMs' own history where they keep it (field history, stage-date "
+                "properties, conversion and created dates, opportunities) and from leadsync's writes otherwise; "
+                "history.origins says which",
+    "history": "per person: first entry into each stage over all their records; cohorts = of a week's entrants "
+               "into a stage, those that reached a later one before the window's end",
     "time": "all times UTC; weeks start Monday",
 }
 
@@ -681,7 +728,7 @@ def build_report(state: State, *, now: datetime, since: datetime | None = None, 
     journeys_ = journeys(load_changes(state))
     funnel = funnel_section(active)
     new_sqls = sorted(k for k, j in journeys_.items() if window.contains(j.first_sql))
-    forecast = forecast_section(active, journeys_, funnel["total"])
+    forecast = forecast_section(active, journeys_, funnel["total"], state.opportunities())
     notes = list(forecast["notes"])
     if not journeys_:
         notes.append("no stage history yet: flow and conversion figures are empty")
@@ -696,6 +743,7 @@ def build_report(state: State, *, now: datetime, since: datetime | None = None, 
         "funnel": funnel,
         "persons": persons_section(state, contacts, journeys_, window),
         "flow": flow_section(contacts, journeys_, window),
+        "history": history_section(person_histories(state), window.since, window.until, window.weeks),
         "handoff": handoff_section(state, contacts, window, sla_hours),
         "qualification": {"top_rules": top_rules(state, new_sqls), "score_distribution": score_distribution(active)},
         "forecast": forecast,

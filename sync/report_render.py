@@ -89,6 +89,38 @@ def _persons_tables(p: Mapping[str, Any] | None, stages: list[str]) -> list[Tabl
     return tables
 
 
+_CHAIN = ("lead", "mql", "sql", "opportunity", "customer")
+
+
+def _history_tables(hist: Mapping[str, Any] | None) -> list[Table]:
+    """The whole funnel per person from the CRMs' history: weekly entries, cohort conversion, time in stage."""
+    if not hist:
+        return []
+    cohorts = [[c["week_start"], *(f"{c[s]['entered']} → {pct(c[s]['rate'])}" for s in _CHAIN[:-1])]
+               for c in hist["cohorts"]]
+    total = hist["cohort_total"]
+    cohorts.append(["window", *(f"{total[s]['entered']} → {pct(total[s]['rate'])}" for s in _CHAIN[:-1])])
+    steps = hist["time_in_stage"]
+    deals = hist["deals"]
+    origins = hist["origins"]
+    return [
+        _table(f"Funnel history: persons entering each stage ({hist['persons']} persons with history)",
+               ["week", *_CHAIN], [[w["week_start"], *(w[s] for s in _CHAIN)] for w in hist["weeks"]]
+               + [["window", *(hist["total"][s] for s in _CHAIN)]],
+               "first entry per person into each stage, from CRM history and leadsync's writes"),
+        _table("Cohort conversion (entered → share that reached the next stage)",
+               ["week", "lead→MQL", "MQL→SQL", "SQL→opportunity", "opportunity→customer"], cohorts,
+               "recent cohorts are still maturing"),
+        _table("Time in stage (median days to the next stage)", ["step", "persons", "median days"],
+               [[k.replace("_to_", "→"), v["persons"], v["median_days"]] for k, v in steps.items()]),
+        _table("Deals in the window", ["opened", "won", "lost", "open now", "win rate", "median days to win"],
+               [[deals["opened"], deals["won"], deals["lost"], deals["open_now"], pct(deals["win_rate"]),
+                 deals["median_days_to_win"]]]),
+        _table("Where each first stage entry comes from", ["stage", *next(iter(origins.values()), {})],
+               [[s, *v.values()] for s, v in origins.items()]),
+    ]
+
+
 def terminal_tables(report: Mapping[str, Any]) -> list[Table]:
     """Every section as a rich table, in reading order."""
     f, flow, h = report["funnel"], report["flow"], report["handoff"]
@@ -105,6 +137,7 @@ def terminal_tables(report: Mapping[str, Any]) -> list[Table]:
             + [_flow_total(flow["total"])],
             "MQL→SQL: share of the week's new MQLs that reached SQL since (recent weeks are still maturing)",
         ),
+        *_history_tables(report.get("history")),
         _table(
             f"Hand-off: SQL follow-up tasks (SLA {h['sla_business_hours']} business hours)",
             ["owner", "created", "completed", "in SLA", "late", "open", "overdue", "SLA met", "median h"],

@@ -19,7 +19,7 @@ from dataclasses import fields, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from mapping.model import Contact, Engagement, EngagementKind, Stage
+from mapping.model import Contact, Engagement, EngagementKind, Opportunity, Stage, StageEntry
 from sync.db import (
     SQLITE_MEMORY,
     Cursor,
@@ -32,7 +32,7 @@ from sync.db import (
     upsert_sql,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Each migration is a list of statements in the SQL both engines share; `$name` slots are
 # the dialect's words (sync/db.py). A version, once released, is never edited: add one.
@@ -123,6 +123,20 @@ _MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE engagements_v4 RENAME TO engagements",
         "CREATE INDEX engagements_contact ON engagements (source, contact_id)",
     ],
+    # Stage history the CRMs keep (field history, stage-date properties, creation and conversion dates), each
+    # entry marked with its origin, and the records' opportunities: the funnel's past from the first backfill.
+    5: [
+        """CREATE TABLE crm_stage_history (
+        source TEXT NOT NULL, contact_id TEXT NOT NULL, stage TEXT NOT NULL, entered_at TEXT NOT NULL,
+        origin TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (source, contact_id, stage, origin, entered_at))""",
+        """CREATE TABLE opportunities (
+        source TEXT NOT NULL, id TEXT NOT NULL, contact_id TEXT, created_at TEXT NOT NULL, close_date TEXT,
+        is_closed INTEGER NOT NULL, is_won INTEGER NOT NULL, stage_name TEXT, amount DOUBLE PRECISION, owner_id TEXT,
+        run_id TEXT NOT NULL, PRIMARY KEY (source, id))""",
+        "CREATE INDEX opportunities_contact ON opportunities (source, contact_id)",
+        """CREATE TABLE owners (source TEXT NOT NULL, id TEXT NOT NULL, name TEXT, email TEXT, active INTEGER NOT NULL,
+        updated_at TEXT NOT NULL, PRIMARY KEY (source, id))""",
+    ],
 }
 
 _META_DDL = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -133,6 +147,10 @@ _ENGAGEMENT_COLUMNS = ["source", "id", "contact_id", "contact_email", "kind", "a
 _SCORE_COLUMNS = ["source", "contact_id", "fit", "engagement", "total", "stage", "crm_stage", "detail", "scored_at"]
 _FAILURE_COLUMNS = ["source", "change_key", "record_id", "kind", "error_code", "message", "fields", "attempts",
                     "status", "run_id", "updated_at"]
+_HISTORY_COLUMNS = ["source", "contact_id", "stage", "entered_at", "origin", "run_id"]
+_OPPORTUNITY_COLUMNS = ["source", "id", "contact_id", "created_at", "close_date", "is_closed", "is_won", "stage_name",
+                        "amount", "owner_id", "run_id"]
+_OWNER_COLUMNS = ["source", "id", "name", "email", "active", "updated_at"]
 _AUDIT_COLUMNS = "run_id, source, object_type, record_id, field, before, after, at, status"
 
 
@@ -236,6 +254,18 @@ def contact_from_json(s: str) -> Contact:
 def content_hash(c: Contact) -> str:
     """Hash of what matters for scoring and diffing; `updated_at` alone changing is an echo."""
     return snapshot(c)[1]
+
+
+def _record_filter(source: str | None, contact_ids: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
+    """A WHERE clause on (source, contact_id) for the history reads; no filter reads everything."""
+    clauses, args = [], []
+    if source is not None:
+        clauses.append("source=?")
+        args.append(source)
+    if contact_ids is not None:
+        clauses.append(f"contact_id IN ({marks(len(contact_ids))})" if contact_ids else "1=0")
+        args.extend(contact_ids)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(args)
 
 
 def _dicts(cur: Cursor) -> list[dict[str, Any]]:
@@ -968,6 +998,50 @@ class State:
         """The change keys of one kind of failure already on record (so a report is not repeated)."""
         return {r[0] for r in self.db.execute(
             "SELECT change_key FROM failures WHERE source=? AND kind=?", (source, kind))}
+    # ------------------------------------------------------------- stage history (CRM history + leadsync's writes)
+    def add_stage_entries(self, entries: Sequence[StageEntry], run_id: str) -> None:
+        """Keep each (record, stage, origin, time) once: re-pulled history and overlapping windows add nothing."""
+        self.db.executemany(
+            upsert_sql("crm_stage_history", _HISTORY_COLUMNS, _HISTORY_COLUMNS[:5], update=()),
+            [(e.source, e.contact_id, e.stage, _iso(e.entered_at), e.origin, run_id) for e in entries])
+
+    def upsert_opportunities(self, opportunities: Sequence[Opportunity], run_id: str) -> None:
+        self.db.executemany(upsert_sql("opportunities", _OPPORTUNITY_COLUMNS, ["source", "id"]), [
+            (o.source, o.id, o.contact_id, _iso(o.created_at), _iso(o.close_date), int(o.is_closed), int(o.is_won),
+             o.stage_name, o.amount, o.owner_id, run_id) for o in opportunities])
+
+    def save_owners(self, source: str, owners: Sequence[tuple[str, str | None, str | None, bool]]) -> None:
+        """(id, name, email, active) of the CRM's owners (HubSpot owners, Salesforce Users), read once a run."""
+        now = _iso(datetime.now(timezone.utc))
+        self.db.executemany(upsert_sql("owners", _OWNER_COLUMNS, ["source", "id"]),
+                            [(source, i, n, e, int(a), now) for i, n, e, a in owners])
+
+    def owner_names(self) -> dict[tuple[str, str], str]:
+        """(source, owner id) -> display name, for the report."""
+        return {(s, i): n for s, i, n in self.db.execute("SELECT source, id, name FROM owners") if n}
+
+    def stage_history(self, source: str | None = None, contact_ids: Sequence[str] | None = None
+                      ) -> list[StageEntry]:
+        """Every stage entry of the chosen records, CRM history and leadsync's own writes (origin
+        `leadsync_write`) together, by (source, contact, time, stage, origin)."""
+        where, args = _record_filter(source, contact_ids)
+        rows = self.db.execute(
+            f"SELECT source, contact_id, stage, entered_at, origin FROM crm_stage_history{where}", args).fetchall()
+        rows += [(s, c, to, at, "leadsync_write") for s, c, to, at in self.db.execute(
+            f"SELECT source, contact_id, to_stage, at FROM stage_history{where}", args).fetchall()]
+        out = [StageEntry(s, c, st, at, o) for s, c, st, t, o in rows if (at := _dt(t)) is not None]
+        return sorted(out, key=lambda e: (e.source, e.contact_id, e.entered_at, e.stage, e.origin))
+
+    def opportunities(self, source: str | None = None, contact_ids: Sequence[str] | None = None
+                      ) -> list[Opportunity]:
+        """The records' opportunities, oldest first."""
+        where, args = _record_filter(source, contact_ids)
+        rows = self.db.execute(f"SELECT source, id, contact_id, created_at, close_date, is_closed, is_won, "
+                               f"stage_name, amount, owner_id FROM opportunities{where}", args).fetchall()
+        out = [Opportunity(s, i, c, created, _dt(closed), bool(ic), bool(iw), sn, am, ow)
+               for s, i, c, ct, closed, ic, iw, sn, am, ow in rows if (created := _dt(ct)) is not None]
+        return sorted(out, key=lambda o: (o.created_at, o.source, o.id))
+
     # ------------------------------------------------------------- report queries (read-only, for sync/report.py)
     def report_contacts(self) -> list[tuple[str, str, str | None, str, str | None, int | None]]:
         """(source, id, email, data, crm_stage, total) for every contact; score columns None if never scored."""

@@ -69,7 +69,7 @@ def salesforce_records(draw: Any) -> dict[str, Any]:
     return record
 
 
-SF_STREAMS = (*salesforce.CONTACT_OBJECTS, *salesforce.ENGAGEMENT_OBJECTS, "Opportunity")
+SF_STREAMS = (*salesforce.CONTACT_OBJECTS, *salesforce.ENGAGEMENT_OBJECTS, *salesforce.HISTORY_OBJECTS, "Opportunity", "Account")
 SF_META = st.fixed_dictionaries({}, optional={salesforce.ORG_STAGE_VALUES: st.booleans(),
                                               salesforce.EXTRA_META: st.lists(st.sampled_from(SF_FIELDS), max_size=3)})
 

@@ -25,7 +25,7 @@ class HubSpotConnector:
     """One HubSpot portal (one token = one tenant): pull pages, apply changes, manage leadsync's fields."""
 
     name: ClassVar[str] = "hubspot"
-    streams: ClassVar[tuple[str, ...]] = ("contacts", "contacts_archived", *ENGAGEMENT_STREAMS)
+    streams: ClassVar[tuple[str, ...]] = ("contacts", "contacts_archived", *ENGAGEMENT_STREAMS, "owners")
 
     def __init__(self, settings: HubSpotSettings, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
@@ -55,6 +55,7 @@ class HubSpotConnector:
                    "form_submissions": self._streams.form_submissions, "meetings": self._streams.meetings}
         for stream in ENGAGEMENT_STREAMS:
             yield from self._optional(stream, pullers[stream](watermarks.get(stream)))
+        yield from self._optional("owners", self._streams.owners())
 
     def check_extra_properties(self) -> None:
         """`extra_properties` must all exist on contacts: a typo would otherwise read as "never answered".

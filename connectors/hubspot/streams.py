@@ -256,6 +256,21 @@ class Streams:
 
         yield from with_final_cursor(pages(), lambda: str(newest[0]) if newest[0] else None)
 
+    def owners(self) -> Iterator[RawPage]:
+        """Every owner, active then archived (old records keep archived owners), for names in the report: one
+        page of up to 500 each, read once per run (there is no modified-since filter)."""
+        api = self.t.api("crm.owners.owners_api")
+        records: list[dict[str, Any]] = []
+        for archived in (False, True):
+            after = None
+            while True:
+                _, body = self.t.call(api.get_page, limit=500, after=after, archived=archived)
+                records += [{**r, "archived": archived} for r in body.get("results") or []]
+                after = ((body.get("paging") or {}).get("next") or {}).get("after")
+                if after is None:
+                    break
+        yield RawPage("owners", records, None)
+
     def _forms(self) -> Iterator[dict[str, Any]]:
         api = self.t.api("marketing.forms.forms_api")
         after = None

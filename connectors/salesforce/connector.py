@@ -23,12 +23,14 @@ from simple_salesforce import format_soql
 from connectors.base import AuthError, ConfigError, ConnectorError, QuotaExhausted, RawPage, chunks
 from connectors.salesforce.bulk import NUMBER_TYPES, BulkReader
 from connectors.salesforce.fields import STATUS, FieldMap
+from connectors.salesforce.history import pull_history
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.transport import Transport
 from mapping.base import crm_text
 from mapping.model import Change, ChangeResult, CreateRecord, CreateTask, SetFields
 from mapping.salesforce import (
     EXTRA_META,
+    HISTORY_OBJECTS,
     LINK_FIELD,
     LINKED_MESSAGE,
     LINKED_TASK,
@@ -41,11 +43,14 @@ from mapping.salesforce import (
 log = logging.getLogger(__name__)
 
 #: Contact streams first, then engagement, as the protocol requires.
-STREAMS: tuple[str, ...] = ("Lead", "Contact", "CampaignMember", "Task", "Event", "EmailMessage")
+#: Then the stage history: Opportunities (by SystemModstamp) and field history (by CreatedDate, `history.py`).
+#: Users last: their names for the report (incremental, so a sync re-reads only users that changed).
+STREAMS: tuple[str, ...] = ("Lead", "Contact", "CampaignMember", "Task", "Event", "EmailMessage", "Opportunity",
+                            "LeadHistory", "ContactHistory", "User")
 CONTACT_STREAMS = frozenset({"Lead", "Contact"})
 EMAIL = "EmailMessage"
 #: Streams an org may not expose to the API user (`INVALID_TYPE`): they end with one empty page saying so.
-OPTIONAL_STREAMS = frozenset({EMAIL})
+OPTIONAL_STREAMS = frozenset({EMAIL, "Opportunity"})
 LOCKED = "UNABLE_TO_LOCK_ROW"
 CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
 QUEUE_PREFIX = "00G"
@@ -209,12 +214,16 @@ class SalesforceConnector:
         """`_pull_stream`, except that an optional object the org refuses (`INVALID_TYPE`: no access to
         EmailMessage) ends its stream with one empty page whose `meta["unavailable"]` says why; its watermark
         stays as it was."""
+        if stream in HISTORY_OBJECTS:
+            yield from pull_history(self, stream, watermark)
+            return
         try:
             yield from self._pull_stream(stream, watermark)
         except ConnectorError as exc:
             if stream not in OPTIONAL_STREAMS or exc.code != "INVALID_TYPE":
                 raise
-            self._email_messages = False
+            if stream == EMAIL:
+                self._email_messages = False
             yield RawPage(stream, [], None, {"unavailable": f"{exc.code}: {exc}"})
 
     def _pull_stream(self, stream: str, watermark: str | None) -> Iterator[RawPage]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from sandbox import bulk
 from sandbox.bulk import Job
+from sandbox.history import timeline
 from sandbox.hubspot.catalog import LIFECYCLE_STAGES, employee_range
 from sandbox.salesforce.ids import seeded_id
 from sandbox.seed import EMAILS, SITE, Event, Person, person
@@ -143,11 +144,12 @@ Meeting = tuple[str, dict[str, str | None], str]  # id, properties, contact id
 Part = tuple[Contact, list[Meeting], list[tuple[int, int, int, int]]]
 
 
-def person_part(seed: int, p: Person) -> Part | None:
+def person_part(ctx: tuple[int, datetime], p: Person) -> Part | None:
     """A person's HubSpot side, computed in a worker: the contact, its meetings and one (stream, key, index, n)
     row per stream event. Invalid addresses get no email and pass no form validation."""
     if not p.in_hubspot:
         return None
+    seed, anchor = ctx
     i = p.index
     cid = contact_id(i)
     email = p.email.lower() or None
@@ -169,7 +171,7 @@ def person_part(seed: int, p: Person) -> Part | None:
         else:  # the event's type rides in the high bits of its number: filtering by type renders nothing
             stream, key, n = _EMAIL, ms(e.at), n | EMAIL_TYPE_CODE.get(kind, 0) << EMAIL_TYPE_SHIFT
         rows.append((stream, key, i, n))
-    return (i, email, contact_properties(seed, p, cid, email)), meetings, rows
+    return (i, email, contact_properties(seed, p, cid, email, anchor)), meetings, rows
 
 
 #: A chunk's stream rows as columns: (order, key, person index, event number), sorted by order, where
@@ -177,7 +179,7 @@ def person_part(seed: int, p: Person) -> Part | None:
 Block = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def chunk_part(seed: int, parts: list[Part]) -> tuple[list[Contact], list[Meeting], Block]:
+def chunk_part(ctx: tuple[int, datetime], parts: list[Part]) -> tuple[list[Contact], list[Meeting], Block]:
     """A chunk's people, with its stream rows as numpy columns (cheap to send back from a worker)."""
     rows = [r for _, _, rs in parts for r in rs]
     cols = np.array(rows, dtype="i8").reshape(-1, 4)  # stream, key, who, nth
@@ -187,8 +189,8 @@ def chunk_part(seed: int, parts: list[Part]) -> tuple[list[Contact], list[Meetin
     return [c for c, _, _ in parts], [m for _, ms_, _ in parts for m in ms_], block
 
 
-def job(seed: int) -> Job:
-    return person_part, chunk_part, seed
+def job(seed: int, anchor: datetime) -> Job:
+    return person_part, chunk_part, (seed, anchor)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -251,7 +253,7 @@ class Builder:
 def build(seed: int, count: int, anchor: datetime) -> Seeded:
     """Contacts (HubSpot side only) and their engagement streams."""
     builder = Builder(seed, anchor)
-    for (part,) in bulk.chunks(seed, count, anchor, [job(seed)]):
+    for (part,) in bulk.chunks(seed, count, anchor, [job(seed, anchor)]):
         builder.feed(part)
     return builder.finish()
 
@@ -301,7 +303,8 @@ def _unit(n: int) -> float:
     return (z ^ (z >> 31)) / 2.0**64
 
 
-def contact_properties(seed: int, p: Person, cid: str, email: str | None) -> dict[str, str | None]:
+def contact_properties(seed: int, p: Person, cid: str, email: str | None, anchor: datetime
+                       ) -> dict[str, str | None]:
     """Every stored property of one contact; values are strings, unset ones absent."""
     stage = _stage(seed, p)
     created = iso(p.created_at)
@@ -313,9 +316,7 @@ def contact_properties(seed: int, p: Person, cid: str, email: str | None) -> dic
         "lifecyclestage": stage, "hs_lead_status": p.lead_status, "createdate": created,
         "lastmodifieddate": iso(modified), "hs_pipeline": "contacts-lifecycle-pipeline",
     }
-    first = 0 if stage == "subscriber" else 1
-    for s in LIFECYCLE_STAGES[first : LIFECYCLE_STAGES.index(stage) + 1]:
-        props[f"hs_lifecyclestage_{s}_date"] = created
+    props.update(stage_dates(seed, p, stage, created, anchor))
     props.update(aggregates(p.events))
     for name in p.hs_blank:  # progressive profiling: Salesforce knows this, HubSpot not (yet)
         props[_HS_FIELD[name]] = None
@@ -325,6 +326,20 @@ def contact_properties(seed: int, p: Person, cid: str, email: str | None) -> dic
         if p.sf_object == "Contact" or p.converted_lead:
             props["salesforcecontactid"] = seeded_id("Contact", p.index)
     return {k: v for k, v in props.items() if v is not None}
+
+
+def stage_dates(seed: int, p: Person, stage: str, created: str, anchor: datetime) -> dict[str, str | None]:
+    """`hs_lifecyclestage_<stage>_date` for each stage up to the current one, as HubSpot stamps them when a
+    contact enters a stage (reference §3.2): the created date for subscriber/lead, the seeded history's dates
+    (`sandbox.history`) past it. Only people sales holds at opportunity or customer have those."""
+    first = 0 if stage == "subscriber" else 1
+    names = LIFECYCLE_STAGES[first : LIFECYCLE_STAGES.index(stage) + 1]
+    if not p.sales_stage:
+        return {f"hs_lifecyclestage_{s}_date": created for s in names}
+    tl = timeline(seed, p, anchor)
+    at = {"lead": tl.lead_at, "marketingqualifiedlead": tl.mql_at, "salesqualifiedlead": tl.sql_at,
+          "opportunity": tl.opportunity_at, "customer": tl.customer_at}
+    return {f"hs_lifecyclestage_{s}_date": iso(when) if (when := at.get(s)) else created for s in names}
 
 
 #: Seed profile field -> HubSpot property (`Person.hs_blank`).

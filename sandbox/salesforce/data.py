@@ -16,6 +16,7 @@ from typing import Any
 
 from sandbox import bulk
 from sandbox.bulk import Job
+from sandbox.history import Timeline, timeline
 from sandbox.salesforce.ids import seeded_counter, seeded_id
 from sandbox.salesforce.query import remember_stamps
 from sandbox.salesforce.store import Row, Store
@@ -70,9 +71,11 @@ class _Member:
 class SeedLoader:
     """Loads one seed into a store; ids come from per-table counters, so a seed always gives the same ids."""
 
-    def __init__(self, store: Store, anchor: datetime) -> None:
+    def __init__(self, store: Store, anchor: datetime, field_history: bool = True) -> None:
         self.store = store
         self.anchor = anchor
+        self.field_history = field_history
+        self.seed = 0
         self.origin = _sec(anchor - timedelta(days=900))
         self.enrichment = (anchor - timedelta(days=3)).replace(hour=7, minute=25, second=37, microsecond=0)
         self.campaigns: dict[str, str] = {}
@@ -81,6 +84,7 @@ class SeedLoader:
     def load(self, seed: int, contacts: int, prepared: Iterable[list[Part]] | None = None) -> None:
         """Seed the store. `prepared`: the chunk results of `job()` from a shared pass (see `sandbox.bulk`),
         used only when they were made for this store's schema and campaigns."""
+        self.seed = seed
         self._users()
         self._lead_statuses()
         self._campaign_rows()
@@ -95,7 +99,7 @@ class SeedLoader:
                     self._place(part, fresh)
                 # render the new leads' and contacts' stamps now, while the workers make the next chunk
                 remember_stamps(stamp for name, start in seen.items() for stamp, _ in fresh[name][start:])
-            for name in ("Lead", "Contact"):  # seeded ids are 2·index + 1 and + 2: later records come after
+            for name in ("Lead", "Contact", "Opportunity"):  # seeded ids are 2·index + 1 and + 2: later records come after
                 table = self.store.tables[name]
                 table.counter = max(table.counter, seeded_counter(contacts))
             self.store.reindex(fresh)
@@ -103,7 +107,7 @@ class SeedLoader:
     def context(self) -> Context:
         """What the per-person work needs from this loader: field names per object, campaign ids, stamps."""
         return Context(self.anchor, self.enrichment, {n: tuple(o.fields) for n, o in self.store.schema.items()},
-                       dict(self.campaigns))
+                       dict(self.campaigns), self.field_history, self.seed)
 
     def _place(self, part: Part, fresh: dict[str, list[tuple[datetime, str]]]) -> None:
         """Take a worker-built person: its Lead / Contact rows come with their (pure) ids; give it its Account
@@ -184,9 +188,10 @@ class Prepared:
         return self._chunks
 
 
-def default_context(schema: dict[str, Any], anchor: datetime) -> Context:
-    """The context a `SeedLoader` on a fresh store with `schema` will have."""
-    loader = SeedLoader(Store(schema, lambda: anchor), anchor)
+def default_context(schema: dict[str, Any], anchor: datetime, seed: int, field_history: bool = True) -> Context:
+    """The context a `SeedLoader` on a fresh store with `schema` will have for `seed`."""
+    loader = SeedLoader(Store(schema, lambda: anchor), anchor, field_history)
+    loader.seed = seed
     loader._users()
     loader._lead_statuses()
     loader._campaign_rows()
@@ -199,6 +204,8 @@ class Context:
     enrichment: datetime
     fields: dict[str, tuple[str, ...]]  # in schema order
     campaigns: dict[str, str]
+    field_history: bool = True  # the org tracks Lead/Contact field history (LeadHistory, ContactHistory rows)
+    seed: int = 0  # the history dates hash it with the person's index (`sandbox.history`)
 
 
 #: A person's Salesforce rows: ([(object, row)] its Leads and Contact, ids set (`ids.seeded_id`); the Account
@@ -208,6 +215,7 @@ Part = tuple[list[tuple[str, Row]], tuple[Any, ...] | None, list[tuple[str, Row]
 
 def job(context: Context) -> Job:
     return person_part, _chunk_list, context
+
 
 
 def _chunk_list(context: Context, parts: list[Part]) -> list[Part]:
@@ -239,12 +247,13 @@ def _stamp(ctx: Context, person: Person, created: datetime) -> datetime:
 
 
 def person_part(ctx: Context, p: Person) -> Part | None:
-    """A person's Lead or Contact (a converted Lead and its Contact; a duplicate Lead) and activity rows,
-    computed in a worker (pure)."""
+    """A person's Lead or Contact (a converted Lead and its Contact; a duplicate Lead), its Opportunity, field
+    history and activity rows, computed in a worker (pure)."""
     if not p.in_salesforce:
         return None
     created = p.created_at
     i = p.index
+    tl = timeline(ctx.seed, p, ctx.anchor)
     title = None if "title" in p.sf_blank or not p.title else p.title
     common = {
         "FirstName": p.first_name, "LastName": p.last_name, "Email": p.sf_email or None, "Title": title,
@@ -254,43 +263,114 @@ def person_part(ctx: Context, p: Person) -> Part | None:
     }
     account = None
     records: list[tuple[str, Row]] = []
+    history: list[tuple[str, Row]] = []
     stamp = _stamp(ctx, p, created)
     contact_id = None
     if p.sf_object == "Contact" or p.converted_lead:
         account = (p.company, p.sales_stage == "customer", p.industry, p.company_size, p.country,
                    p.owner.salesforce_id)
         contact_id = seeded_id("Contact", i)
+    opportunity_id = seeded_id("Opportunity", i) if tl.deal is not None and contact_id else None
     if p.sf_object == "Lead":
         converted = p.converted_lead
         converted_at = created + timedelta(days=10)
+        status = "Closed - Converted" if converted else LEAD_STATUS_OF.get(p.lead_status, LEAD_STATUS_OF[None])
+        lead_id = seeded_id("Lead", i)
         records.append(("Lead", _new_row(ctx, "Lead", {
-            **common, "Id": seeded_id("Lead", i), "Company": p.company,
+            **common, "Id": lead_id, "Company": p.company,
             "NumberOfEmployees": None if "company_size" in p.sf_blank else p.company_size,
             "Industry": None if "industry" in p.sf_blank else p.industry,
             "Country": p.country, "OwnerId": SF_QUEUE_ID if p.sf_queue_owned else p.owner.salesforce_id,
-            "Status": "Closed - Converted" if converted else LEAD_STATUS_OF.get(p.lead_status, LEAD_STATUS_OF[None]),
-            "IsConverted": converted, "ConvertedDate": _day(converted_at) if converted else None,
-            "ConvertedContactId": contact_id,
+            "Status": status, "IsConverted": converted, "ConvertedDate": _day(converted_at) if converted else None,
+            "ConvertedContactId": contact_id, "ConvertedOpportunityId": opportunity_id if converted else None,
         }, created, max(stamp, converted_at) if converted else stamp)))
+        history += _lead_history(ctx, p, tl, status, converted_at if converted else None)
         if converted:  # the Contact the Lead became, on its conversion day
             records.append(("Contact", _new_row(ctx, "Contact", {
                 **common, "Id": contact_id, "AccountId": None, "MailingCountry": p.country,
                 "OwnerId": p.owner.salesforce_id,
             }, converted_at, max(stamp, converted_at))))
+            history.append(_history_row(ctx, "ContactHistory", "ContactId", contact_id, "created", None, None,
+                                        converted_at))
         if p.duplicate_lead:  # the same human again, e.g. a list import weeks later: a second live Lead
             again = min(created + timedelta(days=15 + i % 60, hours=i % 24), ctx.anchor - timedelta(days=1))
+            second = seeded_id("Lead", i, second=True)
             records.append(("Lead", _new_row(ctx, "Lead", {
-                "Id": seeded_id("Lead", i, second=True), "FirstName": p.first_name, "LastName": p.last_name,
+                "Id": second, "FirstName": p.first_name, "LastName": p.last_name,
                 "Email": p.sf_email, "Company": p.company, "Country": p.country, "OwnerId": SF_QUEUE_ID,
                 "Status": LEAD_STATUS_OF[None], "IsConverted": False, "HasOptedOutOfEmail": False,
                 "LeadSource": "Purchased List",
             }, again)))
+            history.append(_history_row(ctx, "LeadHistory", "LeadId", second, "created", None, None, again))
     else:
         records.append(("Contact", _new_row(ctx, "Contact", {
             **common, "Id": contact_id, "AccountId": None, "MailingCountry": p.country,
             "OwnerId": p.owner.salesforce_id,
         }, created, stamp)))
-    return records, account, _engagement(ctx, p, records[0][1]["Id"], contact_id)
+        assert contact_id is not None
+        history += _contact_history(ctx, p, tl, contact_id)
+    if opportunity_id is not None and tl.deal is not None:
+        records.append(("Opportunity", _opportunity(ctx, p, tl, opportunity_id, contact_id)))
+    if not ctx.field_history:
+        history = []
+    return records, account, history + _engagement(ctx, p, records[0][1]["Id"], contact_id)
+
+
+def _history_row(ctx: Context, sobject: str, parent: str, parent_id: str, field: str, old: Any, new: Any,
+                 at: datetime) -> tuple[str, Row]:
+    """One LeadHistory/ContactHistory row; history rows have no SystemModstamp on the wire (the store's
+    index still needs one, so it is the CreatedDate)."""
+    row = _new_row(ctx, sobject, {parent: parent_id, "Field": field, "OldValue": old, "NewValue": new,
+                                  "DataType": "Text" if field in ("Status", "LeadSync_Stage__c") else None,
+                                  "CreatedById": OWNERS[0].salesforce_id}, at)
+    return sobject, row
+
+
+def _lead_history(ctx: Context, p: Person, tl: Timeline, status: str, converted_at: datetime | None
+                  ) -> list[tuple[str, Row]]:
+    """A Lead's created row and each Status change: worked, disqualified, or converted (Status, then the
+    `leadConverted` row Salesforce writes on conversion)."""
+    lead_id = seeded_id("Lead", p.index)
+    rows = [_history_row(ctx, "LeadHistory", "LeadId", lead_id, "created", None, None, tl.lead_at)]
+    opened, working = LEAD_STATUS_OF[None], "Working - Contacted"
+    last = opened
+    if tl.working_at is not None and converted_at is None:
+        rows.append(_history_row(ctx, "LeadHistory", "LeadId", lead_id, "Status", opened, working, tl.working_at))
+        last = working
+        if status == "Closed - Not Converted":
+            at = min(tl.working_at + timedelta(days=3), ctx.anchor - timedelta(hours=1))
+            rows.append(_history_row(ctx, "LeadHistory", "LeadId", lead_id, "Status", working, status, at))
+    if converted_at is not None:
+        rows.append(_history_row(ctx, "LeadHistory", "LeadId", lead_id, "Status", last, status, converted_at))
+        rows.append(_history_row(ctx, "LeadHistory", "LeadId", lead_id, "leadConverted", None, None, converted_at))
+    return rows
+
+
+def _contact_history(ctx: Context, p: Person, tl: Timeline, contact_id: str) -> list[tuple[str, Row]]:
+    """A Contact's created row, and sales setting its stage field to Opportunity, then Customer (tracked only
+    where the org has leadsync's fields)."""
+    rows = [_history_row(ctx, "ContactHistory", "ContactId", contact_id, "created", None, None, tl.lead_at)]
+    if "LeadSync_Stage__c" not in ctx.fields["Contact"]:
+        return rows
+    if tl.opportunity_at is not None:
+        rows.append(_history_row(ctx, "ContactHistory", "ContactId", contact_id, "LeadSync_Stage__c", None,
+                                 "Opportunity", tl.opportunity_at))
+    if tl.customer_at is not None:
+        rows.append(_history_row(ctx, "ContactHistory", "ContactId", contact_id, "LeadSync_Stage__c", "Opportunity",
+                                 "Customer", tl.customer_at))
+    return rows
+
+
+def _opportunity(ctx: Context, p: Person, tl: Timeline, opportunity_id: str, contact_id: str | None) -> Row:
+    deal = tl.deal
+    assert deal is not None
+    closed_at = datetime.combine(deal.close_date, deal.created_at.timetz()) if deal.is_closed else deal.created_at
+    return _new_row(ctx, "Opportunity", {
+        "Id": opportunity_id, "Name": f"{p.company} - New Business", "AccountId": None, "ContactId": contact_id,
+        "StageName": deal.stage_name, "CloseDate": _day(datetime.combine(deal.close_date, deal.created_at.timetz())),
+        "Amount": float(deal.amount), "IsClosed": deal.is_closed, "IsWon": deal.is_won, "LeadSource": "Web",
+        "OwnerId": p.owner.salesforce_id,
+    }, deal.created_at, max(deal.created_at, closed_at))
 
 
 def _engagement(ctx: Context, p: Person, record_id: str, contact_id: str | None) -> list[tuple[str, Row]]:

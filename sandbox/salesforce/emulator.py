@@ -50,6 +50,7 @@ class SalesforceEmulator:
         *,
         with_managed_fields: bool = True,
         lead_statuses: tuple[str, ...] = LEAD_STATUS,
+        field_history: bool = True,
         consumer_key: str = "leadsync-sandbox-key",
         consumer_secret: str = "leadsync-sandbox-secret",
         username: str = "integration@leadsync.sandbox",
@@ -70,9 +71,11 @@ class SalesforceEmulator:
         self.state_file = state_file
         saved = state_file is not None and Path(state_file).exists()
         if not saved:
-            SeedLoader(self.store, self.anchor).load(seed, contacts, prepared)
+            SeedLoader(self.store, self.anchor, field_history).load(seed, contacts, prepared)
             derive_email_messages(self.store, self.anchor)  # after the seed: its rows and ids stay as they were
         self.store.running_user = OWNERS[0].salesforce_id
+        if not field_history:
+            self.store.tracked = {}
         self.sessions = Sessions()
         self.sessions.issue(session_id)
         self.oauth = OAuthConfig(consumer_key, consumer_secret, username, password, security_token, jwt_public_key)

@@ -25,6 +25,9 @@ PREFIXES: dict[str, str] = {
     "CampaignMember": "00v",
     "LeadStatus": "01J",
     "EmailMessage": "02s",
+    "Opportunity": "006",
+    "LeadHistory": "017",
+    "ContactHistory": "017",
 }
 
 

@@ -63,7 +63,7 @@ def load(store: Store, path: str) -> int:
         table = store.tables.get(name)
         if table is None:
             continue
-        fields = table.sobject.fields
+        fields = {**table.sobject.fields, "SystemModstamp": None}  # history rows keep their index stamp
         for row in saved["rows"]:
             store.load(name, {**dict.fromkeys(fields), **{k: v for k, v in row.items() if k in fields}})
         table.counter = saved["counter"]

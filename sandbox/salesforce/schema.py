@@ -29,6 +29,8 @@ CAMPAIGN_TYPE = ("Webinar", "Content", "Demo Request", "Email", "Web", "Other")
 #: EmailMessage.Status values: New, Read, Replied, Sent, Forwarded, Draft (Salesforce's object reference;
 #: the leadsync reference §3 names the field only).
 EMAIL_STATUS = ("0", "1", "2", "3", "4", "5")
+OPPORTUNITY_STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
+                      "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost")
 LEAD_SOURCE = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
 
 #: Types whose SOQL literals are unquoted; used for filter type checks.
@@ -176,6 +178,8 @@ def build_schema(with_managed: bool = True, lead_statuses: tuple[str, ...] = LEA
         FieldDef("ConvertedDate", "date", "Converted Date", **ro),
         FieldDef("ConvertedContactId", "reference", "Converted Contact ID", 18, reference_to=("Contact",),
                  relationship="ConvertedContact", **ro),
+        FieldDef("ConvertedOpportunityId", "reference", "Converted Opportunity ID", 18,
+                 reference_to=("Opportunity",), relationship="ConvertedOpportunity", **ro),
         FieldDef("HasOptedOutOfEmail", "boolean", "Email Opt Out"), *managed,
         # A hand-off Lead's idempotency key: leadsync creates it by upsert on this External ID.
         *([FieldDef("LeadSync_Person_Key__c", "string", "LeadSync Person Key", 255, external_id=True, unique=True,
@@ -267,6 +271,42 @@ def build_schema(with_managed: bool = True, lead_statuses: tuple[str, ...] = LEA
     objs = {
         "Lead": lead, "Contact": contact, "Account": account, "User": user, "Group": group,
         "LeadStatus": lead_status, "Campaign": campaign, "CampaignMember": member, "Task": task, "Event": event,
-        "EmailMessage": email_message,
+        "EmailMessage": email_message, **_history_objects(),
     }
     return {name: _obj(name, fields) for name, fields in objs.items()}
+
+
+#: LeadHistory/ContactHistory `Field` values: the tracked fields, plus the pseudo-fields Salesforce writes
+#: for a record's creation and a Lead's conversion (object reference, LeadHistory).
+HISTORY_FIELDS = ("created", "Status", "LeadSync_Stage__c", "OwnerId", "leadConverted", "leadMerged")
+
+
+def _history_objects() -> dict[str, list[FieldDef]]:
+    """Opportunity and the field-history objects (read-only: history rows are written by the org)."""
+    ro = {"updateable": False, "createable": False}
+    history = [
+        FieldDef("Id", "id", "Record ID", 18, updateable=False, createable=False, nillable=False),
+        FieldDef("IsDeleted", "boolean", "Deleted", **ro), FieldDef("CreatedDate", "datetime", "Created Date", **ro),
+        FieldDef("CreatedById", "reference", "Created By ID", 18, reference_to=("User",), relationship="CreatedBy",
+                 **ro),
+        FieldDef("Field", "picklist", "Changed Field", 255, picklist=HISTORY_FIELDS, restricted=True, **ro),
+        FieldDef("DataType", "picklist", "Data Type", 40, **ro),
+        FieldDef("OldValue", "anyType", "Old Value", 255, **ro), FieldDef("NewValue", "anyType", "New Value", 255, **ro),
+    ]
+    parent = {"updateable": False, "createable": False, "nillable": False}
+    opportunity = [
+        *_system(), FieldDef("Name", "string", "Name", 120, nillable=False),
+        FieldDef("AccountId", "reference", "Account ID", 18, reference_to=("Account",), relationship="Account"),
+        FieldDef("ContactId", "reference", "Contact ID", 18, reference_to=("Contact",), relationship="Contact"),
+        FieldDef("StageName", "picklist", "Stage", 255, nillable=False, picklist=OPPORTUNITY_STAGES),
+        FieldDef("CloseDate", "date", "Close Date", nillable=False), FieldDef("Amount", "currency", "Amount"),
+        FieldDef("IsClosed", "boolean", "Closed", **ro), FieldDef("IsWon", "boolean", "Won", **ro),
+        FieldDef("LeadSource", "picklist", "Lead Source", 255, picklist=LEAD_SOURCE), _owner(),
+    ]
+    return {
+        "Opportunity": opportunity,
+        "LeadHistory": [*history, FieldDef("LeadId", "reference", "Lead ID", 18, reference_to=("Lead",),
+                                           relationship="Lead", **parent)],
+        "ContactHistory": [*history, FieldDef("ContactId", "reference", "Contact ID", 18, reference_to=("Contact",),
+                                              relationship="Contact", **parent)],
+    }

@@ -114,6 +114,11 @@ class Store:
         self._clock = clock
         self.running_user: str | None = None  # the API user: default owner of created records
         self.last_stamp = datetime.min.replace(tzinfo=timezone.utc)
+        #: Fields whose changes the org records in LeadHistory / ContactHistory (empty: field history off).
+        self.tracked: dict[str, frozenset[str]] = {
+            "Lead": frozenset({"Status", "LeadSync_Stage__c", "OwnerId"}),
+            "Contact": frozenset({"LeadSync_Stage__c", "OwnerId"}),
+        }
 
     # ------------------------------------------------------------------ reads
     def table(self, sobject: str) -> Table | None:
@@ -205,6 +210,8 @@ class Store:
         row["CreatedDate"] = row["LastModifiedDate"] = row["SystemModstamp"] = now
         _derive(sobject, row)
         table.put(row)
+        if sobject in self.tracked:
+            self._history(sobject, row["Id"], "created", None, None, now)
         return row["Id"]
 
     def prepare_update(self, sobject: str, record_id: str, values: dict[str, Any]) -> tuple[Row, dict[str, Any]]:
@@ -222,9 +229,22 @@ class Store:
         table = self.tables[sobject]
         new = dict(table.rows[record_id])
         new.update(changes)
+        old = table.rows[record_id]
         new["LastModifiedDate"] = new["SystemModstamp"] = self.stamp()
         _derive(sobject, new)
         table.put(new)
+        for name in sorted(self.tracked.get(sobject, frozenset()) & changes.keys()):
+            if old.get(name) != new.get(name):
+                self._history(sobject, record_id, name, old.get(name), new.get(name), new["SystemModstamp"])
+
+    def _history(self, sobject: str, record_id: str, field_name: str, old: Any, new: Any, at: datetime) -> None:
+        """One field history row, as the org writes it for a tracked field's change (or the record's creation)."""
+        table = self.tables.get(f"{sobject}History")
+        if table is None:
+            return
+        table.put({"Id": table.next_id(), "IsDeleted": False, "CreatedDate": at, "SystemModstamp": at,
+                   f"{sobject}Id": record_id, "Field": field_name, "OldValue": old, "NewValue": new,
+                   "DataType": None if field_name == "created" else "Text", "CreatedById": self.running_user})
 
     def delete(self, sobject: str, record_id: str) -> None:
         row = self._existing(sobject, record_id)

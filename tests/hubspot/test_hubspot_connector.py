@@ -53,9 +53,10 @@ def test_backfill_spends_one_call_per_page_and_none_per_contact(emu, make_connec
     assert calls["contacts.list"] == math.ceil(n / 100) + math.ceil(archived / 100)  # live, then ?archived=true
     assert calls["contacts.get"] == calls["contacts.search"] == 0
     assert set(by_stream) == {"contacts", "contacts_archived", "page_views", "email_events", "form_submissions",
-                              "meetings"}
+                              "meetings", "owners"}
+    assert calls["owners.list"] == 2  # active, then archived: read once a run for the report's names
     assert conn.api_calls == emu.app.api_calls()
-    for stream in by_stream:  # every stream ends with an epoch-ms cursor (sync compares cursors as strings)
+    for stream in set(by_stream) - {"owners"}:  # every stream ends with an epoch-ms cursor (compared as strings)
         assert re.fullmatch(r"\d{13}", [p for p in pages if p.stream == stream][-1].cursor)
     cursors = [p.cursor for p in pages if p.stream == "contacts"]
     assert cursors == sorted(cursors)  # string order is progress order, and the final cursor wins
@@ -303,7 +304,7 @@ def test_an_engagement_api_the_portal_lacks_is_reported_not_fatal(new_emu, make_
     [views] = [p for p in pages if p.stream == "page_views"]
     assert views.records == [] and views.cursor is None and views.meta["unavailable"].startswith("MISSING_SCOPES")
     assert {p.stream for p in pages} == {"contacts", "contacts_archived", "page_views", "email_events",
-                                         "form_submissions", "meetings"}
+                                         "form_submissions", "meetings", "owners"}
 
 
 def test_throttle_books_slots_in_a_sliding_window():

@@ -52,8 +52,8 @@ def test_window_defaults_to_monday_weeks_up_to_now():
 
 
 def test_header_and_totals(report):
-    assert list(report) == ["generated_at", "window", "totals", "funnel", "persons", "flow", "handoff", "qualification",
-                            "forecast", "data_quality", "definitions", "notes"]
+    assert list(report) == ["generated_at", "window", "totals", "funnel", "persons", "flow", "history", "handoff",
+                            "qualification", "forecast", "data_quality", "definitions", "notes"]
     assert report["generated_at"] == "2026-03-18T12:00:00+00:00"
     assert report["window"] == {"since": "2026-02-23T00:00:00+00:00", "until": "2026-03-18T12:00:00+00:00",
                                 "weeks": 4, "sla_business_hours": 24, "timezone": "UTC", "week_starts": "monday"}

@@ -126,8 +126,13 @@ def test_tasks_and_events() -> None:
     assert meeting.kind is EngagementKind.MEETING and meeting.occurred_at.day == 3
 
 
-def test_unknown_stream_is_an_issue() -> None:
+def test_opportunity_without_created_date_is_an_issue() -> None:
     out = map_page(RawPage("Opportunity", [{"Id": "006x"}]))
+    assert out.opportunities == [] and [(i.record_id, i.field) for i in out.issues] == [("006x", "CreatedDate")]
+
+
+def test_unknown_stream_is_an_issue() -> None:
+    out = map_page(RawPage("Account", [{"Id": "001x"}]))
     assert out.contacts == [] and out.engagements == [] and out.issues[0].field == "stream"
 
 

@@ -21,7 +21,7 @@ def test_seeded_stamp_index_is_the_sorted_stamp_id_pairs() -> None:
 def test_shared_pass_rows_equal_the_orgs_own_seeding() -> None:
     """Rows made ahead (as `start_sandbox` does) and placed while streaming give the very same org."""
     own = SalesforceEmulator(seed=4, contacts=800, anchor=ANCHOR).store
-    context = default_context(build_schema(), ANCHOR)
+    context = default_context(build_schema(), ANCHOR, 4)
     chunks = (part for (part,) in bulk.chunks(4, 800, ANCHOR, [job(context)]))
     store = Store(build_schema(), lambda: ANCHOR)
     SeedLoader(store, ANCHOR).load(4, 800, Prepared(context, chunks))

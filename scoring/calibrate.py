@@ -193,12 +193,15 @@ def _design(features: Sequence[Feature], table: dict[str, list[str | None]], row
 # --------------------------------------------------------------------------- regression
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, iterations: int = 50) -> tuple[float, np.ndarray]:
-    """L2-regularised logistic regression by Newton's method; the intercept is not penalised."""
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float | np.ndarray, iterations: int = 50
+                 ) -> tuple[float, np.ndarray]:
+    """L2-regularised logistic regression by Newton's method; the intercept is not penalised.
+
+    `l2` is one penalty for every column, or one per column (0 leaves a column free)."""
     n, p = x.shape
     xa = np.hstack([np.ones((n, 1)), x])
-    penalty = np.full(p + 1, l2)
-    penalty[0] = 0.0
+    penalty = np.zeros(p + 1)
+    penalty[1:] = l2
     rate = min(max(y.mean(), 1e-6), 1 - 1e-6)
     w = np.zeros(p + 1)
     w[0] = math.log(rate / (1 - rate))

@@ -43,12 +43,13 @@ _VERB = {EngagementKind.PAGE_VIEW: "viewed pages under"}
 
 @dataclass(frozen=True, slots=True)
 class HistorySettings:
-    horizon_days: int = 90
-    step_days: int = 14
+    horizon_days: int = 60
+    step_days: int = 7
     test_share: float = 0.3  # the latest share of moments is held out
-    l2: float = 2.0
+    l2: float = 20.0  # how hard a rule's points are held at the current model's
     max_new_rules: int = 8
-    min_support: int = 30  # examples a candidate rule must touch to be considered
+    min_support: int = 30  # examples a candidate rule must touch to be considered ...
+    min_positive: int = 10  # ... and of them, examples that reached an outcome
 
 
 @dataclass(frozen=True)
@@ -167,17 +168,31 @@ def examples(model: ScoringModel, subjects: Sequence[Subject], start: date, end:
 
 
 def _split(exs: Sequence[Example], settings: HistorySettings) -> tuple[list[Example], list[Example], date]:
-    """Test on the latest moments; train only on moments whose horizon closed before the test began."""
-    moments = sorted({e.moment for e in exs})
-    if len(moments) < 2:
-        raise ValueError("history too short to split by time: need moments on at least two dates "
-                         f"(step {settings.step_days} days, horizon {settings.horizon_days} days)")
-    cut = moments[min(len(moments) - 1, max(1, int(len(moments) * (1 - settings.test_share))))]
+    """Train on the earlier moments, test on the later ones; a train moment's horizon closes before the test
+    period opens, so no training label was decided inside it.
+
+    The cut is the moment that leaves about `test_share` of the positive examples to the test side: outcomes
+    are rarely spread evenly over a history (a young portal, a seasonal business), and a split by calendar
+    alone can leave one side with nothing to learn or to measure.
+    """
     horizon = timedelta(days=settings.horizon_days)
+    moments = sorted({e.moment for e in exs})
+    positives = Counter(e.moment for e in exs if e.label)
+    best: tuple[float, datetime] | None = None
+    for cut in moments[1:]:
+        train = sum(n for m, n in positives.items() if m + horizon <= cut)
+        test = sum(n for m, n in positives.items() if m >= cut)
+        if train and test:
+            gap = abs(test / (train + test) - settings.test_share)
+            if best is None or gap < best[0]:
+                best = (gap, cut)
+    if best is None:
+        raise ValueError(f"history too short to split by time: no cut leaves outcomes on both sides "
+                         f"(step {settings.step_days} days, horizon {settings.horizon_days} days); "
+                         "try a shorter --horizon or a longer --since")
+    cut = best[1]
     train = [e for e in exs if e.moment + horizon <= cut]
     test = [e for e in exs if e.moment >= cut]
-    if not train:  # a short history: fall back to everything before the cut, and say the gap is gone
-        train = [e for e in exs if e.moment < cut]
     return train, test, cut.date()
 
 
@@ -190,26 +205,6 @@ def _matrix(exs: Sequence[Example], columns: Sequence[str]) -> np.ndarray:
             if j is not None:
                 x[i, j] = v
     return x
-
-
-def _axis_of(model: ScoringModel) -> dict[str, str]:
-    axis = {r.id: "fit" for r in model.fit}
-    axis.update({r.id: r.axis for r in model.properties})
-    axis.update({r.id: "engagement" for r in model.engagement})
-    return axis
-
-
-def _scales(model: ScoringModel, weights: dict[str, float], support: Counter[str]) -> dict[str, float]:
-    """Points per unit of regression weight, one per axis: the least-squares fit of current points."""
-    points = {r.id: float(r.points) for r in (*model.fit, *model.properties, *model.engagement)}
-    axis = _axis_of(model)
-    out = {}
-    for name in ("fit", "engagement"):
-        ids = [k for k in weights if axis.get(k) == name and support[k]]
-        num = sum(support[k] * points[k] * weights[k] for k in ids)
-        den = sum(support[k] * weights[k] ** 2 for k in ids)
-        out[name] = num / den if den > 0 and num > 0 else 10.0
-    return out
 
 
 def _candidate_rule(key: str, points: int) -> tuple[str, dict[str, object]]:
@@ -228,45 +223,60 @@ def _escape(text: str) -> str:
 
 def learn(model: ScoringModel, train: Sequence[Example], settings: HistorySettings = HistorySettings()
           ) -> tuple[ScoringModel, dict[str, tuple[float, float]], tuple[str, ...]]:
-    """New points for the model's rules and, within the budget, proposed rules; same thresholds."""
+    """New points for the model's rules and, within the budget, proposed rules; same thresholds.
+
+    The current model is the prior: the regression gets its total score as a free column, and each rule's
+    activation and each candidate's as penalised corrections to it. So a rule's points move only as far as
+    the outcomes insist, and weight `w` on a rule means `w / a` points, `a` being the weight per point of
+    the current score: the learned model stays on the current scale.
+    """
     support = Counter(k for e in train for k in e.features)
-    rules = sorted(k for k in support if k.startswith("rule|"))
-    cands = sorted(k for k in support if not k.startswith("rule|") and support[k] >= settings.min_support)
+    positive = Counter(k for e in train if e.label for k in e.features)
+    own = {r.id for r in (*model.fit, *model.properties, *model.engagement)}
+    rules = sorted(k for k in support if k.startswith("rule|") and k[5:] in own)
+    cands = sorted(k for k in support if not k.startswith("rule|") and support[k] >= settings.min_support
+                   and positive[k] >= settings.min_positive)
     columns = rules + cands
     y = np.array([e.label for e in train], dtype=float)
-    if not columns or y.min() == y.max():
+    if y.min() == y.max():
         raise ValueError("no outcome variety in the training period: every example has the same label")
-    _, coefs = fit_logistic(_matrix(train, columns), y, settings.l2)
-    weights = dict(zip(columns, (float(c) for c in coefs), strict=True))
-    ids = {k.split("|", 1)[1]: w for k, w in weights.items() if k.startswith("rule|")}
-    scale = _scales(model, ids, Counter({k.split("|", 1)[1]: n for k, n in support.items()}))
-    axis = _axis_of(model)
+    x = np.hstack([np.array([[e.total / 10.0] for e in train]), _matrix(train, columns)])
+    penalty = np.full(x.shape[1], settings.l2)
+    penalty[0] = 0.0
+    penalty[1 + len(rules):] *= 2  # a new rule needs stronger evidence than a change to an existing one
+    _, coefs = fit_logistic(x, y, penalty)
+    per_point = float(coefs[0]) / 10.0
+    if per_point <= 0:
+        raise ValueError("the current model's score does not rank the training period's outcomes at all; "
+                         "there is nothing to calibrate its points from")
+    shift = {k: float(c) / per_point for k, c in zip(columns, coefs[1:], strict=True)}
     data = model.model_dump(by_alias=True, exclude_defaults=True)
     changed: dict[str, tuple[float, float]] = {}
+    learned: dict[str, float] = {}
     for section in ("fit", "property", "engagement"):
         for rule in data.get(section, []):
-            if rule["id"] not in ids:
+            delta = shift.get(f"rule|{rule['id']}")
+            if delta is None:
                 continue
-            new = ids[rule["id"]] * scale[axis[rule["id"]]]
-            new = round(new) if section != "engagement" else round(new, 1)
-            if new != rule["points"]:
-                changed[rule["id"]] = (rule["points"], new)
-                if rule.get("cap") and rule["points"]:
-                    rule["cap"] = max(1.0, round(abs(rule["cap"] * new / rule["points"]), 1))
+            old = rule["points"]
+            new = round(old + delta) if section != "engagement" else round(old + delta, 1)
+            learned[rule["id"]] = new
+            if new != old:
+                changed[rule["id"]] = (old, new)
+                if rule.get("cap") and old and new and (old > 0) == (new > 0):
+                    rule["cap"] = max(1.0, round(abs(rule["cap"] * new / old), 1))
                 rule["points"] = new
-    proposals = sorted(((weights[k] * math.sqrt(support[k]), k) for k in cands if weights[k] > 0), reverse=True)
+    proposals = sorted(((shift[k] * math.sqrt(support[k]), k) for k in cands if shift[k] > 0), reverse=True)
     added: list[str] = []
-    catch_all = {r.kind: i for i, r in enumerate(model.engagement) if r.url is None}
+    catch_all = [r for r in model.engagement if r.url is None and r.detail is None and r.campaign is None]
     for _, key in proposals[: settings.max_new_rules]:
-        ax = "fit" if key.startswith("fit|") else "engagement"
-        base = 0.0
-        if ax == "engagement":
-            kind = EngagementKind(key.split("|")[1])
-            owner = next((model.engagement[i] for k, i in catch_all.items() if kind in k), None)
-            base = float(owner.points) if owner is not None else 0.0
-            points: float = round(base + weights[key] * scale[ax], 1)
+        if key.startswith("fit|"):
+            points: float = round(shift[key])
         else:
-            points = round(weights[key] * scale[ax])
+            kind = EngagementKind(key.split("|")[1])
+            owner = next((r for r in catch_all if kind in r.kind), None)
+            base = learned.get(owner.id, float(owner.points)) if owner is not None else 0.0
+            points = round(base + shift[key], 1)
         if points < 1:
             continue
         section, rule = _candidate_rule(key, points)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from simple_salesforce import format_soql
 
-from connectors.base import AuthError, ConfigError, ConnectorError, QuotaExhausted, RawPage, chunks
+from connectors.base import AuthError, ConfigError, ConnectorError, QuotaExhausted, RawPage, chunks, settled
 from connectors.salesforce.bulk import NUMBER_TYPES, BulkReader
 from connectors.salesforce.fields import STATUS, FieldMap
 from connectors.salesforce.settings import SalesforceSettings
@@ -119,6 +119,7 @@ class SalesforceConnector:
         self.field_map = FieldMap.build(settings.stage_field, settings.stage_values, settings.field_names)
         self.extra_fields = _extra_fields(settings.extra_fields)
         self._email_messages = True  # False once the org refused EmailMessage (INVALID_TYPE): no more lookups
+        self._query_time: datetime | None = None  # when the stream being pulled first answered (its settled point)
 
     @property
     def api_calls(self) -> int:
@@ -218,6 +219,14 @@ class SalesforceConnector:
             yield RawPage(stream, [], None, {"unavailable": f"{exc.code}: {exc}"})
 
     def _pull_stream(self, stream: str, watermark: str | None) -> Iterator[RawPage]:
+        """`_stream_pages`, whose last page settles the watermark at the time the stream's first query was
+        answered (the org's `Date` header): a quiet object's watermark moves on with every sync, so the next
+        one reads from there less `overlap_s`, not from the last modification seen (`connectors.base.settled`)."""
+        self._query_time = None
+        yield from settled(self._stream_pages(stream, watermark),
+                           lambda: wire_stamp(self._query_time) if self._query_time else None)
+
+    def _stream_pages(self, stream: str, watermark: str | None) -> Iterator[RawPage]:
         """Pages of one object from `watermark` on; the cursor is the page's highest SystemModstamp.
 
         A first query refused with INVALID_FIELD is retried once with the fields
@@ -253,6 +262,8 @@ class SalesforceConnector:
         include_deleted = floor is not None and stream in CONTACT_STREAMS
         soql = self._incremental_soql(stream, fields, floor)
         for n, body in enumerate(self._query_bodies(soql, include_deleted)):
+            if n == 0 and self._query_time is None:
+                self._query_time = self.transport.answered_at
             records = body.get("records") or []
             logical = (self.field_map.from_org(stream, _plain(r)) for r in records)
             yield self._page(stream, ties.fresh(logical), ties.cursor, "rest")

@@ -149,6 +149,7 @@ class Engine:
         """Field set-up and the pull: everything this source needs before anyone decides."""
         kind = summary.kind
         with self.guard(summary), self._phase(summary, "setup"):
+            self._restore_cache()
             if kind == "plan":
                 summary.missing_fields = self.connector.missing_fields()
             else:
@@ -184,7 +185,20 @@ class Engine:
             self._apply_batch(plans, scores, summary, self.now, details)
         self.on_progress("score", len(plans))
 
+    def _restore_cache(self) -> None:
+        """Hand the connector what it kept from its last run (Salesforce: describes), a plain parameter."""
+        if hasattr(self.connector, "metadata_cache"):
+            self.connector.metadata_cache = self.state.connector_cache(self.source)
+
+    def _save_cache(self) -> None:
+        """Keep what the connector would rather not read again (None: nothing new since it was restored)."""
+        cache = getattr(self.connector, "metadata_cache", None)
+        if cache is not None:
+            with self.state.tx():
+                self.state.set_connector_cache(self.source, cache)
+
     def finish(self, summary: RunSummary) -> None:
+        self._save_cache()
         if summary.status == "running":
             summary.status = "ok" if not summary.failed else "ok with failures"
         summary.api_calls = self.connector.api_calls - self._calls0

@@ -76,7 +76,7 @@ class SalesforceEmulator:
         self.sessions = Sessions()
         self.sessions.issue(session_id)
         self.oauth = OAuthConfig(consumer_key, consumer_secret, username, password, security_token, jwt_public_key)
-        self.api = SalesforceApi(self.app, self.store, self.sessions, self.oauth, daily_limit)
+        self.api = SalesforceApi(self.app, self.store, self.sessions, self.oauth, daily_limit, self.anchor)
         if state_file is not None:
             if saved:
                 self.api.api_usage = persist.load(self.store, state_file)

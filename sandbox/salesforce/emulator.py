@@ -155,6 +155,7 @@ class SalesforceEmulator:
             obj = self.store.schema[sobject]
             obj.fields[name] = FieldDef(name, field_type, label or name, length, picklist=picklist, custom=True)
             obj.__dict__.pop("_fold", None)  # SObjectDef caches its case-folded field names
+            self.api.metadata.changed_at(sobject)  # the object's metadata changed now (If-Modified-Since)
 
     @property
     def api_usage(self) -> int:

@@ -1,0 +1,77 @@
+"""Incremental sync at O(changes): after a backfill, its writeback echoes back once; quiet syncs then read no
+records and make a handful of calls per CRM; edits are read back, and only they. The whole CLI, both real
+clients, both emulators.
+
+Overlaps are one second here (defaults: HubSpot 5 min, Salesforce 60 s), and the test waits them out, as a
+15-minute schedule does."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import requests
+from typer.testing import CliRunner
+
+from sync.cli import app
+
+runner = CliRunner()
+OVERLAP_S = 1
+SETTLE_S = OVERLAP_S + 1.5  # the overlap, plus the HTTP Date's whole second
+
+
+def cli(*args: str) -> dict:
+    result = runner.invoke(app, [*args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _runs(out: dict) -> dict[str, dict]:
+    return {r["source"]: r for r in out["runs"]}
+
+
+def _edit(sandbox, n: int) -> tuple[list[str], list[str]]:
+    """n title edits per CRM through the APIs, as a person's tools would make them."""
+    hs = sandbox.hubspot_url
+    auth = {"Authorization": f"Bearer {sandbox.env()['LEADSYNC_HUBSPOT__ACCESS_TOKEN']}"}
+    ids = [r["id"] for r in requests.get(f"{hs}/crm/v3/objects/contacts", params={"limit": n}, headers=auth,
+                                         timeout=30).json()["results"]]
+    body = {"inputs": [{"id": i, "properties": {"jobtitle": "VP Revenue Operations"}} for i in ids]}
+    requests.post(f"{hs}/crm/v3/objects/contacts/batch/update", json=body, headers=auth, timeout=30).raise_for_status()
+    s = requests.Session()
+    s.verify, s.trust_env = str(sandbox.salesforce.ca_pem_path), False
+    s.headers["Authorization"] = f"Bearer {sandbox.env()['LEADSYNC_SALESFORCE__SESSION_ID']}"
+    leads = [r["Id"] for r in sandbox.salesforce.records("Lead") if not r["IsConverted"] and not r["IsDeleted"]][:n]
+    records = [{"attributes": {"type": "Lead"}, "id": i, "Title": "VP Revenue Operations"} for i in leads]
+    s.patch(f"{sandbox.salesforce_url}/services/data/v59.0/composite/sobjects",
+            json={"allOrNone": False, "records": records}, timeout=30).raise_for_status()
+    return ids, leads
+
+
+def test_quiet_syncs_read_nothing_after_the_echo_and_edits_are_read_alone(sandbox_env, monkeypatch):
+    monkeypatch.setenv("LEADSYNC_HUBSPOT__OVERLAP_MS", str(OVERLAP_S * 1000))
+    monkeypatch.setenv("LEADSYNC_SALESFORCE__OVERLAP_S", str(OVERLAP_S))
+    backfill = _runs(cli("backfill"))
+    assert all(r["status"] == "ok" and r["records_updated"] > 0 for r in backfill.values()), backfill
+    time.sleep(SETTLE_S)
+    echo = _runs(cli("sync", "--once"))  # the backfill's own writes come back once ...
+    assert echo["hubspot"]["contacts_pulled"] > 0
+    assert echo["salesforce"]["contacts_pulled"] > 0
+    assert all(r["records_updated"] == 0 and r["tasks_created"] == 0 for r in echo.values())
+    for _ in range(2):  # ... and never again: each quiet sync starts where the last one's queries ran
+        time.sleep(SETTLE_S)
+        quiet = _runs(cli("sync", "--once"))
+        for source, run in quiet.items():
+            assert run["status"] == "ok" and run["contacts_pulled"] == 0, (source, run["streams"])
+            assert run["records_updated"] == 0
+        hs, sf = quiet["hubspot"], quiet["salesforce"]
+        assert hs["streams"]["contacts"] == {"pages": 1, "records": 0}
+        assert all(sf["streams"][s]["records"] == 0 for s in ("Lead", "Contact", "CampaignMember", "Task", "Event"))
+        # A handful of calls: one search, one list of archived contacts, one call per engagement query (four
+        # email event types, one per form) — and on Salesforce one query per object, one describe check.
+        assert hs["calls_by_phase"]["pull"] <= 16 and hs["api_calls"] <= 20, hs["calls_by_phase"]
+        assert sf["calls_by_phase"] == {"setup": 1, "pull": 6, "write": 1}, sf["calls_by_phase"]
+    contacts, leads = _edit(sandbox_env, 5)
+    edited = _runs(cli("sync", "--once"))
+    assert edited["hubspot"]["streams"]["contacts"]["records"] == len(contacts) == 5
+    assert edited["salesforce"]["streams"]["Lead"]["records"] == len(leads) == 5

@@ -99,6 +99,7 @@ class SalesforceApi:
         remaining = max(self.daily_limit - self.api_usage, 0)
         return Response(200, {
             "DailyApiRequests": {"Max": self.daily_limit, "Remaining": remaining},
+            "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
             "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
             "DailyBulkV2QueryFileStorageMB": {"Max": 1048576, "Remaining": 1048576},
             "DataStorageMB": {"Max": 5, "Remaining": 5},

@@ -161,7 +161,7 @@ class SalesforceConnector:
         """Fields leadsync writes that the org lacks (in the org's names), after checking the stage config.
 
         This is the connector's start-up (every run calls it, or `ensure_fields`):
-        describe is read fresh, and the configured stage values are checked against
+        describe is read once (or its saved copy checked, `describe.py`), and the configured stage values are checked against
         the org's picklist and `LeadStatus` rows, so a wrong value stops the run
         with a `ConfigError` naming it instead of failing record by record.
         """

@@ -627,6 +627,13 @@ class SalesforceConnector:
                 out[rec["Id"]] = {f: rec.get(f) for f in fields}
         return out
 
+    def closed_tasks_since(self, since: datetime) -> list[str]:
+        """Ids of leadsync's tasks (those with a key) closed and modified since `since`: one query, however many
+        tasks are open (closing a task moves its SystemModstamp, Ref §2.3)."""
+        soql = format_soql("SELECT Id FROM Task WHERE {:literal} != null AND IsClosed = true AND SystemModstamp >= {}",
+                           TASK_KEY_FIELD, since.astimezone(UTC))
+        return [r["Id"] for r in self.query(soql)]
+
     def task_states(self, crm_ids: Sequence[str]) -> dict[str, bool]:
         """Whether each task is closed (`IsClosed`: any closed status counts); deleted tasks are left out."""
         return {tid: bool(row.get("IsClosed")) for tid, row in self.read_fields("Task", crm_ids, ["IsClosed"]).items()}

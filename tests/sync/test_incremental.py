@@ -14,6 +14,8 @@ import requests
 from typer.testing import CliRunner
 
 from sync.cli import app
+from sync.settings import Settings
+from sync.state import State
 
 runner = CliRunner()
 OVERLAP_S = 1
@@ -27,7 +29,7 @@ def cli(*args: str) -> dict:
 
 
 def _runs(out: dict) -> dict[str, dict]:
-    return {r["source"]: r for r in out["runs"]}
+    return {r["source"]: r for r in out.get("runs", [out])}
 
 
 def _edit(sandbox, n: int) -> tuple[list[str], list[str]]:
@@ -75,3 +77,29 @@ def test_quiet_syncs_read_nothing_after_the_echo_and_edits_are_read_alone(sandbo
     edited = _runs(cli("sync", "--once"))
     assert edited["hubspot"]["streams"]["contacts"]["records"] == len(contacts) == 5
     assert edited["salesforce"]["streams"]["Lead"]["records"] == len(leads) == 5
+
+
+def test_closed_salesforce_tasks_are_read_back_with_one_query(sandbox_env):
+    """Before, every sync read the state of every open hand-off task (`Id IN (…)`, a call per 100 of them):
+    O(open tasks), not O(changes). After the first read-back, one query lists the tasks closed since."""
+    first = _runs(cli("backfill", "--source", "salesforce"))["salesforce"]
+    assert first["tasks_created"] > 3
+    cli("sync", "--once", "--source", "salesforce")  # the first read-back: every open task, and a watermark
+    state = State(Settings().state_url)
+    open_before = {t["crm_id"] for t in state.open_tasks("salesforce")}
+    closed = sorted(open_before)[:3]
+    s = requests.Session()
+    s.verify, s.trust_env = str(sandbox_env.salesforce.ca_pem_path), False
+    s.headers["Authorization"] = f"Bearer {sandbox_env.env()['LEADSYNC_SALESFORCE__SESSION_ID']}"
+    records = [{"attributes": {"type": "Task"}, "id": i, "Status": "Completed"} for i in closed]
+    s.patch(f"{sandbox_env.salesforce_url}/services/data/v59.0/composite/sobjects",
+            json={"allOrNone": False, "records": records}, timeout=30).raise_for_status()
+    queries: list[str] = []
+    sandbox_env.salesforce.app.after_hooks.append(
+        lambda req, name, resp: queries.append(req.arg("q") or "") if name == "sf.query" else None)
+    run = _runs(cli("sync", "--once", "--source", "salesforce"))["salesforce"]
+    assert run["calls_by_phase"]["write"] == 1, run["calls_by_phase"]  # the one closed-since query
+    read_back = [q for q in queries if "IsClosed" in q]
+    assert len(read_back) == 1 and "IsClosed = true AND SystemModstamp >=" in read_back[0], read_back
+    assert {t["crm_id"] for t in state.open_tasks("salesforce")} == open_before - set(closed)
+    state.close()

@@ -91,7 +91,7 @@ class Describes:
         """The object's fields if it has ever been described (this run or a saved one), else None (no call)."""
         if sobject in self.fresh:
             return self.fields[sobject]
-        if self._loaded is not None and sobject in (self._loaded.get("objects") or {}) or sobject in self.fields:
+        if sobject in self.fields or (self._loaded is not None and sobject in (self._loaded.get("objects") or {})):
             self._adopt()
             return self.get(sobject) if sobject in self.fields else None
         return None

@@ -103,3 +103,22 @@ def test_closed_salesforce_tasks_are_read_back_with_one_query(sandbox_env):
     assert len(read_back) == 1 and "IsClosed = true AND SystemModstamp >=" in read_back[0], read_back
     assert {t["crm_id"] for t in state.open_tasks("salesforce")} == open_before - set(closed)
     state.close()
+
+
+def test_completed_hubspot_tasks_are_read_back_with_one_search(sandbox_env):
+    first = _runs(cli("backfill", "--source", "hubspot"))["hubspot"]
+    assert first["tasks_created"] > 3
+    cli("sync", "--once", "--source", "hubspot")  # the first read-back: every open task, and a watermark
+    state = State(Settings().state_url)
+    open_before = {t["crm_id"] for t in state.open_tasks("hubspot")}
+    closed = sorted(open_before)[:3]
+    auth = {"Authorization": f"Bearer {sandbox_env.env()['LEADSYNC_HUBSPOT__ACCESS_TOKEN']}"}
+    body = {"inputs": [{"id": i, "properties": {"hs_task_status": "COMPLETED"}} for i in closed]}
+    requests.post(f"{sandbox_env.hubspot_url}/crm/v3/objects/tasks/batch/update", json=body, headers=auth,
+                  timeout=30).raise_for_status()
+    before = sandbox_env.hubspot.app.counts.copy()
+    cli("sync", "--once", "--source", "hubspot")
+    calls = {ep: n for (ep, _), n in (sandbox_env.hubspot.app.counts - before).items()}
+    assert "objects.batch.read" not in calls, calls  # no per-open-task state read
+    assert {t["crm_id"] for t in state.open_tasks("hubspot")} == open_before - set(closed)
+    state.close()

@@ -9,9 +9,10 @@ mapping layer chose them) and return one `ChangeResult` per change.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -31,6 +32,39 @@ class RawPage:
     records: list[dict[str, Any]]
     cursor: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+def settled(pages: Iterator[RawPage], at: Callable[[], str | None]) -> Iterator[RawPage]:
+    """Hold one page back so the stream's last page carries the greater of its cursor and `at()`.
+
+    `at()` is the stream's settled point: the time its first query ran (by the server's clock), from which
+    the next sync reads again, less its overlap. Everything modified before then was in that query's answer
+    (indexing lag aside, which the overlap covers), so a quiet stream's watermark moves on with each sync
+    instead of staying at the last modification seen, and a burst of writes (leadsync's own writeback) is
+    read back once, not by every sync. Cursors of one stream compare as text, so the greater is `max`. Only
+    the last page carries it: a stream killed part-way keeps the cursor of its last stored page.
+    """
+    pending: RawPage | None = None
+    for page in pages:
+        if pending is not None:
+            yield pending
+        pending = page
+    if pending is not None:
+        when = at()
+        if when is not None and (pending.cursor is None or when > pending.cursor):
+            pending.cursor = when
+        yield pending
+
+
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP `Date` header (RFC 9110 IMF-fixdate, one-second precision) as aware UTC; None if absent or bad."""
+    if not value:
+        return None
+    try:
+        at = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 # ------------------------------------------------------------------ exceptions

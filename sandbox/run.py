@@ -50,6 +50,10 @@ class Sandbox:
                 "instance_url": self.salesforce_url,
                 "session_id": SALESFORCE_SESSION,
                 "ca_bundle": str(self.salesforce.ca_pem_path),
+                "oauth": {"consumer_key": self.salesforce.oauth.consumer_key,
+                          "consumer_secret": self.salesforce.oauth.consumer_secret,
+                          "refresh_token": self.salesforce.oauth.refresh_token,
+                          "token_url": f"{self.salesforce_url}/services/oauth2/token"},
             },
             "env": self.env(),
         }

@@ -32,7 +32,7 @@ from sync.db import (
     upsert_sql,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Each migration is a list of statements in the SQL both engines share; `$name` slots are
 # the dialect's words (sync/db.py). A version, once released, is never edited: add one.
@@ -136,6 +136,12 @@ _MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX opportunities_contact ON opportunities (source, contact_id)",
         """CREATE TABLE owners (source TEXT NOT NULL, id TEXT NOT NULL, name TEXT, email TEXT, active INTEGER NOT NULL,
         updated_at TEXT NOT NULL, PRIMARY KEY (source, id))""",
+    ],
+    # What a connector keeps between runs besides watermarks: metadata it would otherwise read every run
+    # (Salesforce describes, checked with one conditional call), as the connector's own JSON.
+    6: [
+        """CREATE TABLE connector_cache (source TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
+        updated_at TEXT NOT NULL, PRIMARY KEY (source, name))""",
     ],
 }
 
@@ -688,6 +694,18 @@ class State:
         self.db.execute(
             upsert_sql("watermarks", ["source", "stream", "value", "updated_at"], ["source", "stream"]),
             (source, stream, value, _iso(datetime.now(timezone.utc))),
+        )
+
+    # ------------------------------------------------------------- connector cache
+    def connector_cache(self, source: str, name: str = "metadata") -> dict[str, Any] | None:
+        """What the source's connector kept from its last run (its `metadata_cache`), or None."""
+        row = self.db.execute("SELECT value FROM connector_cache WHERE source=? AND name=?", (source, name)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_connector_cache(self, source: str, value: dict[str, Any], name: str = "metadata") -> None:
+        self.db.execute(
+            upsert_sql("connector_cache", ["source", "name", "value", "updated_at"], ["source", "name"]),
+            (source, name, json.dumps(value, sort_keys=True), _iso(datetime.now(timezone.utc))),
         )
 
     # ------------------------------------------------------------- scores

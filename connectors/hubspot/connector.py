@@ -126,6 +126,10 @@ class HubSpotConnector:
         """(key, task id) of leadsync's tasks created since `since`: what the duplicate check reads."""
         return self._writer.recent_tasks(int(since.timestamp() * 1000))
 
+    def closed_tasks_since(self, since: datetime) -> list[str]:
+        """Ids of leadsync's tasks completed and modified since `since` (the read-back of closed tasks)."""
+        return self._writer.closed_tasks_since(int(since.timestamp() * 1000))
+
     @property
     def task_settle_s(self) -> float:
         """How long a create whose answer was lost may still land (batch create is not idempotent)."""

@@ -27,7 +27,7 @@ from hubspot.crm.contacts import (
     SimplePublicObjectId,
 )
 
-from connectors.base import RawPage, chunks
+from connectors.base import RawPage, chunks, settled
 from connectors.hubspot.transport import Transport
 from mapping.hubspot import CONTACT_PROPERTIES, EXTRA_META, parse_datetime
 
@@ -125,18 +125,25 @@ class Streams:
         return [found[i] for i in ids if i in found]
 
     def contacts_since(self, since_ms: int) -> Iterator[RawPage]:
-        """Search on lastmodifieddate ≥ watermark − overlap, ascending (reference §2.6)."""
+        """Search on lastmodifieddate ≥ watermark − overlap, ascending (reference §2.6); the last page settles
+        the watermark at the first search's time (`connectors.base.settled`)."""
         api = self.t.api("crm.contacts.search_api")
-        for records, cursor, total in self._search_since(api.do_search, "lastmodifieddate", self.properties,
-                                                         since_ms):
-            yield RawPage("contacts", records, str(cursor), {"total": total, **self.meta})
+        started: list[int] = []
 
-    def _search_since(self, search: Callable[..., Any], prop: str,
-                      properties: Sequence[str], since_ms: int) -> Iterator[tuple[list[dict[str, Any]], int, Any]]:
+        def pages() -> Iterator[RawPage]:
+            for records, cursor, total in self._search_since(api.do_search, "lastmodifieddate", self.properties,
+                                                             since_ms, started):
+                yield RawPage("contacts", records, str(cursor), {"total": total, **self.meta})
+
+        yield from settled(pages(), lambda: str(started[0]) if started else None)
+
+    def _search_since(self, search: Callable[..., Any], prop: str, properties: Sequence[str], since_ms: int,
+                      started: list[int]) -> Iterator[tuple[list[dict[str, Any]], int, Any]]:
         """Pages of (new records, cursor ms, total) for `prop` ≥ since − overlap, ascending, deduped by id.
 
         Before `after + limit` would pass the 10,000-result cap (an HTTP 400), a new search starts
-        from the last timestamp seen (reference §2.5).
+        from the last timestamp seen (reference §2.5). `started` receives when the first search was answered
+        (HubSpot's `Date`, epoch ms): the stream's settled point.
         """
         low, seen, cursor, after = since_ms - self.s.overlap_ms, set[str](), since_ms, 0
         while True:
@@ -145,6 +152,8 @@ class Streams:
                 sorts=[{"propertyName": prop, "direction": "ASCENDING"}],
                 properties=list(properties), limit=self.s.search_page_size, after=str(after))
             _, body = self.t.call(search, req, search=True)
+            if not started and self.t.answered_ms is not None:
+                started.append(self.t.answered_ms)
             results = body.get("results") or []
             fresh = [r for r in results if r["id"] not in seen]
             seen.update(r["id"] for r in fresh)
@@ -163,7 +172,8 @@ class Streams:
     def contacts_archived(self, watermark: str | None) -> Iterator[RawPage]:
         """Deleted and merged-away contacts: `?archived=true` (reference §2.6.3), which has no time filter, so
         every archived contact is paged and those archived since the watermark − overlap are kept. The stream's
-        last page carries the newest `archivedAt` (ms) as cursor; archived records are few."""
+        last page carries the newest `archivedAt` (ms) as cursor, or when the first page was answered if that is
+        later (a contact archived while paging has a later `archivedAt`); archived records are few."""
         api = self.t.api("crm.contacts.basic_api")
         since = int(watermark) - self.s.overlap_ms if watermark else None
         newest = [int(watermark) if watermark else 0]
@@ -177,6 +187,8 @@ class Streams:
             while True:
                 _, body = self.t.call(api.get_page, limit=self.s.contacts_page_size, after=after,
                                       properties=properties, archived=True)
+                if after is None and self.t.answered_ms is not None:
+                    newest[0] = max(newest[0], self.t.answered_ms)
                 records = body.get("results") or []
                 stamps = [to_ms(r.get("archivedAt")) or 0 for r in records]
                 newest[0] = max([newest[0], *stamps])
@@ -325,12 +337,16 @@ class Streams:
     def _meetings_since(self, since_ms: int) -> Iterator[RawPage]:
         """Search results carry no associations: one v4 batch read per page adds them (reference §4.2)."""
         api = self.t.api("crm.objects.search_api")
-        pages = self._search_since(partial(api.do_search, "meetings"), "hs_lastmodifieddate", MEETING_PROPERTIES,
-                                   since_ms)
-        for records, cursor, total in pages:
-            if records:
-                self._attach_contacts(records)
-            yield RawPage("meetings", records, str(cursor), {"total": total})
+        started: list[int] = []
+
+        def pages() -> Iterator[RawPage]:
+            for records, cursor, total in self._search_since(partial(api.do_search, "meetings"), "hs_lastmodifieddate",
+                                                             MEETING_PROPERTIES, since_ms, started):
+                if records:
+                    self._attach_contacts(records)
+                yield RawPage("meetings", records, str(cursor), {"total": total})
+
+        yield from settled(pages(), lambda: str(started[0]) if started else None)
 
     def _attach_contacts(self, meetings: list[dict[str, Any]]) -> None:
         api = self.t.api("crm.associations.v4.batch_api")

@@ -22,7 +22,7 @@ import orjson
 import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from connectors.base import AuthError, ConfigError, ConnectorError, QuotaExhausted
+from connectors.base import AuthError, ConfigError, ConnectorError, QuotaExhausted, http_date
 from connectors.hubspot.settings import HubSpotSettings
 
 
@@ -138,6 +138,9 @@ class Transport:
         self.settings = settings
         self.sleep = sleep
         self.calls = 0
+        #: When the last answer left HubSpot, epoch ms by HubSpot's clock (its `Date` header, whole seconds); the
+        #: client's clock when it was sent if no header came. Search streams settle at their first query's.
+        self.answered_ms: int | None = None
         token = "" if settings.uses_oauth or settings.access_token is None else settings.access_token.get_secret_value()
         self.client = hubspot.Client.create(
             access_token=token, host=settings.base_url,
@@ -200,12 +203,15 @@ class Transport:
         self._check_budget()
         self._pace(search)
         self.calls += 1
+        sent_ms = int(time.time() * 1000)
         try:
             resp = fn(*args, **kwargs)
         except urllib3.exceptions.HTTPError as exc:
             raise Transient(f"connection failed: {exc}") from exc
         except Exception as exc:  # each SDK package has its own ApiException (reference §1.5)
             raise self._translate(exc) from exc
+        date = http_date(_header(getattr(resp, "headers", None), "Date"))
+        self.answered_ms = int(date.timestamp() * 1000) if date else sent_ms
         return resp.status, _parse_body(resp.data)
 
     def _check_budget(self) -> None:

@@ -219,6 +219,14 @@ class Writer:
                    {"propertyName": "hs_createdate", "operator": "GTE", "value": str(since_ms)}]
         return [(str(r["properties"][TASK_KEY]), str(r["id"])) for r in self._search_tasks(filters)]
 
+    def closed_tasks_since(self, since_ms: int) -> list[str]:
+        """Ids of tasks carrying a `leadsync_key` that are COMPLETED and were modified at or after `since_ms`:
+        one search call per 200, however many tasks are open."""
+        filters = [{"propertyName": TASK_KEY, "operator": "HAS_PROPERTY"},
+                   {"propertyName": "hs_task_status", "operator": "EQ", "value": "COMPLETED"},
+                   {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(since_ms)}]
+        return [str(r["id"]) for r in self._search_tasks(filters)]
+
     def _search_tasks(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """All pages of one tasks search, oldest first; none when the key property does not exist yet."""
         out: list[dict[str, Any]] = []

@@ -20,8 +20,9 @@ from typing import Any, ClassVar
 
 from simple_salesforce import format_soql
 
-from connectors.base import AuthError, ConfigError, ConnectorError, QuotaExhausted, RawPage, chunks
+from connectors.base import AuthError, ConfigError, ConnectorError, QuotaExhausted, RawPage, chunks, settled
 from connectors.salesforce.bulk import NUMBER_TYPES, BulkReader
+from connectors.salesforce.describe import Describes
 from connectors.salesforce.fields import STATUS, FieldMap
 from connectors.salesforce.history import pull_history
 from connectors.salesforce.settings import SalesforceSettings
@@ -119,24 +120,31 @@ class SalesforceConnector:
         self.settings = settings
         self._sleep = sleep
         self.transport = Transport(settings, sleep)
-        self._describe: dict[str, dict[str, dict[str, Any]]] = {}
+        self._describes = Describes(self.transport, settings.timeout_s)
         self._inactive_users: set[str] | None = None
         self.field_map = FieldMap.build(settings.stage_field, settings.stage_values, settings.field_names)
         self.extra_fields = _extra_fields(settings.extra_fields)
         self._email_messages = True  # False once the org refused EmailMessage (INVALID_TYPE): no more lookups
+        self._query_time: datetime | None = None  # when the stream being pulled first answered (its settled point)
 
     @property
     def api_calls(self) -> int:
         return self.transport.api_calls
 
     # ------------------------------------------------------------------ metadata
+    @property
+    def metadata_cache(self) -> dict[str, Any] | None:
+        """Describes to keep for the next run (incremental state as a plain parameter; the engine stores it)."""
+        return self._describes.dump() if self._describes.changed else None
+
+    @metadata_cache.setter
+    def metadata_cache(self, cache: Mapping[str, Any] | None) -> None:
+        self._describes.load(cache)
+
     def fields_of(self, sobject: str, refresh: bool = False) -> dict[str, dict[str, Any]]:
-        """The object's describe fields by name (one call per object per connector)."""
-        if refresh or sobject not in self._describe:
-            body = self.transport.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe",
-                                                             timeout=self.settings.timeout_s), f"describe {sobject}")
-            self._describe[sobject] = {f["name"]: f for f in body["fields"]}
-        return self._describe[sobject]
+        """The object's describe fields by name: read once per connector, from the saved describes when one
+        conditional call says they are current (`describe.py`)."""
+        return self._describes.get(sobject, refresh)
 
     def select_list(self, sobject: str) -> list[str]:
         """SELECT_FIELDS, minus what describe says this org lacks or hides, once it has been described.
@@ -147,9 +155,9 @@ class SalesforceConnector:
         """
         extras = self.extra_fields.get(sobject, ())
         wanted = self.field_map.select(sobject, (*SELECT_FIELDS[sobject], *extras))
-        if sobject not in self._describe:
+        fields = self._describes.known(sobject)
+        if fields is None:
             return wanted
-        fields = self._describe[sobject]
         self._check_extras(sobject, fields)
         relations = {f["relationshipName"] for f in fields.values() if f.get("relationshipName")}
         return [f for f in wanted if (f.split(".")[0] in relations if "." in f else f in fields)]
@@ -158,13 +166,14 @@ class SalesforceConnector:
         """Fields leadsync writes that the org lacks (in the org's names), after checking the stage config.
 
         This is the connector's start-up (every run calls it, or `ensure_fields`):
-        describe is read fresh, and the configured stage values are checked against
+        describe is read once (or its saved copy checked, `describe.py`), and the configured stage values are checked against
         the org's picklist and `LeadStatus` rows, so a wrong value stops the run
         with a `ConfigError` naming it instead of failing record by record.
         """
-        missing = [f"{obj}.{name}" for obj in ("Lead", "Contact") for name in self.field_map.managed(obj)
-                   if name not in self.fields_of(obj, refresh=True)]
-        key = self.fields_of("Task", refresh=True).get(TASK_KEY_FIELD)
+        described = {obj: self.fields_of(obj) for obj in ("Lead", "Contact")}  # one describe each, not per field
+        missing = [f"{obj}.{name}" for obj, fields in described.items() for name in self.field_map.managed(obj)
+                   if name not in fields]
+        key = self.fields_of("Task").get(TASK_KEY_FIELD)
         if key is None or not key.get("externalId"):
             missing.append(f"Task.{TASK_KEY_FIELD}")
         self.field_map.validate(self.fields_of("Lead"), self.converted_statuses())
@@ -227,6 +236,14 @@ class SalesforceConnector:
             yield RawPage(stream, [], None, {"unavailable": f"{exc.code}: {exc}"})
 
     def _pull_stream(self, stream: str, watermark: str | None) -> Iterator[RawPage]:
+        """`_stream_pages`, whose last page settles the watermark at the time the stream's first query was
+        answered (the org's `Date` header): a quiet object's watermark moves on with every sync, so the next
+        one reads from there less `overlap_s`, not from the last modification seen (`connectors.base.settled`)."""
+        self._query_time = None
+        yield from settled(self._stream_pages(stream, watermark),
+                           lambda: wire_stamp(self._query_time) if self._query_time else None)
+
+    def _stream_pages(self, stream: str, watermark: str | None) -> Iterator[RawPage]:
         """Pages of one object from `watermark` on; the cursor is the page's highest SystemModstamp.
 
         A first query refused with INVALID_FIELD is retried once with the fields
@@ -236,14 +253,17 @@ class SalesforceConnector:
         fields = self.select_list(stream)
         floor = parse_stamp(watermark) - timedelta(seconds=self.settings.overlap_s) if watermark else None
         ties = _Ties(watermark)
-        restarts = 0
+        restarts, described = 0, False
         while True:
             try:
                 yield from self._rest_or_bulk(stream, fields, floor, ties)
                 return
             except ConnectorError as exc:
-                if exc.code == "INVALID_FIELD" and stream not in self._describe:
-                    self.fields_of(stream)  # only the first query validates fields: nothing was yielded yet
+                if exc.code == "INVALID_FIELD" and not described:
+                    # Only the first query validates fields: nothing was yielded yet. A describe already read
+                    # (this run, or a saved one) is asked again, conditionally: it may predate the change.
+                    described = True
+                    self.fields_of(stream, refresh=True)
                     fields = self.select_list(stream)
                     continue
                 if exc.code != "INVALID_QUERY_LOCATOR" or restarts == MAX_RESTARTS or ties.cursor is None:
@@ -262,6 +282,8 @@ class SalesforceConnector:
         include_deleted = floor is not None and stream in CONTACT_STREAMS
         soql = self._incremental_soql(stream, fields, floor)
         for n, body in enumerate(self._query_bodies(soql, include_deleted)):
+            if n == 0 and self._query_time is None:
+                self._query_time = self.transport.answered_at
             records = body.get("records") or []
             logical = (self.field_map.from_org(stream, _plain(r)) for r in records)
             yield self._page(stream, ties.fresh(logical), ties.cursor, "rest")
@@ -332,7 +354,7 @@ class SalesforceConnector:
             try:
                 return self.query(soql)
             except ConnectorError as exc:
-                if exc.code != "INVALID_FIELD" or EMAIL in self._describe:
+                if exc.code != "INVALID_FIELD" or EMAIL in self._describes.fresh:
                     raise
                 self.fields_of(EMAIL)
 
@@ -613,6 +635,13 @@ class SalesforceConnector:
                 rec = self.field_map.from_org(object_type, rec)
                 out[rec["Id"]] = {f: rec.get(f) for f in fields}
         return out
+
+    def closed_tasks_since(self, since: datetime) -> list[str]:
+        """Ids of leadsync's tasks (those with a key) closed and modified since `since`: one query, however many
+        tasks are open (closing a task moves its SystemModstamp, Ref §2.3)."""
+        soql = format_soql("SELECT Id FROM Task WHERE {:literal} != null AND IsClosed = true AND SystemModstamp >= {}",
+                           TASK_KEY_FIELD, since.astimezone(UTC))
+        return [r["Id"] for r in self.query(soql)]
 
     def task_states(self, crm_ids: Sequence[str]) -> dict[str, bool]:
         """Whether each task is closed (`IsClosed`: any closed status counts); deleted tasks are left out."""

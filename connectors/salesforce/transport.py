@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import requests
@@ -26,7 +27,7 @@ from simple_salesforce.exceptions import (
 )
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from connectors.base import AuthError, ConfigError, ConnectorError, QuotaExhausted
+from connectors.base import AuthError, ConfigError, ConnectorError, QuotaExhausted, http_date
 from connectors.salesforce.settings import SalesforceSettings
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,9 @@ class Transport:
     def __init__(self, settings: SalesforceSettings, sleep: Callable[[float], None] | None = None) -> None:
         self.settings = settings
         self.api_calls = 0
+        #: When the last answer left Salesforce, by the org's clock (its `Date` header, whole seconds); the
+        #: client's clock if no header came. A stream settles at its first query's (connector BEHAVIOR.md).
+        self.answered_at: datetime | None = None
         self.session = self._make_session()
         self._sf: Salesforce | None = None
         self._sleep = sleep
@@ -99,10 +103,14 @@ class Transport:
     def _count(self) -> None:
         self.api_calls += 1
 
+    def _keep_date(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.answered_at = http_date(response.headers.get("Date")) or datetime.now(UTC)
+
     def _make_session(self) -> requests.Session:
         s = requests.Session()
         s.trust_env = False  # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE must not override the configured CA
         s.verify = self.settings.ca_bundle or True
+        s.hooks["response"].append(self._keep_date)
         counting = _CountingAdapter(self._count)
         s.mount("https://", counting)
         s.mount("http://", counting)

@@ -272,6 +272,100 @@ def email_properties() -> list[PropertyDef]:
     ]
 
 
+def _crm_system(group: str) -> list[PropertyDef]:
+    """The read-only properties every CRM object has (records, unlike activities, also carry an owner)."""
+    return [*_system(group), PropertyDef("hubspot_owner_id", "Owner", "enumeration", "select", group)]
+
+
+#: Company, deal and ticket option values as HubSpot's default pipelines and properties name them *(assumed: the
+#: reference does not list them; these are the values of a new portal's default pipelines)*.
+DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
+               "contractsent", "closedwon", "closedlost")
+TICKET_STAGES = ("1", "2", "3", "4")  # New, Waiting on contact, Waiting on us, Closed (numeric ids)
+COMMUNICATION_CHANNELS = ("SMS", "WHATS_APP", "LINKEDIN_MESSAGE", "PHYSICAL_MAIL", "CUSTOM_CHANNEL_CONVERSATION")
+
+
+def company_properties() -> list[PropertyDef]:
+    g = "companyinformation"
+    return [
+        *(PropertyDef(n, _label(n), group=g, unique=n == "domain") for n in (
+            "name", "domain", "website", "phone", "address", "city", "state", "zip", "country", "industry",
+            "description", "type", "linkedin_company_page", "timezone")),
+        PropertyDef("numberofemployees", "Number of Employees", "number", "number", g),
+        PropertyDef("annualrevenue", "Annual Revenue", "number", "number", g),
+        PropertyDef("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", g, options=LIFECYCLE_STAGES),
+        _dt("createdate", g), _ro("num_associated_contacts", "number", g, "number"),
+        _ro("num_associated_deals", "number", g, "number"), *_crm_system(g),
+    ]
+
+
+def deal_properties() -> list[PropertyDef]:
+    g = "dealinformation"
+    return [
+        PropertyDef("dealname", "Deal Name", group=g), PropertyDef("amount", "Amount", "number", "number", g),
+        PropertyDef("dealstage", "Deal Stage", "enumeration", "radio", g, options=DEAL_STAGES),
+        PropertyDef("pipeline", "Pipeline", "enumeration", "select", g, options=("default",)),
+        PropertyDef("closedate", "Close Date", "datetime", "date", g),
+        PropertyDef("dealtype", "Deal Type", "enumeration", "radio", g, options=("newbusiness", "existingbusiness")),
+        PropertyDef("description", "Deal Description", field_type="textarea", group=g),
+        _dt("createdate", g), _ro("hs_is_closed", "bool", g, "booleancheckbox"),
+        _ro("hs_is_closed_won", "bool", g, "booleancheckbox"), _ro("days_to_close", "number", g, "number"),
+        *_crm_system(g),
+    ]
+
+
+def ticket_properties() -> list[PropertyDef]:
+    g = "ticketinformation"
+    return [
+        PropertyDef("subject", "Ticket name", group=g),
+        PropertyDef("content", "Ticket description", field_type="textarea", group=g),
+        PropertyDef("hs_pipeline", "Pipeline", "enumeration", "select", g, options=("0",)),
+        PropertyDef("hs_pipeline_stage", "Ticket status", "enumeration", "select", g, options=TICKET_STAGES),
+        PropertyDef("hs_ticket_priority", "Priority", "enumeration", "select", g, options=("LOW", "MEDIUM", "HIGH")),
+        PropertyDef("hs_ticket_category", "Category", "enumeration", "checkbox", g,
+                    options=("PRODUCT_ISSUE", "BILLING_ISSUE", "FEATURE_REQUEST", "GENERAL_INQUIRY")),
+        _dt("createdate", g), _dt("closed_date", g), *_crm_system(g),
+    ]
+
+
+def communication_properties() -> list[PropertyDef]:
+    """Logged SMS, WhatsApp and LinkedIn messages (HubSpot's communications API)."""
+    g = "communication"
+    return [
+        PropertyDef("hs_timestamp", "Activity date", "datetime", "date", g),
+        PropertyDef("hs_communication_channel_type", "Channel type", "enumeration", "select", g,
+                    options=COMMUNICATION_CHANNELS),
+        PropertyDef("hs_communication_logged_from", "Logged from", "enumeration", "select", g, options=("CRM",)),
+        PropertyDef("hs_communication_body", "Body", field_type="textarea", group=g),
+        PropertyDef("hubspot_owner_id", "Activity assigned to", "enumeration", "select", g), *_system(g),
+    ]
+
+
+def product_properties() -> list[PropertyDef]:
+    g = "productinformation"
+    return [PropertyDef("name", "Name", group=g), PropertyDef("description", "Description", field_type="textarea",
+                                                              group=g),
+            PropertyDef("price", "Unit price", "number", "number", g), PropertyDef("hs_sku", "SKU", group=g),
+            PropertyDef("hs_recurring_billing_period", "Term", group=g), _dt("createdate", g), *_system(g)]
+
+
+def line_item_properties() -> list[PropertyDef]:
+    g = "lineiteminformation"
+    return [PropertyDef("name", "Name", group=g), PropertyDef("quantity", "Quantity", "number", "number", g),
+            PropertyDef("price", "Unit price", "number", "number", g),
+            PropertyDef("hs_product_id", "Product ID", "number", "number", g),
+            _ro("amount", "number", g, "number"), _dt("createdate", g), *_system(g)]
+
+
+def quote_properties() -> list[PropertyDef]:
+    g = "quoteinformation"
+    return [PropertyDef("hs_title", "Quote name", group=g), PropertyDef("hs_expiration_date", "Expiration date",
+                                                                        "datetime", "date", g),
+            PropertyDef("hs_status", "Quote approval status", "enumeration", "select", g,
+                        options=("DRAFT", "APPROVAL_NOT_NEEDED", "PENDING_APPROVAL", "APPROVED", "REJECTED")),
+            _dt("createdate", g), *_system(g)]
+
+
 @dataclass(frozen=True)
 class ObjectType:
     """One object type the portal stores, as data: the names peers use for it, what a create needs and gets."""
@@ -300,6 +394,18 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
     ObjectType("calls", "call", "0-48", "call", call_properties, ("call",), ("hs_timestamp",)),
     ObjectType("emails", "email", "0-49", "email", email_properties, ("email",),
                ("hs_timestamp", "hs_email_direction")),
+    # Standard CRM objects a portal always has (the sandbox seeds none of their records): the Properties API
+    # (v3 and the legacy v1/v2 lists), list/search, and associations answer for them as for any object.
+    ObjectType("companies", "company", "0-2", "company", company_properties, ("companyinformation",)),
+    ObjectType("deals", "deal", "0-3", "deal", deal_properties, ("dealinformation",), ("dealname", "dealstage")),
+    ObjectType("tickets", "ticket", "0-5", "ticket", ticket_properties, ("ticketinformation",),
+               ("subject", "hs_pipeline_stage")),
+    ObjectType("communications", "communication", "0-18", "communication", communication_properties,
+               ("communication",), ("hs_timestamp",)),
+    ObjectType("products", "product", "0-7", "product", product_properties, ("productinformation",), ("name",)),
+    ObjectType("line_items", "line_item", "0-8", "line_item", line_item_properties, ("lineiteminformation",),
+               ("name",)),
+    ObjectType("quotes", "quote", "0-14", "quote", quote_properties, ("quoteinformation",), ("hs_title",)),
 )
 OBJECT_TYPE = {t.name: t for t in OBJECT_TYPES}
 #: Singular names and type ids peers use for the same objects (`/crm/v3/objects/contact`, `0-1`).
@@ -307,13 +413,18 @@ OBJECT_ALIASES = {alias: t.name for t in OBJECT_TYPES for alias in (t.singular, 
 
 #: Directional HUBSPOT_DEFINED association type ids, (from, to) -> id. Task ones were seen in real traffic
 #: (reference §4.1); the other object→contact ones are listed in §4.2 ([unverified] there); contact→object
-#: ones are HubSpot's default table *(assumed)*. Companies and deals are not stored, so links to them fail.
+#: ones, and those between contacts, companies, deals, tickets and communications, are HubSpot's default
+#: (unlabeled) table in its associations v4 guide *(assumed: the reference does not list them)*.
 ASSOCIATION_TYPES = {
     ("tasks", "contacts"): 204, ("tasks", "companies"): 192, ("tasks", "deals"): 216,
     ("meetings", "contacts"): 200, ("notes", "contacts"): 202, ("calls", "contacts"): 194,
     ("emails", "contacts"): 198,
     ("contacts", "tasks"): 203, ("contacts", "meetings"): 199, ("contacts", "notes"): 201,
     ("contacts", "calls"): 193, ("contacts", "emails"): 197,
+    ("contacts", "companies"): 279, ("companies", "contacts"): 280, ("deals", "contacts"): 3,
+    ("contacts", "deals"): 4, ("contacts", "tickets"): 15, ("tickets", "contacts"): 16,
+    ("deals", "companies"): 341, ("companies", "deals"): 342, ("communications", "contacts"): 81,
+    ("contacts", "communications"): 82,
 }
 
 

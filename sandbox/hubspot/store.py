@@ -19,10 +19,23 @@ from sandbox.hubspot.seeding import iso
 
 #: The property holding the last-modified time, per object type (reference §2.6).
 MODIFIED = {"contacts": "lastmodifieddate"}
-CREATED = {"contacts": "createdate"}
+CREATED = {"contacts": "createdate", **{t: "createdate" for t in ("companies", "deals", "tickets", "products",
+                                                                  "line_items", "quotes")}}
 #: Properties a contact returns when none are requested (seen in a real recorded response, §2.1).
 DEFAULT_CONTACT_PROPS = ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname")
 DEFAULT_OBJECT_PROPS = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
+#: Other objects' defaults as HubSpot's object guides list them *(assumed: not in the reference)*.
+DEFAULT_PROPS = {
+    "contacts": DEFAULT_CONTACT_PROPS,
+    "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
+    "deals": ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id",
+              "pipeline"),
+    "tickets": ("content", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_pipeline", "hs_pipeline_stage",
+                "hs_ticket_category", "hs_ticket_priority", "subject"),
+    "products": ("createdate", "description", "hs_lastmodifieddate", "hs_object_id", "name", "price"),
+    "line_items": ("amount", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_product_id", "name", "price",
+                   "quantity"),
+}
 
 
 #: Association type labels use these names ("task_to_contact", "meeting_event_to_contact").
@@ -85,7 +98,7 @@ class Record:
     def to_json(self, props: list[str] | None, object_type: str, with_assoc: tuple[str, ...] = (),
                 with_history: tuple[str, ...] = ()) -> dict[str, Any]:
         """The wire shape; requested-but-unset properties are null (reference §2.1)."""
-        names = props or list(DEFAULT_CONTACT_PROPS if object_type == "contacts" else DEFAULT_OBJECT_PROPS)
+        names = props or list(DEFAULT_PROPS.get(object_type, DEFAULT_OBJECT_PROPS))
         out_props = {n: self.properties.get(n) for n in names}
         out_props["hs_object_id"] = self.id
         mod = modified_prop(object_type)

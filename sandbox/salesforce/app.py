@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
@@ -17,6 +18,7 @@ from sandbox.salesforce.auth import INVALID_SESSION, LOGIN_ROUTES, Logins, OAuth
 from sandbox.salesforce.bulk import BulkQueries
 from sandbox.salesforce.bulk_ingest import BulkIngest
 from sandbox.salesforce.composite import Composite
+from sandbox.salesforce.metadata import MetadataClock, not_modified
 from sandbox.salesforce.query import Binder, Plan, attributes, execute, render_page, render_value
 from sandbox.salesforce.soql import SoqlError, caret_message, parse
 from sandbox.salesforce.store import Row, Store
@@ -41,9 +43,12 @@ class Cursor:
 class SalesforceApi:
     """Registers the Salesforce routes on `app` over `store`, and accounts for every API call."""
 
-    def __init__(self, app: App, store: Store, sessions: Sessions, oauth: OAuthConfig, daily_limit: int) -> None:
+    def __init__(self, app: App, store: Store, sessions: Sessions, oauth: OAuthConfig, daily_limit: int,
+                 metadata_since: datetime | None = None) -> None:
         self.app = app
         self.store = store
+        now = datetime.now(timezone.utc)
+        self.metadata = MetadataClock(store.schema, min(metadata_since or now, now))
         self.sessions = sessions
         self.daily_limit = daily_limit
         self.api_usage = 0
@@ -94,6 +99,7 @@ class SalesforceApi:
         remaining = max(self.daily_limit - self.api_usage, 0)
         return Response(200, {
             "DailyApiRequests": {"Max": self.daily_limit, "Remaining": remaining},
+            "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
             "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
             "DailyBulkV2QueryFileStorageMB": {"Max": 1048576, "Remaining": 1048576},
             "DataStorageMB": {"Max": 5, "Remaining": 5},
@@ -147,6 +153,9 @@ class SalesforceApi:
 
     def describe_global(self, req: Request) -> Response:
         version = req.params["version"]
+        with self.app.lock:
+            if not_modified(req.headers.get("if-modified-since"), self.metadata.last_change()):
+                return Response(304)
         objs = [{k: v for k, v in o.describe(version).items() if k != "fields"} for o in self.store.schema.values()]
         return Response(200, {"encoding": "UTF-8", "maxBatchSize": MAX_BATCH, "sobjects": objs})
 
@@ -154,6 +163,9 @@ class SalesforceApi:
         table = self.store.table(req.params["sobject"])
         if table is None:
             return Response(404, NOT_FOUND)
+        with self.app.lock:
+            if not_modified(req.headers.get("if-modified-since"), self.metadata.changed_at(table.sobject.name)):
+                return Response(304)
         return Response(200, table.sobject.describe(req.params["version"]))
 
     def get(self, req: Request) -> Response:

@@ -51,6 +51,8 @@ class OAuthConfig:
     password: str
     security_token: str = ""
     jwt_public_key: str | None = None
+    #: What a web-server or user-agent flow would have handed the app; the refresh-token grant takes it.
+    refresh_token: str = "5Aep861sandboxRefreshToken0000000000000000000000000000000000000000"
 
 
 class Logins:
@@ -65,7 +67,7 @@ class Logins:
         app.route("POST", "/services/Soap/u/{version}", "sf.soap_login")(self.soap_login)
 
     def token(self, req: Request) -> Response:
-        """OAuth 2.0 token endpoint: client credentials, JWT bearer and (deprecated) password grants."""
+        """OAuth 2.0 token endpoint: client credentials, JWT bearer, refresh token and (deprecated) password grants."""
         form = {k: v[-1] for k, v in parse_qs(req.body.decode(), keep_blank_values=True).items()}
         grant = form.get("grant_type", "")
         if grant == "client_credentials":
@@ -76,6 +78,14 @@ class Logins:
         elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             if not self._jwt_ok(form.get("assertion", "")):
                 return Response(400, {"error": "invalid_grant", "error_description": "invalid assertion"})
+        elif grant == "refresh_token":
+            # Refresh token flow (help "OAuth 2.0 Refresh Token Flow for Renewed Sessions"): client_id, the
+            # refresh token, and client_secret when the app requires it; a new access token, no new refresh token.
+            if form.get("client_id") != self.oauth.consumer_key or form.get("client_secret") not in (
+                    None, self.oauth.consumer_secret):
+                return Response(400, {"error": "invalid_client_id", "error_description": "client identifier invalid"})
+            if form.get("refresh_token") != self.oauth.refresh_token:
+                return Response(400, {"error": "invalid_grant", "error_description": "expired access/refresh token"})
         elif grant == "password":
             if (form.get("client_id"), form.get("client_secret"), form.get("username"), form.get("password")) != (
                     self.oauth.consumer_key, self.oauth.consumer_secret, self.oauth.username, self.oauth.password):

@@ -87,6 +87,7 @@ class BulkQueries:
         app.route("GET", DATA + "/jobs/query/{job_id}/results", "sf.bulk_query_results")(self.results)
         app.route("GET", DATA + "/jobs/query/{job_id}", "sf.bulk_query_job")(self.job)
         app.route("PATCH", DATA + "/jobs/query/{job_id}", "sf.bulk_query_abort")(self.abort)
+        app.route("DELETE", DATA + "/jobs/query/{job_id}", "sf.bulk_query_delete")(self.delete)
 
     def create(self, req: Request) -> Response:
         body = req.json() or {}
@@ -124,6 +125,20 @@ class BulkQueries:
         if (req.json() or {}).get("state") == "Aborted" and job.state != "JobComplete":
             job.state = "Aborted"
         return Response(200, job.info())
+
+    def delete(self, req: Request) -> Response:
+        """`DELETE …/jobs/query/{id}`: 204 and no body; the job and its results are gone (a second DELETE, or a
+        poll, is a 404). Only a job in state JobComplete, Aborted or Failed can be deleted; otherwise 400
+        `API_ERROR` (Bulk API 2.0 guide, "Delete a Query Job", with that error body)."""
+        job = self.jobs.get(req.params["job_id"])
+        if job is None:
+            return Response(404, job_errors("The requested resource does not exist", "NOT_FOUND"))
+        with self.app.lock:
+            if job.state in ("UploadComplete", "InProgress"):
+                return Response(400, job_errors("Error encountered when deleting the job because the job is not "
+                                                "terminated", "API_ERROR"))
+            del self.jobs[job.id]
+        return Response(204)
 
     def results(self, req: Request) -> Response:
         job = self.jobs.get(req.params["job_id"])

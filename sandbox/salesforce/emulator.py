@@ -79,7 +79,7 @@ class SalesforceEmulator:
         self.sessions = Sessions()
         self.sessions.issue(session_id)
         self.oauth = OAuthConfig(consumer_key, consumer_secret, username, password, security_token, jwt_public_key)
-        self.api = SalesforceApi(self.app, self.store, self.sessions, self.oauth, daily_limit)
+        self.api = SalesforceApi(self.app, self.store, self.sessions, self.oauth, daily_limit, self.anchor)
         if state_file is not None:
             if saved:
                 self.api.api_usage = persist.load(self.store, state_file)
@@ -158,6 +158,7 @@ class SalesforceEmulator:
             obj = self.store.schema[sobject]
             obj.fields[name] = FieldDef(name, field_type, label or name, length, picklist=picklist, custom=True)
             obj.__dict__.pop("_fold", None)  # SObjectDef caches its case-folded field names
+            self.api.metadata.changed_at(sobject)  # the object's metadata changed now (If-Modified-Since)
 
     @property
     def api_usage(self) -> int:

@@ -31,7 +31,7 @@ from typing import Any
 from mapping.model import STAGE_RANK, Stage
 from scoring.compiled import EMAIL_RE
 from sync.report_history import history_section
-from sync.stage_history import person_histories
+from sync.stage_history import deal_entries, person_histories
 from sync.state import State
 
 FUNNEL: tuple[str, ...] = ("subscriber", "lead", "mql", "sql", "opportunity", "customer")
@@ -209,8 +209,6 @@ def load_changes(state: State) -> list[Change]:
     """Stage changes in time order (stable on write order for equal times): leadsync's writes, and the
     entries the CRMs' own history gives (no "from": the CRM said only when the stage was entered), deals'
     opened/won dates included, so a first backfill already shows when people really qualified."""
-    from sync.stage_history import deal_entries
-
     out = []
     for source, cid, before, after, at in state.report_stage_history():
         when = parse_time(at)

@@ -135,7 +135,8 @@ def run_sources(settings: Settings, state: State, sources: list[str], kind: str,
                 policy=settings.person_policy())
         if engines:  # runs a killed process left `running` are marked killed before ours starts
             state.mark_killed_runs(holding=list(engines))
-        results = Sync(state, engines, model, settings.person_policy()).run(kind, resume, since) if engines else {}
+        results = Sync(state, engines, model, settings.person_policy(), settings.routing,
+                       settings.alerts).run(kind, resume, since) if engines else {}
     BUSY.extend(busy)
     return [results[s] for s in sources if s in results]
 

@@ -545,6 +545,10 @@ class SalesforceConnector:
             return st.queue_owner_id
         return owner_id
 
+    def owners(self) -> dict[str, bool]:
+        """User id → `IsActive`, for routing: one query (every user; queues are never routed to)."""
+        return {r["Id"]: bool(r.get("IsActive")) for r in self.query("SELECT Id, IsActive FROM User")}
+
     def _inactive(self) -> set[str]:
         if self._inactive_users is None:
             self._inactive_users = {r["Id"] for r in self.query("SELECT Id FROM User WHERE IsActive = false")}

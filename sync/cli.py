@@ -328,15 +328,35 @@ def explain(email: str, as_json: bool = JSON) -> None:
         raise typer.Exit(1)
     results = []
     for person, records, d in _decisions(state, model, settings, found, now):
+        routing = _routing_of(state, settings, d, records, now)
         for c in records:
             results.append({"source": c.source, "id": c.id, "object_type": c.object_type, "name": c.name,
                             "crm_stage": c.lifecycle_stage.value if c.lifecycle_stage else None,
                             "person": person.key, "score": d.score.to_dict(),
-                            "provenance": d.profile.provenance_dict()})
+                            "provenance": d.profile.provenance_dict(), "routing": routing})
         if not as_json:
             _print_explanation(d.profile.contact, d.score, records=records, provenance=d.profile.provenance_dict())
+            _print_routing(routing)
     if as_json:
         _emit({"email": email, "contacts": results})
+
+
+def _routing_of(state: State, settings: Settings, d: Any, records: list[Any], now: datetime) -> dict[str, Any] | None:
+    """The person's owner routing (sync/routing_run.py), when routing is on."""
+    if not settings.routing.enabled:
+        return None
+    from sync.routing_run import explain as explain_routing
+
+    return explain_routing(state, settings.routing.policy(), d, records, now.date())
+
+
+def _print_routing(routing: dict[str, Any] | None) -> None:
+    if routing is None:
+        return
+    who = routing["rep"] or routing["owner_id"] or "the CRM's default owner"
+    when = f", {routing['at'][:16]} in run {routing['run_id']}" if routing["persisted"] else " (would be)"
+    out.print(f"  owner routing: [bold]{crm(who)}[/] by {crm(routing['rule'])}{when}")
+    out.print("  Routed: " + crm("; ".join(routing["reasons"])))
 
 
 def _decisions(state: State, model: ScoringModel, settings: Settings, found: list[Any], now: datetime

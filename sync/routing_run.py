@@ -111,3 +111,20 @@ class Router:
         if not c.owner_id or c.owner_id.startswith(QUEUE_PREFIX):
             return True
         return rs.owner_written(self.state, c.source, c.id, field_name) == c.owner_id
+
+
+def explain(state: State, policy: RoutingPolicy, d: PersonDecision, records: Sequence[Contact],
+            today: date) -> dict[str, Any]:
+    """What `leadsync explain` says of a person's routing: the persisted assignment, else what the rules
+    would pick now (without the CRMs' user lists, so every rep counts as active; nothing is saved)."""
+    rows = rs.assignment_rows(state, [c.key for c in records])
+    if rows:
+        r = rows[0]
+        return {"persisted": True, "rule": r["rule"], "rep": r["rep"], "team": r["team"], "owner_id": r["owner_id"],
+                "at": r["at"], "run_id": r["run_id"], "reasons": r["reasons"]}
+    target = d.handoff.target if d.handoff else next((p.contact.source for p in d.plans if p.task),
+                                                      records[0].source if records else "salesforce")
+    router = Router(state, policy, Availability(), today, "explain", persist=False)
+    a = router.assign(d, records, target)
+    return {"persisted": False, "rule": a.rule, "rep": a.rep, "team": a.team, "owner_id": a.owner_id,
+            "at": None, "run_id": None, "reasons": [*a.reasons, "(not routed yet: users' activity not read)"]}

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import requests
+from simple_salesforce import Salesforce
 from typer.testing import CliRunner
 
-from sandbox.run import Sandbox
+from sandbox.run import SALESFORCE_SESSION, Sandbox
 from sandbox.seed import OWNERS, SF_QUEUE_ID
 from sync.cli import app
 from sync.state import State
@@ -31,8 +34,11 @@ def leadsync_tasks(sb: Sandbox) -> list[dict[str, Any]]:
     return [t for t in sb.salesforce.records("Task") if t.get("LeadSync_Key__c")]
 
 
-def state(sb_env: Sandbox, tmp_path) -> State:
-    return State(f"sqlite:///{tmp_path}/state.db")
+def salesforce(sb: Sandbox) -> Salesforce:
+    s = requests.Session()
+    s.verify = str(sb.salesforce.ca_pem_path)
+    s.trust_env = False
+    return Salesforce(instance_url=sb.salesforce_url, session_id=SALESFORCE_SESSION, version="59.0", session=s)
 
 
 def test_round_robin_by_weight_skips_inactive_and_away_and_alerts_once(sandbox_env, tmp_path, slack, smtp):
@@ -119,3 +125,27 @@ def test_plan_routes_without_persisting(sandbox_env, tmp_path, slack):
     assert slack.received == []
     handoffs = plan.get("handoffs") or []
     assert handoffs and all("Routed:" in h["task"]["body"] for h in handoffs if h.get("task"))
+
+
+def test_sla_escalation_once_for_open_hand_offs_only(sandbox_env, tmp_path, slack):
+    sb = sandbox_env
+    (tmp_path / "leadsync.toml").write_text(routing_toml(slack.url("/team"), slack.url("/esc")))
+    cli("backfill")
+    tasks = leadsync_tasks(sb)
+    assert len(tasks) >= 2
+    done = tasks[0]
+    salesforce(sb).Task.update(done["Id"], {"Status": "Completed"})  # the rep did it
+    cli("sync", "--once")  # reads the completion back
+    st = State(f"sqlite:///{tmp_path}/state.db")
+    from sync.alerts import Alerts
+    from sync.settings import Settings
+
+    settings = Settings()
+    later = datetime.now(timezone.utc) + timedelta(days=7)  # a week always holds 120 business hours
+    counts = Alerts(st, settings.routing, settings.alerts).run(later, "sla-check")
+    escalations = [d for d in slack.delivered if d["path"] == "/esc"]
+    assert counts == {"salesforce": {"sent": len(tasks) - 1}} and len(escalations) == len(tasks) - 1
+    assert all(e["body"]["text"].startswith("*SLA passed: Follow up:") for e in escalations)
+    assert not any(done["Subject"] in e["body"]["text"] for e in escalations)
+    assert Alerts(st, settings.routing, settings.alerts).run(later + timedelta(days=3), "again") == {}
+    assert len([d for d in slack.delivered if d["path"] == "/esc"]) == len(tasks) - 1

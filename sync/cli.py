@@ -664,6 +664,9 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
                                               provenance=d.profile.provenance_dict(), console=quiet)
                            for _, records, d in _decisions(state, model, settings, state.contact_by_email(email),
                                                            scoring_time(datetime.now(timezone.utc)))])
+        from sync.demo_routing import routing_story
+
+        result["routing"] = routing_story(state, quiet)
         if as_json:
             _emit(result)
         else:
@@ -677,9 +680,12 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
 def _sandbox_settings(sb: Any, state_url: str) -> Settings:
     from connectors.hubspot.settings import HubSpotSettings
     from connectors.salesforce.settings import SalesforceSettings
+    from sync.demo_routing import demo_routing
 
     env = sb.env()
+    routing, alerts = demo_routing(datetime.now(timezone.utc).date())
     return Settings(
+        routing=routing, alerts=alerts,
         hubspot=HubSpotSettings(access_token=env["LEADSYNC_HUBSPOT__ACCESS_TOKEN"],
                                 base_url=env["LEADSYNC_HUBSPOT__BASE_URL"]),
         salesforce=SalesforceSettings(instance_url=env["LEADSYNC_SALESFORCE__INSTANCE_URL"],

@@ -75,21 +75,19 @@ class Alerts:
     def _queue_escalations(self, since: datetime, now: datetime, run_id: str) -> None:
         sla = self.settings.sla_business_hours
         with self.state.tx():
-            for t in rs.unalerted_tasks(self.state, since, "escalation"):
-                if t["completed_at"]:
-                    continue
-                start = parse_time(t["confirmed_at"]) or parse_time(t["created_at"])
-                hours = business_hours(start, now) if start else 0.0
-                if hours <= sla:
-                    continue
+            for t, hours in overdue(self.state, since, now, sla):
                 rep, team = self._owner(t)
                 p = t["payload"]
                 who = rep or t["owner_id"] or "nobody"
+                moved = f" Re-routed from {p['_rerouted_from']} to {who}." if p.get("_rerouted_from") else ""
                 payload = {"source": t["source"], "record": t["contact_id"], "task": t["crm_id"], "owner": who,
                            "subject": f"SLA passed: {p.get('subject') or 'hand-off'}",
-                           "text": f"Still open after {hours:.0f} business hours (SLA {sla:g} h), owner {who}.\n"
-                                   + (p.get("body") or "")}
-                self._queue("escalation", t, self._escalation_targets(rep, team), payload, run_id)
+                           "text": f"Still open after {hours:.0f} business hours (SLA {sla:g} h), owner {who}."
+                                   f"{moved}\n" + (p.get("body") or "")}
+                targets = self._escalation_targets(rep, team)
+                if moved:  # the new owner hears of it too
+                    targets += [x for x in self._handoff_targets(rep, None) if x.name.startswith("rep:")]
+                self._queue("escalation", t, targets, payload, run_id)
 
     def _queue(self, kind: str, t: dict[str, Any], targets: list[Target], payload: dict[str, Any],
                run_id: str) -> None:
@@ -223,6 +221,17 @@ class Alerts:
         except Exception as exc:  # a bug must not cost the sync; the alert may have gone out: never resent
             log.exception("alert %s: unexpected error", a["key"])
             return "unconfirmed", type(exc).__name__
+
+
+def overdue(state: State, since: datetime, now: datetime, sla_hours: float) -> list[tuple[dict[str, Any], float]]:
+    """Open hand-off tasks past the SLA (business hours from confirmation) not escalated yet."""
+    out = []
+    for t in rs.unalerted_tasks(state, since, "escalation"):
+        start = parse_time(t["confirmed_at"]) or parse_time(t["created_at"])
+        hours = business_hours(start, now) if start else 0.0
+        if not t["completed_at"] and hours > sla_hours:
+            out.append((t, hours))
+    return out
 
 
 def release(state: State, keys: list[str]) -> int:

@@ -117,6 +117,12 @@ class Sync:
 
         run_id = next(iter(self.summaries.values())).run_id
         try:
+            if a.escalate and a.reroute_on_escalation and self.router is not None:
+                from sync.alerts import overdue
+                from sync.routing_state import alerts_since
+
+                late = overdue(self.state, alerts_since(self.state), self.wall_now, a.sla_business_hours)
+                self.router.reroute([t for t, _ in late], {src: e.connector for src, e in self._live().items()})
             counts = Alerts(self.state, self.routing_settings, a).run(self.wall_now, run_id)
         except Exception:  # the state store itself failing: the next run queues and sends again
             log.exception("run %s: alerts not sent", run_id)

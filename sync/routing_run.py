@@ -12,6 +12,7 @@ finds it and keeps the same rep, and a round-robin turn is counted exactly once.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -81,6 +82,47 @@ class Router:
             with self.state.tx():
                 rs.save_assignment(self.state, d.person, keys, a, self.run_id)
         return a
+
+    def reroute(self, tasks: Sequence[dict[str, Any]], connectors: Mapping[str, Any]) -> int:
+        """Overdue hand-off tasks to another rep by the same rules (their owner counts as unavailable): the
+        assignment persisted, the task's owner set in the CRM and audited, the ledger's owner updated."""
+        moves: dict[str, list[tuple[dict[str, Any], Assignment]]] = {}
+        for t in tasks:
+            c = self.state.contacts(t["source"], [t["contact_id"]]).get(t["contact_id"])
+            conn = connectors.get(t["source"])
+            if c is None or not t["crm_id"] or getattr(conn, "reassign_tasks", None) is None:
+                continue
+            current = self.policy.rep_by_id(t["source"], t["owner_id"]) if t["owner_id"] else None
+            inactive = dict(self.avail.inactive)
+            for crm, oid in (current.ids.items() if current else ()):
+                inactive[crm] = inactive.get(crm, frozenset()) | {oid}
+            facts = Facts(t["source"], c.country, c.industry, c.company_size)
+            a = route(self.policy, facts, Availability(inactive, self.avail.read), self.today, self.counters)
+            if not a.owner_id or a.owner_id == t["owner_id"]:
+                continue
+            was = current.name if current else (t["owner_id"] or "nobody")
+            a = replace(a, reasons=(f"re-routed from {was} after the SLA", *a.reasons))
+            moves.setdefault(t["source"], []).append((t, a))
+        moved = 0
+        for source, items in moves.items():
+            failed = set(connectors[source].reassign_tasks({t["crm_id"]: a.owner_id for t, a in items}))
+            with self.state.tx():
+                for t, a in items:
+                    if t["crm_id"] in failed:
+                        continue
+                    keys = [f"{t['source']}:{t['contact_id']}"]
+                    rows = rs.assignment_rows(self.state, keys)
+                    rs.save_assignment(self.state, rows[0]["person"] if rows else keys[0], keys, a, self.run_id)
+                    if a.counted and a.team and a.rep:
+                        team = self.counters.setdefault(a.team, {})
+                        team[a.rep] = team.get(a.rep, 0) + 1
+                    was = a.reasons[0].removeprefix("re-routed from ").removesuffix(" after the SLA")
+                    payload = {**t["payload"], "owner_id": a.owner_id, "_rerouted_from": was}
+                    self.state.db.execute("UPDATE task_ledger SET owner_id=?, payload=? WHERE key=?",
+                                          (a.owner_id, json.dumps(payload), t["key"]))
+                    self.state.audit(self.run_id, source, "task", t["crm_id"], {"owner_id": (t["owner_id"], a.owner_id)})
+                    moved += 1
+        return moved
 
     def _handoff(self, h: Handoff, a: Assignment) -> Handoff:
         values = dict(h.values)

@@ -141,6 +141,9 @@ class HubSpotConnector:
     def complete_tasks(self, crm_ids: Sequence[str]) -> list[str]:
         return self._records.complete_tasks(crm_ids)
 
+    def reassign_tasks(self, owners: Mapping[str, str]) -> list[str]:
+        return self._records.reassign_tasks(owners)
+
     def owners(self) -> dict[str, bool]:
         """Owner id → active, for routing (read once per run by the caller)."""
         return self._owners.states()

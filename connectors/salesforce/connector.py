@@ -613,6 +613,16 @@ class SalesforceConnector:
         """Whether each task is closed (`IsClosed`: any closed status counts); deleted tasks are left out."""
         return {tid: bool(row.get("IsClosed")) for tid, row in self.read_fields("Task", crm_ids, ["IsClosed"]).items()}
 
+    def reassign_tasks(self, owners: Mapping[str, str]) -> list[str]:
+        """Set tasks' OwnerId (SLA re-routing); returns the ids Salesforce did not update."""
+        ids = list(owners)
+        failed: list[str] = []
+        for part in chunks(ids, self.settings.write_batch_size):
+            records = [{"attributes": {"type": "Task"}, "id": i, "OwnerId": owners[i]} for i in part]
+            outcomes = self._write("composite/sobjects", records)
+            failed += [i for i, out in zip(part, outcomes, strict=True) if not out.get("success")]
+        return failed
+
     def complete_tasks(self, crm_ids: Sequence[str]) -> list[str]:
         """Set Status to Completed through collection updates; returns the ids Salesforce did not update."""
         failed: list[str] = []

@@ -149,3 +149,42 @@ def test_sla_escalation_once_for_open_hand_offs_only(sandbox_env, tmp_path, slac
     assert not any(done["Subject"] in e["body"]["text"] for e in escalations)
     assert Alerts(st, settings.routing, settings.alerts).run(later + timedelta(days=3), "again") == {}
     assert len([d for d in slack.delivered if d["path"] == "/esc"]) == len(tasks) - 1
+
+
+def test_sla_reroute_moves_the_task_to_another_rep_once(sandbox_env, tmp_path, slack):
+    sb = sandbox_env
+    (tmp_path / "leadsync.toml").write_text(routing_toml(slack.url("/team"), slack.url("/esc")) +
+                                            "reroute_on_escalation = true\n")
+    cli("backfill")
+    before = {t["Id"]: t["OwnerId"] for t in leadsync_tasks(sb)}
+    from sync.alerts import Alerts, overdue
+    from sync.cli import make_connector
+    from sync.routing_run import Router, read_availability
+    from sync.routing_state import alerts_since
+    from sync.settings import Settings
+
+    settings = Settings()
+    assert settings.alerts.reroute_on_escalation
+    st = State(f"sqlite:///{tmp_path}/state.db")
+    conns = {name: make_connector(name, settings) for name in ("hubspot", "salesforce")}
+    later = datetime.now(timezone.utc) + timedelta(days=7)
+    router = Router(st, settings.routing.policy(), read_availability(conns), later.date(), "sla-run")
+    late = overdue(st, alerts_since(st), later, settings.alerts.sla_business_hours)
+    assert len(late) == len(before)
+    assert router.reroute([t for t, _ in late], conns) == len(before)
+    after = {t["Id"]: t["OwnerId"] for t in leadsync_tasks(sb)}
+    # each to another available member of the team (a week on, leo is back; pat is still inactive)
+    assert all(REP_OF[after[i]] != REP_OF[o] and REP_OF[after[i]] in ("maya", "jonas", "leo")
+               for i, o in before.items())
+    ledger = dict(st.db.execute("SELECT crm_id, owner_id FROM task_ledger WHERE status='created'").fetchall())
+    assert ledger == after
+    Alerts(st, settings.routing, settings.alerts).run(later, "sla-run")
+    esc = [d["body"]["text"] for d in slack.delivered if d["path"] == "/esc"]
+    assert len(esc) == len(before) and all("Re-routed from " in e for e in esc)
+    # escalated once: nothing is overdue-and-unescalated any more, so nothing moves again
+    assert overdue(st, alerts_since(st), later + timedelta(days=2), 24) == []
+    again = cli("sync", "--once")
+    assert all(r["records_updated"] == 0 and r["tasks_created"] == 0 for r in again["runs"])
+    assert {t["Id"]: t["OwnerId"] for t in leadsync_tasks(sb)} == after
+    for c in conns.values():
+        c.close()

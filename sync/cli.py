@@ -586,6 +586,31 @@ def failures(source: str | None = SOURCE, retry: bool = typer.Option(False, "--r
     out.print(table if result["failures"] else "No failures.")
 
 
+@app.command("alerts")
+def alerts_cmd(retry: bool = typer.Option(False, "--retry", help="Queue held and failed alerts again."),
+               as_json: bool = JSON) -> None:
+    """The alert ledger: hand-off alerts and SLA escalations by status (`unconfirmed`: may have arrived, never
+    re-sent); `--retry` queues held and failed ones again for the next sync."""
+    from sync import routing_state as rs
+    from sync.alerts import release
+
+    state = State(Settings().state_url)
+    rows = rs.alerts(state, ("queued", "sending", "held", "failed", "unconfirmed", "sent", "skipped"))
+    requeued = release(state, [r["key"] for r in rows if r["status"] in ("held", "failed")]) if retry else 0
+    shown = [{k: r[k] for k in ("key", "kind", "channel", "target", "status", "attempts", "error", "created_at",
+                                "sent_at")} for r in rows]
+    if as_json:
+        _emit({"alerts": shown, "counts": rs.alert_counts(state), "requeued": requeued})
+        return
+    table = Table("kind", "target", "status", "tries", "error", "task", title="Alerts")
+    for r in shown:
+        table.add_row(r["kind"], crm(r["target"]), r["status"], str(r["attempts"]), crm(r["error"] or ""),
+                      crm(r["key"].split(":")[1]))
+    out.print(table)
+    if retry:
+        out.print(f"{requeued} held or failed alert(s) queued again: the next sync sends them")
+
+
 @app.command()
 def init(source: str | None = SOURCE, as_json: bool = JSON,
          write_config: bool = typer.Option(True, "--write-config/--no-write-config",

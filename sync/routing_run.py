@@ -90,7 +90,8 @@ class Router:
         for t in tasks:
             c = self.state.contacts(t["source"], [t["contact_id"]]).get(t["contact_id"])
             conn = connectors.get(t["source"])
-            if c is None or not t["crm_id"] or getattr(conn, "reassign_tasks", None) is None:
+            if c is None or not t["crm_id"] or getattr(conn, "reassign_tasks", None) is None or \
+                    t["payload"].get("_rerouted_from"):  # once: a crash before its escalation must not move it again
                 continue
             current = self.policy.rep_by_id(t["source"], t["owner_id"]) if t["owner_id"] else None
             inactive = dict(self.avail.inactive)

@@ -3,14 +3,17 @@ injected faults, held when a receiver is down and sent by a later run, SLA escal
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from typer.testing import CliRunner
 
 from sync import logs
 from sync import routing_state as rs
 from sync.alerts import Alerts
+from sync.cli import app
 from sync.routing_settings import AlertSettings, RoutingSettings
 from sync.state import State
 
@@ -187,3 +190,18 @@ def test_sla_escalation_once_to_the_manager_and_the_team_channel(state, slack):
     assert "Still open after 48 business hours" in esc[0]["body"]["text"]
     assert a.run(MONDAY + timedelta(days=9), "r4") == {}  # each escalation once
     assert len([d for d in slack.delivered if d["body"]["text"].startswith("*SLA passed")]) == 2
+
+
+def test_alerts_command_lists_the_ledger_and_requeues_held_ones(state, slack, tmp_path, monkeypatch):
+    add_task(state, 1)
+    Alerts(state, routing(slack, team_hook=slack.url("/t")), settings(tries=1, max_attempts=1)).run(MONDAY, "r")
+    monkeypatch.setenv("LEADSYNC_STATE_URL", f"sqlite:///{tmp_path}/state.db")
+    monkeypatch.delenv("LEADSYNC_CONFIG", raising=False)
+    slack.faults = []
+    with state.tx():
+        rs.alert_set(state, rs.alerts(state, ("sent",))[0]["key"], "held", "test")
+    result = CliRunner().invoke(app, ["alerts", "--retry", "--json"], catch_exceptions=False)
+    body = json.loads(result.stdout)
+    assert body["requeued"] == 1 and body["alerts"][0]["target"] == "team:inbound:slack"
+    assert "/t" not in result.stdout  # the target's name, never its URL
+    assert rs.alert_counts(state) == {"queued": 1}

@@ -93,14 +93,14 @@ class Sync:
     # ------------------------------------------------------------------ owner routing and alerts
     def _start_routing(self) -> None:
         """Routing for this run: each live CRM's users read once (inactive ones are skipped)."""
-        r = self.routing_settings
-        if r is None or not r.enabled:
-            return
         from sync.routing_run import Router, read_availability
         from sync.routing_state import alerts_since
 
         if self.alert_settings is not None and self.alert_settings.enabled and self.kind != "plan":
             alerts_since(self.state)  # the first run with alerts on alerts its own hand-offs, none from before
+        r = self.routing_settings
+        if r is None or not r.enabled:
+            return
 
         avail = read_availability({src: e.connector for src, e in self._live().items()})
         run_id = next(iter(self.summaries.values())).run_id

@@ -82,7 +82,8 @@ def owner_written(state: State, source: str, record_id: str, field_name: str) ->
     row = state.db.execute("SELECT payload FROM handoffs WHERE target=? AND crm_id=? AND status='created'",
                            (source, record_id)).fetchone()
     if row:
-        return (json.loads(row[0]).get("values") or {}).get("owner_id")
+        values = json.loads(row[0]).get("values") or {}
+        return values.get("hubspot_owner_id" if source == "hubspot" else "owner_id")
     return None
 
 

@@ -187,7 +187,7 @@ class Alerts:
         for a in rs.alerts(self.state, ("queued",)):
             source = a["payload"].get("source") or ""
             c = counts.setdefault(source, {})
-            endpoint = a["target"]
+            endpoint = "smtp" if a["channel"] == "email" else a["target"]  # one SMTP server serves every rep
             if endpoint in down:
                 c["queued"] = c.get("queued", 0) + 1
                 continue

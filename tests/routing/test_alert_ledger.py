@@ -146,11 +146,17 @@ def test_slack_text_is_escaped_and_secrets_never_logged(state, slack, capsys):
     secret = slack.url("/services/T0/B0/SECRET-TOKEN")
     slack.faults = [500, 500, 500]
     logs.setup("text", verbose=True)
+    lib = logging.getLogger("urllib3")
+    saved = (lib.level, lib.propagate, lib.disabled)
     logging.getLogger().setLevel(logging.DEBUG)  # urllib3 logs each request line at DEBUG
+    lib.setLevel(logging.DEBUG)
+    lib.propagate, lib.disabled = True, False
     try:
         Alerts(state, routing(slack, team_hook=secret), settings()).run(MONDAY, "r")  # fails: logged
     finally:
         logging.getLogger().setLevel(logging.WARNING)
+        lib.setLevel(saved[0])
+        lib.propagate, lib.disabled = saved[1], saved[2]
     err = capsys.readouterr().err
     assert "SECRET-TOKEN" not in err and "/services/***" in err and "rollup_error" in err
     Alerts(state, routing(slack, team_hook=secret), settings()).run(MONDAY, "r2")

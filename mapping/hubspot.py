@@ -31,6 +31,8 @@ MANAGED_FIELDS: tuple[str, ...] = (
 )
 #: leadsync's link to the person's Salesforce record (written when it links or hands off): survives a lost state.
 LINK_FIELD = "leadsync_salesforce_id"
+#: The record owner field owner routing may write (where the team allows it).
+OWNER_FIELD = "hubspot_owner_id"
 #: A hand-off contact's idempotency key (a `hasUniqueValue` property): the create is an upsert on it.
 PERSON_KEY_FIELD = "leadsync_person_key"
 #: Salesforce ids HubSpot's own Salesforce connector writes on a synced contact (read only for leadsync).
@@ -425,6 +427,7 @@ def map_page(page: RawPage) -> MappedPage:
 _HANDOFF_PROPERTIES: Mapping[str, str] = MappingProxyType({
     "first_name": "firstname", "last_name": "lastname", "email": "email", "title": "jobtitle", "company": "company",
     "country": "country", "link": LINK_FIELD,
+    "hubspot_owner_id": "hubspot_owner_id",  # set only by owner routing (a HubSpot owner id)
 })
 
 

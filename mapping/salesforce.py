@@ -44,6 +44,8 @@ MANAGED_FIELDS: tuple[str, ...] = (
 TASK_KEY_FIELD = "LeadSync_Key__c"
 #: leadsync's link to the person's HubSpot contact, on Lead and Contact (optional: an org may lack it).
 LINK_FIELD = "LeadSync_HubSpot_Id__c"
+#: The record owner field owner routing may write (where the team allows it).
+OWNER_FIELD = "OwnerId"
 #: External-id field on Lead holding a hand-off's idempotency key: the create is an upsert on it.
 PERSON_KEY_FIELD = "LeadSync_Person_Key__c"
 REASON_MAX = 255

@@ -139,7 +139,8 @@ def run_sources(settings: Settings, state: State, sources: list[str], kind: str,
                 policy=settings.person_policy())
         if engines:  # runs a killed process left `running` are marked killed before ours starts
             state.mark_killed_runs(holding=list(engines))
-        results = Sync(state, engines, model, settings.person_policy()).run(kind, resume, since) if engines else {}
+        results = Sync(state, engines, model, settings.person_policy(), settings.routing,
+                       settings.alerts).run(kind, resume, since) if engines else {}
     BUSY.extend(busy)
     return [results[s] for s in sources if s in results]
 
@@ -331,15 +332,35 @@ def explain(email: str, as_json: bool = JSON) -> None:
         raise typer.Exit(1)
     results = []
     for person, records, d in _decisions(state, model, settings, found, now):
+        routing = _routing_of(state, settings, d, records, now)
         for c in records:
             results.append({"source": c.source, "id": c.id, "object_type": c.object_type, "name": c.name,
                             "crm_stage": c.lifecycle_stage.value if c.lifecycle_stage else None,
                             "person": person.key, "score": d.score.to_dict(),
-                            "provenance": d.profile.provenance_dict()})
+                            "provenance": d.profile.provenance_dict(), "routing": routing})
         if not as_json:
             _print_explanation(d.profile.contact, d.score, records=records, provenance=d.profile.provenance_dict())
+            _print_routing(routing)
     if as_json:
         _emit({"email": email, "contacts": results})
+
+
+def _routing_of(state: State, settings: Settings, d: Any, records: list[Any], now: datetime) -> dict[str, Any] | None:
+    """The person's owner routing (sync/routing_run.py), when routing is on."""
+    if not settings.routing.enabled:
+        return None
+    from sync.routing_run import explain as explain_routing
+
+    return explain_routing(state, settings.routing.policy(), d, records, now.date())
+
+
+def _print_routing(routing: dict[str, Any] | None) -> None:
+    if routing is None:
+        return
+    who = routing["rep"] or routing["owner_id"] or "the CRM's default owner"
+    when = f", {routing['at'][:16]} in run {routing['run_id']}" if routing["persisted"] else " (would be)"
+    out.print(f"  owner routing: [bold]{crm(who)}[/] by {crm(routing['rule'])}{when}")
+    out.print("  Routed: " + crm("; ".join(routing["reasons"])))
 
 
 def _decisions(state: State, model: ScoringModel, settings: Settings, found: list[Any], now: datetime
@@ -569,6 +590,31 @@ def failures(source: str | None = SOURCE, retry: bool = typer.Option(False, "--r
     out.print(table if result["failures"] else "No failures.")
 
 
+@app.command("alerts")
+def alerts_cmd(retry: bool = typer.Option(False, "--retry", help="Queue held and failed alerts again."),
+               as_json: bool = JSON) -> None:
+    """The alert ledger: hand-off alerts and SLA escalations by status (`unconfirmed`: may have arrived, never
+    re-sent); `--retry` queues held and failed ones again for the next sync."""
+    from sync import routing_state as rs
+    from sync.alerts import release
+
+    state = State(Settings().state_url)
+    rows = rs.alerts(state, ("queued", "sending", "held", "failed", "unconfirmed", "sent", "skipped"))
+    requeued = release(state, [r["key"] for r in rows if r["status"] in ("held", "failed")]) if retry else 0
+    shown = [{k: r[k] for k in ("key", "kind", "channel", "target", "status", "attempts", "error", "created_at",
+                                "sent_at")} for r in rows]
+    if as_json:
+        _emit({"alerts": shown, "counts": rs.alert_counts(state), "requeued": requeued})
+        return
+    table = Table("kind", "target", "status", "tries", "error", "task", title="Alerts")
+    for r in shown:
+        table.add_row(r["kind"], crm(r["target"]), r["status"], str(r["attempts"]), crm(r["error"] or ""),
+                      crm(r["key"].split(":")[1]))
+    out.print(table)
+    if retry:
+        out.print(f"{requeued} held or failed alert(s) queued again: the next sync sends them")
+
+
 @app.command()
 def init(source: str | None = SOURCE, as_json: bool = JSON,
          write_config: bool = typer.Option(True, "--write-config/--no-write-config",
@@ -647,6 +693,9 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
                                               provenance=d.profile.provenance_dict(), console=quiet)
                            for _, records, d in _decisions(state, model, settings, state.contact_by_email(email),
                                                            scoring_time(datetime.now(timezone.utc)))])
+        from sync.demo_routing import routing_story
+
+        result["routing"] = routing_story(state, quiet)
         if as_json:
             _emit(result)
         else:
@@ -660,9 +709,12 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
 def _sandbox_settings(sb: Any, state_url: str) -> Settings:
     from connectors.hubspot.settings import HubSpotSettings
     from connectors.salesforce.settings import SalesforceSettings
+    from sync.demo_routing import demo_routing
 
     env = sb.env()
+    routing, alerts = demo_routing(datetime.now(timezone.utc).date())
     return Settings(
+        routing=routing, alerts=alerts,
         hubspot=HubSpotSettings(access_token=env["LEADSYNC_HUBSPOT__ACCESS_TOKEN"],
                                 base_url=env["LEADSYNC_HUBSPOT__BASE_URL"]),
         salesforce=SalesforceSettings(instance_url=env["LEADSYNC_SALESFORCE__INSTANCE_URL"],

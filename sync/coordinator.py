@@ -33,8 +33,10 @@ log = logging.getLogger("leadsync.sync")
 
 class Sync:
     def __init__(self, state: Any, engines: Mapping[str, Engine], model: ScoringModel,
-                 policy: PersonPolicy | None = None) -> None:
+                 policy: PersonPolicy | None = None, routing: Any = None, alerts: Any = None) -> None:
         self.state = state
+        self.routing_settings, self.alert_settings = routing, alerts  # sync.routing_settings, or None: off
+        self.router: Any = None
         self.engines = dict(engines)
         self.model = model
         first = next(iter(self.engines.values()))
@@ -54,8 +56,10 @@ class Sync:
             for src, e in self.engines.items():
                 self._step(e.before_write, self.summaries[src])
             self._policy_for_run()
+            self._start_routing()
             self._decide_dirty()
             self._handoffs()
+            self._send_alerts()
         except Stopped:
             for s in self.summaries.values():
                 if s.status == "running":
@@ -85,6 +89,48 @@ class Sync:
                           if (t in self.engines and self.engines[t].alive) or self.state.watermarks(t))
         self.policy = replace(self.policy, link_sources=frozenset(sources), known_sources=known,
                               handoff_to=tuple(t for t in self.policy.handoff_to if t in known))
+
+    # ------------------------------------------------------------------ owner routing and alerts
+    def _start_routing(self) -> None:
+        """Routing for this run: each live CRM's users read once (inactive ones are skipped)."""
+        from sync.routing_run import Router, read_availability
+        from sync.routing_state import alerts_since
+
+        if self.alert_settings is not None and self.alert_settings.enabled and self.kind != "plan":
+            alerts_since(self.state)  # the first run with alerts on alerts its own hand-offs, none from before
+        r = self.routing_settings
+        if r is None or not r.enabled:
+            return
+
+        avail = read_availability({src: e.connector for src, e in self._live().items()})
+        run_id = next(iter(self.summaries.values())).run_id
+        self.router = Router(self.state, r.policy(), avail, self.wall_now.date(), run_id,
+                             persist=self.kind != "plan")
+
+    def _send_alerts(self) -> None:
+        """Alerts for the hand-offs created (this run or an earlier one that died first) and SLA escalations.
+        Never fails the sync: every outcome is the alert's own status (sync/alerts.py)."""
+        a = self.alert_settings
+        if a is None or not a.enabled or self.kind == "plan" or self.routing_settings is None:
+            return
+        from sync.alerts import Alerts
+
+        run_id = next(iter(self.summaries.values())).run_id
+        try:
+            if a.escalate and a.reroute_on_escalation and self.router is not None:
+                from sync.alerts import overdue
+                from sync.routing_state import alerts_since
+
+                late = overdue(self.state, alerts_since(self.state), self.wall_now, a.sla_business_hours)
+                self.router.reroute([t for t, _ in late], {src: e.connector for src, e in self._live().items()})
+            counts = Alerts(self.state, self.routing_settings, a).run(self.wall_now, run_id)
+        except Exception:  # the state store itself failing: the next run queues and sends again
+            log.exception("run %s: alerts not sent", run_id)
+            return
+        for src, c in counts.items():
+            summary = self.summaries.get(src) or next(iter(self.summaries.values()))
+            for k, n in c.items():
+                summary.alerts[k] = summary.alerts.get(k, 0) + n
 
     # ------------------------------------------------------------------ decide per person
     def _decide_dirty(self) -> None:
@@ -124,6 +170,8 @@ class Sync:
             records = [batch.records[k] for k in person.records]
             d = decide(records, engagements, self.model, self.now, self.wall_now, mapping_for, self.policy,
                        anchor=person.records[0], conflicted=any(k in conflicted for k in person.records))
+            if self.router is not None:
+                d = self.router.apply(d, records)
             detail = _detail(d, person.records)
             for p in d.plans:
                 src = p.contact.source
@@ -257,7 +305,8 @@ class Sync:
                 summary.records_created += 1
                 self.state.add_stage_change(e.source, crm_id, None, h.stage.value, summary.run_id)
                 _count(summary, h.stage)
-                task = handoff_task(h, crm_id, h.values.get("owner_id"), e.wall_now, self.policy.due_days,
+                owner = h.values.get("task_owner_id") or h.values.get("owner_id")  # routed, else the configured one
+                task = handoff_task(h, crm_id, owner, e.wall_now, self.policy.due_days,
                                     h.values.get("email"))
                 if task is not None and e._task_wanted(task):
                     self.state.task_intent(task.idempotency_key, e.source, crm_id, task.stage_to.value,

@@ -75,6 +75,7 @@ class RunSummary:
     missing_fields: list[str] = field(default_factory=list)
     streams: dict[str, dict[str, int]] = field(default_factory=dict)  # per stream: pages, records
     calls_by_phase: dict[str, int] = field(default_factory=dict)  # setup, pull, write
+    alerts: dict[str, int] = field(default_factory=dict)  # hand-off alerts / escalations by outcome (sent, queued…)
     message: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

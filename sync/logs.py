@@ -17,8 +17,12 @@ run_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("leadsyn
 _SECRET = re.compile(r"(?i)(bearer\s+|access_token=|sessionid=|session_id=|password=|token=)([^\s&\"',]+)")
 
 
+#: Slack incoming-webhook paths are the credential (urllib3 logs the request line at DEBUG).
+_WEBHOOK = re.compile(r"(/services/)([^\s\"']+)")
+
+
 def redact(text: str) -> str:
-    return _SECRET.sub(lambda m: m.group(1) + "***", text)
+    return _WEBHOOK.sub(r"\1***", _SECRET.sub(lambda m: m.group(1) + "***", text))
 
 
 class _RunIdFilter(logging.Filter):

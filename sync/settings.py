@@ -25,6 +25,7 @@ from connectors.salesforce.settings import SalesforceSettings
 from mapping.model import Stage
 from mapping.profile import check_rules
 from sync.decide import COMPANY_PLACEHOLDER, PersonPolicy
+from sync.routing_settings import AlertSettings, RoutingSettings
 
 #: Canonical fields that `identity.copy_fields` may name (each CRM maps them to its own fields).
 COPYABLE = ("title", "company", "country")
@@ -139,6 +140,9 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
+    # Owner routing, alerts and SLA escalation (sync/routing_settings.py; README "Owner routing and alerts")
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @classmethod
     def settings_customise_sources(

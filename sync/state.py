@@ -32,7 +32,7 @@ from sync.db import (
     upsert_sql,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Each migration is a list of statements in the SQL both engines share; `$name` slots are
 # the dialect's words (sync/db.py). A version, once released, is never edited: add one.
@@ -142,6 +142,20 @@ _MIGRATIONS: dict[int, list[str]] = {
     6: [
         """CREATE TABLE connector_cache (source TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
         updated_at TEXT NOT NULL, PRIMARY KEY (source, name))""",
+    ],
+    # Owner routing and alerts (sync/routing_state.py): each person's assignment (looked up by any of their
+    # record keys, so a re-run keeps the rep), round-robin counts per team and rep, and the alert ledger
+    # (one row per alert and target, committed before it is sent: at most once).
+    7: [
+        """CREATE TABLE route_assignments (record_key TEXT PRIMARY KEY, person TEXT NOT NULL, rep TEXT,
+        team TEXT, rule TEXT NOT NULL, owner_id TEXT, reasons TEXT NOT NULL, run_id TEXT NOT NULL, at TEXT NOT NULL)""",
+        """CREATE TABLE route_counters (team TEXT NOT NULL, rep TEXT NOT NULL, assigned INTEGER NOT NULL,
+        PRIMARY KEY (team, rep))""",
+        """CREATE TABLE alerts (key TEXT PRIMARY KEY, kind TEXT NOT NULL, task_key TEXT NOT NULL,
+        channel TEXT NOT NULL, target TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
+        error TEXT, payload TEXT NOT NULL, run_id TEXT NOT NULL, created_at TEXT NOT NULL, sent_at TEXT)""",
+        "CREATE INDEX alerts_status ON alerts (status)",
+        "CREATE INDEX alerts_task ON alerts (task_key)",
     ],
 }
 

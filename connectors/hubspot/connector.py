@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from connectors.base import ConfigError, RawPage
 from connectors.hubspot.fields import Fields
 from connectors.hubspot.handoffs import Handoffs
+from connectors.hubspot.owners import Owners
 from connectors.hubspot.records import Records
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.streams import Streams
@@ -35,6 +36,7 @@ class HubSpotConnector:
         self._handoffs = Handoffs(self._transport)
         self._fields = Fields(self._transport)
         self._records = Records(self._transport)
+        self._owners = Owners(self._transport)
         self._extras_checked = False
 
     @property
@@ -143,6 +145,13 @@ class HubSpotConnector:
 
     def complete_tasks(self, crm_ids: Sequence[str]) -> list[str]:
         return self._records.complete_tasks(crm_ids)
+
+    def reassign_tasks(self, owners: Mapping[str, str]) -> list[str]:
+        return self._records.reassign_tasks(owners)
+
+    def owners(self) -> dict[str, bool]:
+        """Owner id → active, for routing (read once per run by the caller)."""
+        return self._owners.states()
 
     def close(self) -> None:
         self._transport.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hubspot.crm.objects import (
@@ -44,6 +44,17 @@ class Records:
         failed: list[str] = []
         for part in chunks(list(crm_ids), self.t.settings.batch_size):
             inputs = [SimplePublicObjectBatchInput(id=i, properties={"hs_task_status": "COMPLETED"}) for i in part]
+            _, body = self.t.call(api.update, "tasks", BatchInputSimplePublicObjectBatchInput(inputs=inputs))
+            done = {str(r.get("id")) for r in body.get("results") or []}
+            failed += [i for i in part if i not in done]
+        return failed
+
+    def reassign_tasks(self, owners: Mapping[str, str]) -> list[str]:
+        """Set tasks' `hubspot_owner_id` (SLA re-routing); returns the ids HubSpot did not update."""
+        api = self.t.api("crm.objects.batch_api")
+        failed: list[str] = []
+        for part in chunks(list(owners), self.t.settings.batch_size):
+            inputs = [SimplePublicObjectBatchInput(id=i, properties={"hubspot_owner_id": owners[i]}) for i in part]
             _, body = self.t.call(api.update, "tasks", BatchInputSimplePublicObjectBatchInput(inputs=inputs))
             done = {str(r.get("id")) for r in body.get("results") or []}
             failed += [i for i in part if i not in done]

@@ -576,6 +576,10 @@ class SalesforceConnector:
             return st.queue_owner_id
         return owner_id
 
+    def owners(self) -> dict[str, bool]:
+        """User id → `IsActive`, for routing: one query (every user; queues are never routed to)."""
+        return {r["Id"]: bool(r.get("IsActive")) for r in self.query("SELECT Id, IsActive FROM User")}
+
     def _inactive(self) -> set[str]:
         if self._inactive_users is None:
             self._inactive_users = {r["Id"] for r in self.query("SELECT Id FROM User WHERE IsActive = false")}
@@ -646,6 +650,16 @@ class SalesforceConnector:
     def task_states(self, crm_ids: Sequence[str]) -> dict[str, bool]:
         """Whether each task is closed (`IsClosed`: any closed status counts); deleted tasks are left out."""
         return {tid: bool(row.get("IsClosed")) for tid, row in self.read_fields("Task", crm_ids, ["IsClosed"]).items()}
+
+    def reassign_tasks(self, owners: Mapping[str, str]) -> list[str]:
+        """Set tasks' OwnerId (SLA re-routing); returns the ids Salesforce did not update."""
+        ids = list(owners)
+        failed: list[str] = []
+        for part in chunks(ids, self.settings.write_batch_size):
+            records = [{"attributes": {"type": "Task"}, "id": i, "OwnerId": owners[i]} for i in part]
+            outcomes = self._write("composite/sobjects", records)
+            failed += [i for i, out in zip(part, outcomes, strict=True) if not out.get("success")]
+        return failed
 
     def complete_tasks(self, crm_ids: Sequence[str]) -> list[str]:
         """Set Status to Completed through collection updates; returns the ids Salesforce did not update."""

@@ -634,7 +634,17 @@ class CrmRoutes:
         email = req.arg("email")
         if email:
             results = [o for o in results if o["email"] == email.lower()]
-        return Response(200, {"results": results})
+        try:
+            limit = int(req.arg("limit") or 100)
+            start = int(req.arg("after") or 0)
+        except ValueError:
+            return Response(400, {"status": "error", "message": "limit and after must be integers",
+                                  "category": "VALIDATION_ERROR"})
+        limit = max(1, min(limit, 500))
+        body: dict[str, Any] = {"results": results[start:start + limit]}
+        if start + limit < len(results):
+            body["paging"] = {"next": {"after": str(start + limit), "link": next_link(req, str(start + limit))}}
+        return Response(200, body)
 
 
 def next_link(req: Request, after: str) -> str:

@@ -25,6 +25,7 @@ from mapping.model import Contact, CreateRecord, Engagement, Stage
 from scoring import Score, ScoringModel
 from sync.decide import Handoff, PersonDecision, PersonPolicy, decide, handoff_task
 from sync.engine import Engine, PlanOutput, RunSummary, Stopped, _Skip, _task_payload, mapping_for
+from sync.guard import MoveCount, MoveGuard, Refused, add_stage_change, check, model_fingerprint
 from sync.persons import gather
 from sync.plan import ContactPlan
 
@@ -32,11 +33,19 @@ log = logging.getLogger("leadsync.sync")
 
 
 class Sync:
+    """`rescore`: decide every stored record of these CRMs, not only the changed ones (also implied when the
+    model differs from the one the last run of a CRM used). `guard`: refuse such a run when it would move
+    too many persons' stage at once (sync/guard.py); None: no limit."""
+
     def __init__(self, state: Any, engines: Mapping[str, Engine], model: ScoringModel,
-                 policy: PersonPolicy | None = None) -> None:
+                 policy: PersonPolicy | None = None, *, rescore: bool = False, guard: MoveGuard | None = None) -> None:
         self.state = state
         self.engines = dict(engines)
         self.model = model
+        self.rescore = rescore
+        self.guard = guard
+        self._person_size: dict[str, int] = {}  # records of the person behind each hand-off (plan counts)
+        self.fingerprint = model_fingerprint(model)
         first = next(iter(self.engines.values()))
         self.policy = policy or first.policy
         self.batch_size = first.batch_size
@@ -54,16 +63,73 @@ class Sync:
             for src, e in self.engines.items():
                 self._step(e.before_write, self.summaries[src])
             self._policy_for_run()
-            self._decide_dirty()
+            everyone = self._everyone()
+            if everyone:
+                self._check_guard(everyone)
+                if kind != "plan":  # committed before the first write: a killed rescore is resumed by the next run
+                    with self.state.tx():
+                        for src in self._live():
+                            self.state.mark_dirty(src, self.state.all_contact_ids(src))
+            self._decide_dirty(everyone=bool(everyone))
             self._handoffs()
         except Stopped:
             for s in self.summaries.values():
                 if s.status == "running":
                     s.status, s.message = "stopped", "stopped on request; the next run continues from here"
+        except Refused as exc:
+            for src, s in self.summaries.items():
+                if self.engines[src].alive and s.status == "running":
+                    s.status, s.message = "refused", str(exc)
         finally:
             for src, e in self.engines.items():
                 e.finish(self.summaries[src])
+            self._keep_fingerprint()
         return {src: (self.summaries[src], e.out) for src, e in self.engines.items()}
+
+    # ------------------------------------------------------------------ model changes
+    def _everyone(self) -> str:
+        """Why this run decides every stored record ("" when it does not): --rescore, or a model other than
+        the one the last applied run of a CRM used (scores of one model only, never a mix)."""
+        changed = []
+        for src in self._live():
+            last = self.state.model_fingerprint(src)
+            if last and last["fingerprint"] != self.fingerprint:
+                changed.append(last["label"])
+        if changed:
+            return (f"the scoring model changed from {', '.join(sorted(set(changed)))} to {self.model.label} "
+                    "since the last run")
+        return "--rescore" if self.rescore else ""
+
+    def _check_guard(self, why: str) -> None:
+        """A dry pass over every person of the run before anything is written; Refused when too many move."""
+        if self.kind == "plan" or self.guard is None or not self.guard.active:
+            return
+        count = MoveCount()
+        keys = [f"{src}:{rid}" for src in self._live() for rid in self.state.all_contact_ids(src)]
+        seen: set[str] = set()
+        for part in chunks(keys, self.batch_size):
+            for person, _, d in self._decisions([k for k in part if k not in seen]):
+                seen.update(person.records)
+                count.persons += 1
+                moves = [p for p in d.plans if p.stage_to is not None and p.set_fields is not None]
+                count.moving += bool(moves or d.handoff)
+                for p in moves:
+                    add_stage_change(count.stage_changes, p.contact.lifecycle_stage.value
+                                     if p.contact.lifecycle_stage else None, p.stage_to.value)
+                count.tasks += sum(p.task is not None for p in d.plans) + bool(d.handoff and d.handoff.task)
+                count.handoffs += d.handoff is not None
+            if self.stop.is_set():
+                raise Stopped()
+        check(self.guard, count, why)
+
+    def _keep_fingerprint(self) -> None:
+        """The model a CRM's records were last decided with: stored once a run applied it in full."""
+        if self.kind == "plan":
+            return
+        with self.state.tx():
+            for src, s in self.summaries.items():
+                if s.status in ("ok", "ok with failures"):
+                    self.state.set_model_fingerprint(src, self.fingerprint, self.model.label, s.run_id)
 
     @staticmethod
     def _step(fn: Any, *args: Any) -> None:
@@ -87,7 +153,7 @@ class Sync:
                               handoff_to=tuple(t for t in self.policy.handoff_to if t in known))
 
     # ------------------------------------------------------------------ decide per person
-    def _decide_dirty(self) -> None:
+    def _decide_dirty(self, everyone: bool = False) -> None:
         blind = [src for src, e in self.engines.items() if not e.alive and not self.state.watermarks(src)]
         if blind and len(self.engines) > 1:
             # A CRM that failed before leadsync ever finished pulling it: who is in it, and what sales decided
@@ -98,14 +164,16 @@ class Sync:
                     s.message = (f"nothing decided: {', '.join(blind)} failed before its first complete pull; "
                                  "the next run decides with both CRMs")
             return
-        keys = [f"{src}:{rid}" for src in self._live() for rid in self.state.dirty(src)]
+        ids = self.state.all_contact_ids if everyone and self.kind == "plan" else self.state.dirty
+        keys = [f"{src}:{rid}" for src in self._live() for rid in ids(src)]
         self.decided: set[str] = set()
         for part in chunks(keys, self.batch_size):
             self._decide([k for k in part if k not in self.decided])
             if self.stop.is_set():
                 raise Stopped()
 
-    def _decide(self, keys: Sequence[str]) -> list[Handoff]:
+    def _decisions(self, keys: Sequence[str]) -> list[tuple[Any, list[Contact], PersonDecision]]:
+        """The persons behind these records, each decided once; reads the state, writes nothing."""
         if not keys:
             return []
         seeds = list(self.state.records(keys).values())
@@ -116,14 +184,20 @@ class Sync:
             if k in person_of:
                 persons.setdefault(person_of[k].key, person_of[k])
         engagements = self._engagements([k for p in persons.values() for k in p.records], batch.records)
-        plans: dict[str, list[ContactPlan]] = {}
-        scores: dict[str, dict[str, Score]] = {}
-        details: dict[str, dict[str, dict[str, Any]]] = {}
-        handoffs = []
+        out = []
         for person in persons.values():
             records = [batch.records[k] for k in person.records]
             d = decide(records, engagements, self.model, self.now, self.wall_now, mapping_for, self.policy,
                        anchor=person.records[0], conflicted=any(k in conflicted for k in person.records))
+            out.append((person, records, d))
+        return out
+
+    def _decide(self, keys: Sequence[str]) -> list[Handoff]:
+        plans: dict[str, list[ContactPlan]] = {}
+        scores: dict[str, dict[str, Score]] = {}
+        details: dict[str, dict[str, dict[str, Any]]] = {}
+        handoffs = []
+        for person, _, d in self._decisions(keys):
             detail = _detail(d, person.records, person.evidence)
             for p in d.plans:
                 src = p.contact.source
@@ -132,6 +206,7 @@ class Sync:
                 details.setdefault(src, {})[p.contact.id] = detail
             if d.handoff:
                 handoffs.append(d.handoff)
+                self._person_size[d.handoff.key] = len(person.records)
             self.decided.update(person.records)
         # The hand-off intents are committed before any write clears these records from the dirty set: a kill
         # between the two leaves the hand-off planned, never forgotten.
@@ -175,17 +250,32 @@ class Sync:
             return
         if self.kind == "plan":
             for h in handoffs:
-                summary = self._origin_summary(h)
                 engine = self.engines.get(h.origin.partition(":")[0])
-                if engine is not None and summary is not None:
+                if engine is not None:
                     engine.out.handoffs.append(h)
-                    summary.records_created += 1
+                    self._count_planned_handoff(h)
             return
         with self.state.tx():
             for h in handoffs:
                 summary = self._origin_summary(h)
                 self.state.handoff_plan(h.key, h.origin, h.target, h.object_type,
                                         summary.run_id if summary else "", _handoff_payload(h))
+
+    def _count_planned_handoff(self, h: Handoff) -> None:
+        """What a sync does for one hand-off, counted as the sync counts it (a preview's counts are the apply's):
+        the record created with its stage and why-now task in the target, then the person decided again, which
+        writes the link to the new record on the origin. A target not in this run keeps the hand-off planned."""
+        target, origin = self.summaries.get(h.target), self._origin_summary(h)
+        if target is None or origin is None or not self.engines[h.target].alive:
+            return
+        target.records_created += 1
+        _count(target, h.stage)
+        target.tasks_created += h.task is not None
+        target.contacts_scored += 1
+        origin.contacts_scored += self._person_size.get(h.key, 1)
+        if h.origin.partition(":")[0] in self.policy.link_sources:
+            origin.records_updated += 1
+            origin.fields_updated += 1
 
     def _handoffs(self) -> None:
         if self.kind == "plan":

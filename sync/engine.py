@@ -90,6 +90,9 @@ class PlanOutput:
     set_fields: list[SetFields] = field(default_factory=list)
     tasks: list[CreateTask] = field(default_factory=list)
     handoffs: list[Any] = field(default_factory=list)  # sync.decide.Handoff: records to create elsewhere
+    #: A plan's new score and person of each record it would change (what a preview ranks and explains).
+    scores: dict[str, tuple[Score, str]] = field(default_factory=dict)
+    persons: set[str] = field(default_factory=set)  # every person a plan decided with a record here
 
 
 class Engine:
@@ -173,6 +176,10 @@ class Engine:
                 summary.skipped += 1
         if summary.kind == "plan":
             for p in plans:
+                person = details.get(p.contact.id, {}).get("key", p.contact.key)
+                self.out.persons.add(person)
+                if p.set_fields or p.task:
+                    self.out.scores[p.contact.key] = (scores[p.contact.id], person)
                 if p.set_fields:
                     self.out.set_fields.append(p.set_fields)
                     self._count_planned(p, summary)

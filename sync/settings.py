@@ -40,6 +40,14 @@ class SyncSettings(BaseModel):
     create_tasks: bool = True
 
 
+class SafetySettings(BaseModel):
+    """Limits on what one run may change at once (see README, "Previewing a model change")."""
+
+    #: A model change or rescore that would change the stage of more than this share of the persons refuses
+    #: to run without --yes; 1 turns the check off.
+    max_stage_moves_share: float = Field(0.2, ge=0, le=1)
+
+
 class IdentitySettings(BaseModel):
     """How records of one human across CRMs become one person (see README, "One person across CRMs")."""
 
@@ -79,7 +87,7 @@ class SettingsError(ValueError):
 
 
 #: Sections whose values are shown in errors; elsewhere a value may be a credential.
-_SHOWN_SECTIONS = frozenset({"sync", "state_url", "model_path"})
+_SHOWN_SECTIONS = frozenset({"sync", "state_url", "model_path", "safety"})
 
 
 def config_path() -> Path | None:
@@ -139,6 +147,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
 
     @classmethod
     def settings_customise_sources(

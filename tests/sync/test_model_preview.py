@@ -127,3 +127,15 @@ def test_yes_applies_and_plan_human_output_names_the_movers(sandbox_env, tmp_pat
     cli("sync", "--once", "--source", "hubspot", code=2)
     applied = cli("sync", "--once", "--source", "hubspot", "--yes")
     assert applied["runs"][0]["status"] == "ok" and applied["stage_changes"]
+
+
+def test_the_crm_reason_field_shows_the_negatives_too(sandbox_env):
+    cli("backfill")
+    written = [sandbox_env.hubspot.contact(cid) for cid in sandbox_env.hubspot.contact_ids()]
+    negative = [p for p in written if p.get("leadsync_score") and int(p["leadsync_score"]) < 0]
+    assert negative
+    for p in negative:
+        assert re.search(r"(^|; )-\d+ \w", p["leadsync_reason"]), p["leadsync_reason"]
+    leads = [r for r in sandbox_env.salesforce.records("Lead") if r.get("LeadSync_Reason__c")]
+    assert leads and all(len(r["LeadSync_Reason__c"]) <= 255 for r in leads)
+    assert any(re.search(r"(^|; )-\d+ \w", r["LeadSync_Reason__c"]) for r in leads)

@@ -300,6 +300,7 @@ class Recycle(_Strict):
 class Interests(_Strict):
     kind: tuple[EngagementKind, ...] = (
         EngagementKind.PAGE_VIEW, EngagementKind.CONTENT_DOWNLOAD, EngagementKind.WEBINAR,
+        EngagementKind.WEBINAR_REGISTRATION,
     )
     top: int = Field(default=3, ge=0)
     exclude: str | None = None

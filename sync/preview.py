@@ -16,6 +16,8 @@ from typing import Any
 from mapping.model import STAGE_RANK, Stage
 from scoring import Score
 
+#: The owner a hand-off record gets when the settings name none (Salesforce: the queue owner or the API user).
+NEW_RECORD_OWNER = "(new record's default owner)"
 #: (total, stage) of a record's last applied score, by record key; None when it was never scored.
 LastScores = Mapping[str, tuple[int | None, str | None]]
 
@@ -64,7 +66,7 @@ def build_preview(plans: Sequence[tuple[Any, Any]], last: LastScores, model_labe
         for h in out.handoffs:
             handoffs[h.target] = handoffs.get(h.target, 0) + 1
             if h.task is not None:  # the why-now task rides on the created record, for its owner
-                owner = f"{h.target}:{h.values.get('owner_id') or '(default owner)'}"
+                owner = f"{h.target}:{h.values.get('owner_id') or NEW_RECORD_OWNER}"
                 owners[owner] = owners.get(owner, 0) + 1
             origin = movers.get(out.scores.get(h.origin, (None, h.origin))[1])
             if origin is not None and origin["stage_to"] is None:

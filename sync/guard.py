@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from scoring import ScoringModel
@@ -78,9 +77,3 @@ def add_stage_change(changes: dict[str, int], before: str | None, after: str) ->
     key = f"{before or 'none'}->{after}"
     changes[key] = changes.get(key, 0) + 1
 
-
-def merged(counts: Mapping[str, int], more: Mapping[str, int]) -> dict[str, int]:
-    out = dict(counts)
-    for k, v in more.items():
-        out[k] = out.get(k, 0) + v
-    return out

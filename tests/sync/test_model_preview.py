@@ -139,3 +139,23 @@ def test_the_crm_reason_field_shows_the_negatives_too(sandbox_env):
     leads = [r for r in sandbox_env.salesforce.records("Lead") if r.get("LeadSync_Reason__c")]
     assert leads and all(len(r["LeadSync_Reason__c"]) <= 255 for r in leads)
     assert any(re.search(r"(^|; )-\d+ \w", r["LeadSync_Reason__c"]) for r in leads)
+
+
+def test_the_fingerprint_follows_rules_not_layout():
+    from scoring import loads_model
+    from sync.guard import MoveCount, MoveGuard, Refused, check, model_fingerprint
+
+    text = DEFAULT_MODEL_PATH.read_text(encoding="utf-8")
+    same = "\n".join(line.split("  #")[0].rstrip() for line in text.splitlines() if not line.startswith("#"))
+    assert model_fingerprint(loads_model(same)) == model_fingerprint(loads_model(text))
+    edited = text.replace("points = 25\nreason = \"C-level title\"", "points = 26\nreason = \"C-level title\"")
+    assert model_fingerprint(loads_model(edited)) != model_fingerprint(loads_model(text))
+    check(MoveGuard(0.2), MoveCount(persons=10, moving=2), "--rescore")  # at the share: allowed
+    check(MoveGuard(0.2, yes=True), MoveCount(persons=10, moving=9), "--rescore")
+    check(MoveGuard(1.0), MoveCount(persons=10, moving=10), "--rescore")
+    try:
+        check(MoveGuard(0.2, preview_hint="leadsync plan --model m.toml"), MoveCount(10, 3, {"lead->mql": 3}), "x")
+    except Refused as exc:
+        assert "3 of 10 persons" in str(exc) and "`leadsync plan --model m.toml`" in str(exc)
+    else:
+        raise AssertionError("3 of 10 is above 0.2 and was not refused")

@@ -320,8 +320,7 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
         if len(p.set_fields) > limit:
             out.print(f"  … and {len(p.set_fields) - limit:,} more records (use --json for all)")
         for t in p.tasks[:limit]:
-            out.print(f"  [bold]task[/] for {crm(t.email or t.contact_id)} (owner {crm(t.owner_id or 'none')}): "
-                      f"{crm(t.subject)}")
+            out.print(f"  [bold]task[/] for {crm(t.email or t.contact_id)}: {crm(t.subject)}")
         for h in p.handoffs[:limit]:
             out.print(f"  [bold]create[/] {h.target} {h.object_type} for {crm(h.values.get('email') or h.origin)} "
                       f"({h.origin}, reached {h.stage.value}): {crm('; '.join(h.reasons[:2]))}")

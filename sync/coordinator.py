@@ -25,7 +25,7 @@ from mapping.model import Contact, CreateRecord, Engagement, Stage
 from scoring import Score, ScoringModel
 from sync.decide import Handoff, PersonDecision, PersonPolicy, decide, handoff_task
 from sync.engine import Engine, PlanOutput, RunSummary, Stopped, _Skip, _task_payload, mapping_for
-from sync.guard import MoveCount, MoveGuard, Refused, add_stage_change, check, model_fingerprint
+from sync.guard import MoveCount, MoveGuard, Refused, check, model_fingerprint
 from sync.persons import gather
 from sync.plan import ContactPlan
 
@@ -83,7 +83,7 @@ class Sync:
         finally:
             for src, e in self.engines.items():
                 e.finish(self.summaries[src])
-            self._keep_fingerprint()
+        self._keep_fingerprint()  # not after an exception nobody caught: that run did not apply the model
         return {src: (self.summaries[src], e.out) for src, e in self.engines.items()}
 
     # ------------------------------------------------------------------ model changes
@@ -110,14 +110,7 @@ class Sync:
         for part in chunks(keys, self.batch_size):
             for person, _, d in self._decisions([k for k in part if k not in seen]):
                 seen.update(person.records)
-                count.persons += 1
-                moves = [p for p in d.plans if p.stage_to is not None and p.set_fields is not None]
-                count.moving += bool(moves or d.handoff)
-                for p in moves:
-                    add_stage_change(count.stage_changes, p.contact.lifecycle_stage.value
-                                     if p.contact.lifecycle_stage else None, p.stage_to.value)
-                count.tasks += sum(p.task is not None for p in d.plans) + bool(d.handoff and d.handoff.task)
-                count.handoffs += d.handoff is not None
+                count.add(d)
             if self.stop.is_set():
                 raise Stopped()
         check(self.guard, count, why)

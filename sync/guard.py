@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 
 from scoring import ScoringModel
+from sync.decide import PersonDecision
 
 
 def model_fingerprint(model: ScoringModel) -> str:
@@ -55,6 +56,18 @@ class MoveCount:
     def share(self) -> float:
         return self.moving / self.persons if self.persons else 0.0
 
+    def add(self, d: PersonDecision) -> None:
+        """One person's decision: they move if a record changes stage or a record is created for them."""
+        self.persons += 1
+        moves = [p for p in d.plans if p.stage_to is not None and p.set_fields is not None]
+        self.moving += bool(moves or d.handoff)
+        for p in moves:
+            before = p.contact.lifecycle_stage.value if p.contact.lifecycle_stage else "none"
+            key = f"{before}->{p.stage_to.value}"  # type: ignore[union-attr]
+            self.stage_changes[key] = self.stage_changes.get(key, 0) + 1
+        self.tasks += sum(p.task is not None for p in d.plans) + bool(d.handoff and d.handoff.task)
+        self.handoffs += d.handoff is not None
+
 
 def check(guard: MoveGuard, count: MoveCount, why: str) -> None:
     """Raise Refused when the dry pass moves more than the guard allows; `why` says what triggered it
@@ -71,9 +84,4 @@ def refusal_text(guard: MoveGuard, count: MoveCount, why: str) -> str:
             f"stage changes: {moves}; tasks: {count.tasks:,}; hand-offs: {count.handoffs:,}). Nothing was "
             f"written. Preview it with `{guard.preview_hint}`, then run again with --yes, or raise "
             "[safety] max_stage_moves_share.")
-
-
-def add_stage_change(changes: dict[str, int], before: str | None, after: str) -> None:
-    key = f"{before or 'none'}->{after}"
-    changes[key] = changes.get(key, 0) + 1
 

@@ -25,14 +25,15 @@ from mapping.model import Contact, CreateRecord, Engagement, Stage
 from scoring import Score, ScoringModel
 from sync.decide import Handoff, PersonDecision, PersonPolicy, decide, handoff_task
 from sync.engine import Engine, PlanOutput, RunSummary, Stopped, _Skip, _task_payload, mapping_for
-from sync.guard import MoveCount, MoveGuard, Refused, check, model_fingerprint
+from sync.guard import MoveGuard, Refused, model_fingerprint
 from sync.persons import gather
 from sync.plan import ContactPlan
+from sync.whole_runs import WholeRuns
 
 log = logging.getLogger("leadsync.sync")
 
 
-class Sync:
+class Sync(WholeRuns):
     """`rescore`: decide every stored record of these CRMs, not only the changed ones (also implied when the
     model differs from the one the last run of a CRM used). `guard`: refuse such a run when it would move
     too many persons' stage at once (sync/guard.py); None: no limit."""
@@ -64,12 +65,8 @@ class Sync:
                 self._step(e.before_write, self.summaries[src])
             self._policy_for_run()
             everyone = self._everyone()
-            if everyone:
-                self._check_guard(everyone)
-                if kind != "plan":  # committed before the first write: a killed rescore is resumed by the next run
-                    with self.state.tx():
-                        for src in self._live():
-                            self.state.mark_dirty(src, self.state.all_contact_ids(src))
+            if everyone and kind != "plan":
+                self._mark_everyone(everyone)
             self._decide_dirty(everyone=bool(everyone))
             self._handoffs()
         except Stopped:
@@ -85,44 +82,6 @@ class Sync:
                 e.finish(self.summaries[src])
         self._keep_fingerprint()  # not after an exception nobody caught: that run did not apply the model
         return {src: (self.summaries[src], e.out) for src, e in self.engines.items()}
-
-    # ------------------------------------------------------------------ model changes
-    def _everyone(self) -> str:
-        """Why this run decides every stored record ("" when it does not): --rescore, or a model other than
-        the one the last applied run of a CRM used (scores of one model only, never a mix)."""
-        changed = []
-        for src in self._live():
-            last = self.state.model_fingerprint(src)
-            if last and last["fingerprint"] != self.fingerprint:
-                changed.append(last["label"])
-        if changed:
-            return (f"the scoring model changed from {', '.join(sorted(set(changed)))} to {self.model.label} "
-                    "since the last run")
-        return "--rescore" if self.rescore else ""
-
-    def _check_guard(self, why: str) -> None:
-        """A dry pass over every person of the run before anything is written; Refused when too many move."""
-        if self.kind == "plan" or self.guard is None or not self.guard.active:
-            return
-        count = MoveCount()
-        keys = [f"{src}:{rid}" for src in self._live() for rid in self.state.all_contact_ids(src)]
-        seen: set[str] = set()
-        for part in chunks(keys, self.batch_size):
-            for person, _, d in self._decisions([k for k in part if k not in seen]):
-                seen.update(person.records)
-                count.add(d)
-            if self.stop.is_set():
-                raise Stopped()
-        check(self.guard, count, why)
-
-    def _keep_fingerprint(self) -> None:
-        """The model a CRM's records were last decided with: stored once a run applied it in full."""
-        if self.kind == "plan":
-            return
-        with self.state.tx():
-            for src, s in self.summaries.items():
-                if s.status in ("ok", "ok with failures"):
-                    self.state.set_model_fingerprint(src, self.fingerprint, self.model.label, s.run_id)
 
     @staticmethod
     def _step(fn: Any, *args: Any) -> None:
@@ -157,8 +116,7 @@ class Sync:
                     s.message = (f"nothing decided: {', '.join(blind)} failed before its first complete pull; "
                                  "the next run decides with both CRMs")
             return
-        ids = self.state.all_contact_ids if everyone and self.kind == "plan" else self.state.dirty
-        keys = [f"{src}:{rid}" for src in self._live() for rid in ids(src)]
+        keys = [f"{src}:{rid}" for src, e in self._live().items() for rid in self._to_decide(e, everyone)]
         self.decided: set[str] = set()
         for part in chunks(keys, self.batch_size):
             self._decide([k for k in part if k not in self.decided])
@@ -184,6 +142,15 @@ class Sync:
                        anchor=person.records[0], conflicted=any(k in conflicted for k in person.records))
             out.append((person, records, d))
         return out
+
+    def _to_decide(self, e: Engine, everyone: bool) -> list[str]:
+        """A source's records to decide: its dirty set; in a plan of everyone, every record an undo does not
+        hold (a sync marks them dirty instead, see `_mark_everyone`)."""
+        if not (everyone and self.kind == "plan"):
+            return self.state.dirty(e.source)
+        ids = self.state.all_contact_ids(e.source)
+        held, _ = e.held(ids)
+        return [i for i in ids if i not in held]
 
     def _decide(self, keys: Sequence[str]) -> list[Handoff]:
         plans: dict[str, list[ContactPlan]] = {}

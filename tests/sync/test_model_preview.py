@@ -91,8 +91,15 @@ def test_a_model_change_moving_too_many_is_refused_until_yes(sandbox_env, tmp_pa
     model = candidate(tmp_path)
     monkeypatch.setenv("LEADSYNC_MODEL_PATH", str(model))
     before = crm_state(sandbox_env)
+    state = State(Settings().state_url)
+    dirty = {src: state.dirty(src) for src in ("hubspot", "salesforce")}
+    state.close()
     refused = cli("sync", "--once", code=2)  # no --rescore needed: a changed model re-decides everyone
     assert crm_state(sandbox_env) == before
+    state = State(Settings().state_url)
+    for src in dirty:  # nobody left queued for a later run without the guard: only what the pull itself found
+        assert set(dirty[src]) <= set(state.dirty(src)) and len(state.dirty(src)) < len(state.all_contact_ids(src)) / 4
+    state.close()
     assert {r["status"] for r in refused["runs"]} == {"refused"}
     assert (refused["fields_updated"], refused["tasks_created"], refused["records_created"]) == (0, 0, 0)
     message = refused["runs"][0]["message"]

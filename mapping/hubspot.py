@@ -327,8 +327,8 @@ def _form_kind(form_name: str, values: Mapping[str, str]) -> tuple[EngagementKin
         return EngagementKind.DEMO_REQUEST, form_name
     if "asset" in values or "download" in name:
         return EngagementKind.CONTENT_DOWNLOAD, values.get("asset") or form_name
-    if "webinar" in values or "webinar" in name:
-        return EngagementKind.WEBINAR, values.get("webinar") or form_name
+    if "webinar" in values or "webinar" in name:  # a sign-up form: attendance is not in a form submission
+        return EngagementKind.WEBINAR_REGISTRATION, values.get("webinar") or form_name
     return EngagementKind.FORM_SUBMIT, form_name
 
 

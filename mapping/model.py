@@ -50,7 +50,8 @@ class EngagementKind(StrEnum):
     PAGE_VIEW = "page_view"
     FORM_SUBMIT = "form_submit"
     CONTENT_DOWNLOAD = "content_download"
-    WEBINAR = "webinar"
+    WEBINAR = "webinar"  # attended (or watched) a webinar
+    WEBINAR_REGISTRATION = "webinar_registration"  # signed up for one: intent, not yet attendance
     MEETING = "meeting"
     CALL = "call"
     DEMO_REQUEST = "demo_request"

@@ -106,7 +106,8 @@ _STATUS_KINDS: Mapping[str, EngagementKind] = MappingProxyType({
 })
 #: What a responded member of each campaign type did.
 _RESPONDED_KINDS: Mapping[str, EngagementKind] = MappingProxyType({
-    "demo request": EngagementKind.DEMO_REQUEST, "webinar": EngagementKind.FORM_SUBMIT,  # registered, not attended
+    "demo request": EngagementKind.DEMO_REQUEST,
+    "webinar": EngagementKind.WEBINAR_REGISTRATION,  # responded without "Attended": registered, not attended
     "content": EngagementKind.CONTENT_DOWNLOAD, "web": EngagementKind.FORM_SUBMIT,
     "email": EngagementKind.EMAIL_CLICK,
 })

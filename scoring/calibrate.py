@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -223,12 +224,21 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def human_name(column: str) -> str:
+    """A column name as words for a reason reps read: "TotalVisits" → "total visits", "Lead_Source" → "lead
+    source"; acronyms ("ID", "URL") keep their capitals."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", column)
+    words = [w for w in re.split(r"[\s_.]+", spaced) if w]
+    return " ".join(w if len(w) > 1 and w.isupper() else w.lower() for w in words) or column
+
+
 def _range_text(column: str, low: float, high: float) -> str:
+    name = human_name(column)
     if low == -math.inf:
-        return f"{column} below {_fmt(high)}"
+        return f"{name} below {_fmt(high)}"
     if high == math.inf:
-        return f"{column} {_fmt(low)} or more"
-    return f"{column} {_fmt(low)} to under {_fmt(high)}"
+        return f"{name} {_fmt(low)} or more"
+    return f"{name} {_fmt(low)} to under {_fmt(high)}"
 
 
 def _slug(text: str) -> str:
@@ -236,12 +246,16 @@ def _slug(text: str) -> str:
     return "_".join(p for p in out.split("_") if p)[:40]
 
 
-def _feature_points(coefs: np.ndarray, scale: float) -> list[int]:
-    """Integer points per bin, shifted so the feature's weakest bin scores 0 (and needs no rule):
-    a scorecard reads as points *for* something, and the shift is the same for every row."""
+def _feature_points(coefs: np.ndarray, scale: float, missing_seen: bool = True) -> list[int]:
+    """Integer points per bin, shifted so "not given" (the last bin) scores 0 and needs no rule: an unanswered
+    field never earns points, and a level that converts worse than silence reads as negative points. The
+    shift is the same for every row, so the ranking is the regression's. A feature never missing in the
+    training rows has no "not given" to measure: its weakest level scores 0 instead."""
     points = [int(round(c * scale)) for c in coefs]
-    low = min(points)
-    return [p - low for p in points]
+    reference = points[-1] if missing_seen else min(points[:-1], default=0)
+    shifted = [p - reference for p in points]
+    shifted[-1] = 0
+    return shifted
 
 
 def _feature_rules(f: Feature, points: Sequence[int]) -> list[dict[str, Any]]:
@@ -269,19 +283,17 @@ def _feature_rules(f: Feature, points: Sequence[int]) -> list[dict[str, Any]]:
         by_points: dict[int, list[str]] = {}
         for b, p in zip(f.bins[:-2], points[:-2], strict=True):
             by_points.setdefault(p, []).append(f.names[b.keys[0]])
+        name = human_name(f.column)
         for p, names in sorted(by_points.items(), key=lambda kv: -kv[0]):
             if p:
                 rules.append({"id": f"{base}_{len(rules) + 1}", "column": f.column, "in": names, "points": p,
-                              "reason": f"{f.column}: {', '.join(names)}", "group": base})
+                              "reason": f"{name}: {', '.join(names)}", "group": base})
         other = points[-2]
         if other:
             known = [f.names[b.keys[0]] for b in f.bins[:-2]]
             rules.append({"id": f"{base}_other", "column": f.column, "not_in": known, "points": other,
-                          "reason": f"{f.column}: another value", "group": base})
-    if points[-1]:
-        rules.append({"id": f"{base}_missing", "column": f.column, "missing": True, "points": points[-1],
-                      "reason": f"{f.column} not given", "group": base})
-    return rules
+                          "reason": f"{name}: another value", "group": base})
+    return rules  # "not given" scores 0 by construction (`_feature_points`): no rule for it
 
 
 def _stage_thresholds(totals: np.ndarray) -> dict[str, Any]:
@@ -399,8 +411,9 @@ def _fit(table: dict[str, list[str | None]], y: np.ndarray, rows: np.ndarray, se
     bounds = np.cumsum([0, *(len(f.bins) for f in features)])
     coefs_by_feature = [coefs[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
     pdo = settings.points_to_double
+    seen = [bool(x[:, b - 1].sum()) for b in bounds[1:]]  # whether each feature's "not given" bin has rows
     while True:
-        points = [_feature_points(c, pdo / math.log(2.0)) for c in coefs_by_feature]
+        points = [_feature_points(c, pdo / math.log(2.0), m) for c, m in zip(coefs_by_feature, seen, strict=True)]
         if _rule_count(features, points) <= settings.max_rules or pdo / 1.25 < _MIN_PDO:
             break
         pdo /= 1.25
@@ -455,7 +468,7 @@ def calibrate_rows(rows: Iterable[Mapping[str, Any]], label: str, features: Sequ
     header = "\n".join([
         meta,
         f"Features: {', '.join(features)}.",
-        f"Points: {pdo:g} points double the odds of {label}; each feature's weakest level scores 0.",
+        f"Points: {pdo:g} points double the odds of {label}; \"not given\" scores 0 (a level below it, negative points).",
         "Stages from the score distribution: MQL = top 30%, SQL = top 10% of the calibration rows.",
     ])
     return CalibrationResult(model, dump_model(model, header), auc, precision, n_rules, len(y), int(y.sum()),

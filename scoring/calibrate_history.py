@@ -29,7 +29,7 @@ import numpy as np
 
 from mapping.model import Contact, Engagement, EngagementKind
 from scoring.backtest import Subject, _day_end, _utc
-from scoring.calibrate import _slug, fit_logistic, roc_auc, top_decile_precision
+from scoring.calibrate import MISSING, _slug, fit_logistic, roc_auc, top_decile_precision
 from scoring.compiled import compiled, url_path
 from scoring.loader import dump_model
 from scoring.schema import ScoringModel
@@ -136,9 +136,10 @@ def _candidates(model: ScoringModel, contact: Contact, engagements: Sequence[Eng
         if section:
             key = f"eng|{e.kind}|{section}"
             out[key] = out.get(key, 0.0) + (0.5 ** (age / (half * 86400.0)) if half else 1.0)
+    blank = {v.strip().casefold() for v in (*model.missing_values, *MISSING)}
     for name in _FIT_CANDIDATES:
         value = getattr(contact, name)
-        if name not in fitted_fields and isinstance(value, str) and value.strip():
+        if name not in fitted_fields and isinstance(value, str) and value.strip().casefold() not in blank:
             out[f"fit|{name}|{value.strip()}"] = 1.0
     return out
 

@@ -6,6 +6,7 @@ Plain frozen dataclasses (no pydantic): tens of thousands are built per second.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import zip_longest
 from typing import Any, Literal
 
 from mapping.model import Stage
@@ -56,6 +57,33 @@ class Score:
         if self.disqualified:
             parts.insert(0, f"not promoted: {self.disqualified}")
         return "; ".join(list(dict.fromkeys(parts))[:n])  # a signal and a rule may share a text
+
+    def reason_text(self, max_len: int = 255) -> str:
+        """The short "why this score" written to the CRM: the strongest reasons for *and against*, each with its
+        points ("+8 enterprise (10,000+ employees); +5 in a market we sell to; -10 personal email address;
+        -15 unsubscribed from emails"), so a low score shows what held it down. Whole parts only, chosen
+        strongest first and alternating for/against, then shown in reading order; within `max_len`."""
+        signals = [r.text for r in self.reasons if r.kind == "signal"]
+        pointed = [r for r in self.reasons if r.kind in ("fit", "engagement", "disqualifier") and r.points]
+        pros = sorted((r for r in pointed if r.points > 0), key=lambda r: (-r.points, r.rule))
+        cons = sorted((r for r in pointed if r.points < 0), key=lambda r: (r.points, r.rule))
+        texts = {r.text for r in pros}
+        head = ([f"not promoted: {self.disqualified}"] if self.disqualified else []) + \
+            [t for t in dict.fromkeys(signals) if t not in texts]
+        pro_parts = [f"+{r.points} {r.text}" for r in pros]
+        con_parts = [f"{r.points} {r.text}" for r in cons]
+        order = head + [p for pair in zip_longest(pro_parts, con_parts) for p in pair if p is not None]
+        chosen: set[str] = set()
+        used = 0
+        for part in order:
+            cost = len(part) + (2 if chosen else 0)
+            if used + cost <= max_len:
+                chosen.add(part)
+                used += cost
+        text = "; ".join(p for p in head + pro_parts + con_parts if p in chosen)
+        if not text and order:  # one part longer than the field: cut it, visibly
+            text = order[0][: max_len - 1] + "…"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, fixed key order, floats rounded: the same inputs give the same bytes."""

@@ -7,9 +7,18 @@ instead of being silently ignored while scores drift.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mapping.model import EngagementKind
 from scoring.regex import PatternError, compile_search
@@ -25,6 +34,38 @@ FastTrack = Literal["mql", "sql"]
 
 class ModelError(ValueError):
     """A scoring model that cannot be loaded; the message names file, rule and expectation."""
+
+
+#: Values that mean "not answered" whatever the model's `missing_values`: no rule may pay points for them.
+MISSING_WORDS = frozenset({"", "not given", "not provided", "[not provided]", "not specified", "not set", "unknown",
+                           "none", "n/a", "na", "null", "nan", "select", "-"})
+#: A reason that is an identifier, not words: snake_case, dotted, Salesforce `__c`, CamelCase ("TotalVisits").
+_RAW_NAME = re.compile(r"^(?:[A-Za-z][A-Za-z0-9]*(?:[_.][A-Za-z0-9]+)+_*|[a-z]+(?:[A-Z][a-z0-9]*)+|"
+                       r"[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+|[A-Za-z0-9_]+__c)$")
+
+
+def check_reason(value: str, info: ValidationInfo) -> str:
+    """Every point carries a reason reps can read: not empty, not the raw name of a field or column."""
+    text = value.strip()
+    if not text:
+        raise ValueError("a reason people can read (reps see it in tasks and the CRM), not an empty one")
+    names = {str(info.data.get(k) or "").strip().casefold() for k in ("field", "column")} - {""}
+    if text.casefold() in names or _RAW_NAME.match(text):
+        raise ValueError("a reason in words, not a raw property name (e.g. \"5 or more visits\", not "
+                         "\"TotalVisits\")")
+    return value
+
+
+def _no_points_for_missing(points: int, info: ValidationInfo) -> int:
+    """A missing answer earns nothing: positive points for "not given" would rank the silent above the engaged."""
+    if points > 0:
+        data = info.data
+        values = [data.get("equals"), *(data.get("in_") or ())]
+        if data.get("missing") is True or any(v is not None and v.strip().casefold() in MISSING_WORDS
+                                              for v in values):
+            raise ValueError("no positive points for a missing value (\"not given\", blank, \"Select\"): give "
+                             "it 0 or negative points, or drop the rule")
+    return points
 
 
 class _Strict(BaseModel):
@@ -81,6 +122,9 @@ class FitRule(Predicate):
     reason: str
     group: str | None = None
 
+    _points = field_validator("points")(_no_points_for_missing)
+    _reason = field_validator("reason")(check_reason)
+
 
 class PropertyRule(Predicate):
     """Points for a column of `Contact.extra` (form answers, imported columns, calibrated bins)."""
@@ -91,6 +135,9 @@ class PropertyRule(Predicate):
     points: int
     reason: str
     group: str | None = None
+
+    _points = field_validator("points")(_no_points_for_missing)
+    _reason = field_validator("reason")(check_reason)
 
 
 class EngagementRule(_Strict):
@@ -113,6 +160,7 @@ class EngagementRule(_Strict):
     window_days: float | None = Field(default=None, gt=0)
 
     _check = field_validator("url", "detail", "campaign")(_check_regex)
+    _reason = field_validator("reason")(check_reason)
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -142,6 +190,7 @@ class Signal(_Strict):
     points: int = 0
 
     _check = field_validator("url", "detail", "campaign")(_check_regex)
+    _reason = field_validator("reason")(check_reason)
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -158,6 +207,8 @@ class Disqualifier(_Strict):
     field: FitField | None = None
     predicate: Predicate | None = Field(default=None, alias="test")
     points: int = 0
+
+    _reason = field_validator("reason")(check_reason)
 
     @model_validator(mode="after")
     def _check_or_field(self) -> Disqualifier:
@@ -182,10 +233,40 @@ class Threshold(_Strict):
         return self
 
 
+def floors(t: Threshold) -> dict[str, float]:
+    """The least fit, engagement and total a threshold lets through (a fit and an engagement minimum
+    imply a total minimum too)."""
+    inf = float("-inf")
+    fit = inf if t.fit is None else t.fit
+    engagement = inf if t.engagement is None else t.engagement
+    return {"fit": fit, "engagement": engagement,
+            "total": max(inf if t.total is None else t.total, fit + engagement)}
+
+
 class Stages(_Strict):
+    """Each stage asks at least what the one below asks, on every axis: else a person could be SQL
+    without being MQL, and the funnel would read upside down."""
+
     lead: Threshold = Threshold(total=1)
     mql: Threshold
     sql: Threshold
+
+    @field_validator("mql", "sql")
+    @classmethod
+    def _not_below(cls, value: Threshold, info: ValidationInfo) -> Threshold:
+        lower_name = "lead" if info.field_name == "mql" else "mql"
+        lower = info.data.get(lower_name) if lower_name in info.data else Threshold(total=1)
+        if lower is None:
+            return value
+        mine, theirs = floors(value), floors(lower)
+        for axis in ("fit", "engagement", "total"):
+            if mine[axis] < theirs[axis]:
+                shown = "none" if mine[axis] == float("-inf") else f"{mine[axis]:g}"
+                raise ValueError(
+                    f"{info.field_name} minimums at least those of {lower_name}: {axis} {shown} is below "
+                    f"{lower_name}'s {theirs[axis]:g}, so a person could be {info.field_name.upper()} without being "
+                    f"{lower_name.upper()}")
+        return value
 
 
 class Decay(_Strict):
@@ -219,6 +300,7 @@ class Recycle(_Strict):
 class Interests(_Strict):
     kind: tuple[EngagementKind, ...] = (
         EngagementKind.PAGE_VIEW, EngagementKind.CONTENT_DOWNLOAD, EngagementKind.WEBINAR,
+        EngagementKind.WEBINAR_REGISTRATION,
     )
     top: int = Field(default=3, ge=0)
     exclude: str | None = None
@@ -270,7 +352,31 @@ class ScoringModel(_Strict):
                         known = ", ".join(sorted(self.lists)) or "none defined"
                         raise ValueError(f"{alias} rule {rule.id!r} in_list: expected a list from [lists] "
                                          f"({known}), got {name!r}")
+        self._check_missing_values()
+        self._check_reachable()
         return self
+
+    def _check_missing_values(self) -> None:
+        """A property rule paying points for a value the model itself calls missing never matches: say so."""
+        missing = {v.strip().casefold() for v in self.missing_values}
+        for rule in self.properties:
+            values = [rule.equals, *(rule.in_ or ())]
+            hit = next((v for v in values if v is not None and v.strip().casefold() in missing), None)
+            if hit is not None and rule.points > 0:
+                raise ValueError(f"property rule {rule.id!r} points: expected no positive points for {hit!r}, "
+                                 "which missing_values says means \"not given\"")
+
+    def _check_reachable(self) -> None:
+        """A stage whose minimum is above what the caps allow can never be reached."""
+        caps = {"fit": self.caps.fit, "engagement": self.caps.engagement}
+        caps["total"] = None if None in caps.values() else caps["fit"] + caps["engagement"]  # type: ignore[operator]
+        for name in ("mql", "sql"):
+            threshold = getattr(self.stages, name)
+            for axis, cap in caps.items():
+                need = getattr(threshold, axis)
+                if cap is not None and need is not None and need > cap:
+                    raise ValueError(f"stages.{name} {axis} {need}: expected at most what [caps] allow ({cap}); "
+                                     f"{name.upper()} could never be reached")
 
     def __eq__(self, other: object) -> bool:
         """Equal when the rules are; the compiled cache is not part of a model's identity."""

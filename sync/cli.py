@@ -26,9 +26,12 @@ from sync import logs
 from sync.backtest_cli import parse_since
 from sync.backtest_cli import register as register_backtest
 from sync.engine import Engine, RunSummary, mapping_for, scoring_time
+from sync.guard import MoveGuard
 from sync.history_subjects import outcomes_from_state, subjects
 from sync.identity_cli import identity_app
 from sync.lock import LockBusy, writer_lock
+from sync.preview import build_preview
+from sync.preview_render import print_preview
 from sync.report import build_report
 from sync.report_render import render_html, render_terminal
 from sync.safe_text import crm
@@ -45,6 +48,8 @@ err = Console(stderr=True)
 
 JSON = typer.Option(False, "--json", help="Print one machine-readable JSON object.")
 SOURCE = typer.Option(None, "--source", help="hubspot or salesforce; default: every configured CRM.")
+YES_HELP = ("Apply a model change or rescore even when it moves more than safety.max_stage_moves_share of the "
+            "persons at once (preview it first with `leadsync plan --model M`).")
 SUM_KEYS = ("contacts_pulled", "engagements_pulled", "contacts_scored", "fields_updated", "records_updated",
             "tasks_created", "records_created", "failed", "skipped", "issues", "api_calls")
 
@@ -110,8 +115,8 @@ STOP = threading.Event()  # set by SIGTERM: finish the batch in hand, then end t
 
 
 def run_sources(settings: Settings, state: State, sources: list[str], kind: str, model: ScoringModel,
-                progress: Any = None, resume: bool = False, since: datetime | None = None
-                ) -> list[tuple[RunSummary, Any]]:
+                progress: Any = None, resume: bool = False, since: datetime | None = None, *,
+                rescore: bool = False, yes: bool = False) -> list[tuple[RunSummary, Any]]:
     """One run over these CRMs as one sync (persons decided once, across them), holding each CRM's writer
     lock, taken in name order so two runs never wait on each other crosswise. A CRM whose lock another run
     holds is left out (said on stderr, exit 3 at the end); the others still run. A plan writes nothing to
@@ -139,8 +144,9 @@ def run_sources(settings: Settings, state: State, sources: list[str], kind: str,
                 policy=settings.person_policy())
         if engines:  # runs a killed process left `running` are marked killed before ours starts
             state.mark_killed_runs(holding=list(engines))
-        results = Sync(state, engines, model, settings.person_policy(), settings.routing,
-                       settings.alerts).run(kind, resume, since) if engines else {}
+        guard = MoveGuard(settings.safety.max_stage_moves_share, yes, _preview_hint(settings))
+        results = Sync(state, engines, model, settings.person_policy(), settings.routing, settings.alerts,
+                       rescore=rescore, guard=guard).run(kind, resume, since) if engines else {}
     BUSY.extend(busy)
     return [results[s] for s in sources if s in results]
 
@@ -157,9 +163,15 @@ def run_source(settings: Settings, state: State, source: str, kind: str, model: 
     return results[0]
 
 
+def _preview_hint(settings: Settings) -> str:
+    return f"leadsync plan --model {settings.model_path}" if settings.model_path else "leadsync plan --rescore"
+
+
 def _exit_code(summaries: list[RunSummary]) -> int:
     if any(s.status == "error" for s in summaries):
         return 1
+    if any(s.status == "refused" for s in summaries):
+        return 2  # a model change moving too many people at once, not applied (say --yes)
     return 3 if BUSY else 0
 
 
@@ -208,14 +220,14 @@ def _main(log_format: str = typer.Option("text", "--log-format", help="text or j
 def backfill(source: str | None = SOURCE,
              resume: bool = typer.Option(False, "--resume", help="Continue a killed or paused backfill."),
              since: datetime | None = typer.Option(None, "--since", help="Only records changed since (UTC date)."),
-             as_json: bool = JSON) -> None:
+             yes: bool = typer.Option(False, "--yes", help=YES_HELP), as_json: bool = JSON) -> None:
     """Full pull, score and writeback: one CRM, or every configured CRM as one (persons decided once)."""
     settings = Settings()
     state = State(settings.state_url)
     names = _sources(settings, source)
     with _Progress(not as_json) as progress:
         summaries = [s for s, _ in run_sources(settings, state, names, "backfill", _model(settings), progress,
-                                               resume, since)]
+                                               resume, since, yes=yes)]
     if not summaries:
         raise typer.Exit(3)  # every CRM asked for was locked by another run (said on stderr)
     if as_json:
@@ -233,7 +245,7 @@ def sync(once: bool = typer.Option(False, "--once", help="Run one incremental pa
          rescore: bool = typer.Option(False, "--rescore", help=(
              "Score every stored contact again, not only those with new data: time decay lowers scores of "
              "people who went quiet (run it daily, e.g. from cron).")),
-         as_json: bool = JSON) -> None:
+         yes: bool = typer.Option(False, "--yes", help=YES_HELP), as_json: bool = JSON) -> None:
     """Incremental sync from the stored watermarks."""
     if not once and not every:
         raise typer.BadParameter("say --once or --every INTERVAL")
@@ -244,11 +256,8 @@ def sync(once: bool = typer.Option(False, "--once", help="Run one incremental pa
     while True:
         names = _sources(settings, source)
         with _Progress(not as_json) as progress:
-            if rescore:
-                with state.tx():
-                    for name in names:
-                        state.mark_dirty(name, state.all_contact_ids(name))
-            summaries = [s for s, _ in run_sources(settings, state, names, "sync", model, progress)]
+            summaries = [s for s, _ in run_sources(settings, state, names, "sync", model, progress,
+                                                   rescore=rescore, yes=yes)]
         if as_json:
             _emit(_totals(summaries))
         else:
@@ -270,15 +279,23 @@ def _parse_interval(text: str) -> float:
 
 @app.command()
 def plan(source: str | None = SOURCE, as_json: bool = JSON,
-         limit: int = typer.Option(50, "--limit", help="Rows to show per CRM (human output).")) -> None:
-    """The changes a sync would make. Writes nothing to the CRM."""
+         limit: int = typer.Option(50, "--limit", help="Rows to show per CRM (human output)."),
+         model_path: Path | None = typer.Option(None, "--model", help=(
+             "Preview this scoring model (a TOML file) instead of the configured one: everyone is re-scored "
+             "with it, nothing is written.")),
+         rescore: bool = typer.Option(False, "--rescore", help="Re-score every stored contact, as "
+                                      "`sync --once --rescore` would.")) -> None:
+    """The changes a sync would make, with a preview of who moves and why. Writes nothing to the CRM."""
     settings = Settings()
     state = State(settings.state_url)
-    model = _model(settings)
-    plans = run_sources(settings, state, _sources(settings, source), "plan", model)
+    model = load_model(model_path) if model_path else _model(settings)
+    plans = run_sources(settings, state, _sources(settings, source), "plan", model,
+                        rescore=rescore or model_path is not None)
     summaries = [s for s, _ in plans]
+    preview = _preview(state, plans, model)
     if as_json:
         result = _totals(summaries)
+        result["preview"] = preview
         result["changes"] = [
             {"source": c.source, "object_type": c.object_type, "record_id": c.record_id, "email": c.email,
              "fields": {f: {"before": fc.before, "after": fc.after} for f, fc in c.fields.items()},
@@ -293,6 +310,7 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
         result["handoffs"] = [_handoff_json(h) for _, p in plans for h in p.handoffs]
         _emit(result)
         return
+    print_preview(preview, out, settings.safety.max_stage_moves_share)
     for s, p in plans:
         _print_summary(s)
         table = Table("record", "field", "before", "after", "why", title=f"{s.source}: planned changes",
@@ -310,6 +328,16 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
         for h in p.handoffs[:limit]:
             out.print(f"  [bold]create[/] {h.target} {h.object_type} for {crm(h.values.get('email') or h.origin)} "
                       f"({h.origin}, reached {h.stage.value}): {crm('; '.join(h.reasons[:2]))}")
+
+
+def _preview(state: State, plans: list[tuple[RunSummary, Any]], model: ScoringModel) -> dict[str, Any]:
+    """Who the plan moves and why, against the scores the last applied run wrote."""
+    last: dict[str, tuple[int | None, str | None]] = {}
+    for s, p in plans:
+        ids = [k.partition(":")[2] for k in p.scores if k.startswith(f"{s.source}:")]
+        last.update({f"{s.source}:{cid}": v for cid, v in state.score_totals(s.source, ids).items()})
+    return build_preview(plans, last, model.label,
+                         last_detail=lambda key: state.score_detail(*key.split(":", 1)))
 
 
 def _handoff_json(h: Any) -> dict[str, Any]:

@@ -25,20 +25,31 @@ from mapping.model import Contact, CreateRecord, Engagement, Stage
 from scoring import Score, ScoringModel
 from sync.decide import Handoff, PersonDecision, PersonPolicy, decide, handoff_task
 from sync.engine import Engine, PlanOutput, RunSummary, Stopped, _Skip, _task_payload, mapping_for
+from sync.guard import MoveGuard, Refused, model_fingerprint
 from sync.persons import gather
 from sync.plan import ContactPlan
+from sync.whole_runs import WholeRuns
 
 log = logging.getLogger("leadsync.sync")
 
 
-class Sync:
+class Sync(WholeRuns):
+    """`rescore`: decide every stored record of these CRMs, not only the changed ones (also implied when the
+    model differs from the one the last run of a CRM used). `guard`: refuse such a run when it would move
+    too many persons' stage at once (sync/guard.py); None: no limit."""
+
     def __init__(self, state: Any, engines: Mapping[str, Engine], model: ScoringModel,
-                 policy: PersonPolicy | None = None, routing: Any = None, alerts: Any = None) -> None:
+                 policy: PersonPolicy | None = None, routing: Any = None, alerts: Any = None, *,
+                 rescore: bool = False, guard: MoveGuard | None = None) -> None:
         self.state = state
         self.routing_settings, self.alert_settings = routing, alerts  # sync.routing_settings, or None: off
         self.router: Any = None
         self.engines = dict(engines)
         self.model = model
+        self.rescore = rescore
+        self.guard = guard
+        self._person_size: dict[str, int] = {}  # records of the person behind each hand-off (plan counts)
+        self.fingerprint = model_fingerprint(model)
         first = next(iter(self.engines.values()))
         self.policy = policy or first.policy
         self.batch_size = first.batch_size
@@ -57,16 +68,24 @@ class Sync:
                 self._step(e.before_write, self.summaries[src])
             self._policy_for_run()
             self._start_routing()
-            self._decide_dirty()
+            everyone = self._everyone()
+            if everyone and kind != "plan":
+                self._mark_everyone(everyone)
+            self._decide_dirty(everyone=bool(everyone))
             self._handoffs()
             self._send_alerts()
         except Stopped:
             for s in self.summaries.values():
                 if s.status == "running":
                     s.status, s.message = "stopped", "stopped on request; the next run continues from here"
+        except Refused as exc:
+            for src, s in self.summaries.items():
+                if self.engines[src].alive and s.status == "running":
+                    s.status, s.message = "refused", str(exc)
         finally:
             for src, e in self.engines.items():
                 e.finish(self.summaries[src])
+        self._keep_fingerprint()  # not after an exception nobody caught: that run did not apply the model
         return {src: (self.summaries[src], e.out) for src, e in self.engines.items()}
 
     @staticmethod
@@ -133,7 +152,7 @@ class Sync:
                 summary.alerts[k] = summary.alerts.get(k, 0) + n
 
     # ------------------------------------------------------------------ decide per person
-    def _decide_dirty(self) -> None:
+    def _decide_dirty(self, everyone: bool = False) -> None:
         blind = [src for src, e in self.engines.items() if not e.alive and not self.state.watermarks(src)]
         if blind and len(self.engines) > 1:
             # A CRM that failed before leadsync ever finished pulling it: who is in it, and what sales decided
@@ -144,14 +163,15 @@ class Sync:
                     s.message = (f"nothing decided: {', '.join(blind)} failed before its first complete pull; "
                                  "the next run decides with both CRMs")
             return
-        keys = [f"{src}:{rid}" for src in self._live() for rid in self.state.dirty(src)]
+        keys = [f"{src}:{rid}" for src, e in self._live().items() for rid in self._to_decide(e, everyone)]
         self.decided: set[str] = set()
         for part in chunks(keys, self.batch_size):
             self._decide([k for k in part if k not in self.decided])
             if self.stop.is_set():
                 raise Stopped()
 
-    def _decide(self, keys: Sequence[str]) -> list[Handoff]:
+    def _decisions(self, keys: Sequence[str]) -> list[tuple[Any, list[Contact], PersonDecision]]:
+        """The persons behind these records, each decided once; reads the state, writes nothing."""
         if not keys:
             return []
         seeds = list(self.state.records(keys).values())
@@ -162,15 +182,30 @@ class Sync:
             if k in person_of:
                 persons.setdefault(person_of[k].key, person_of[k])
         engagements = self._engagements([k for p in persons.values() for k in p.records], batch.records)
-        plans: dict[str, list[ContactPlan]] = {}
-        scores: dict[str, dict[str, Score]] = {}
-        details: dict[str, dict[str, dict[str, Any]]] = {}
-        handoffs = []
+        out = []
         for person in persons.values():
             records = [batch.records[k] for k in person.records]
             d = decide(records, engagements, self.model, self.now, self.wall_now, mapping_for, self.policy,
                        anchor=person.records[0], conflicted=any(k in conflicted for k in person.records))
-            if self.router is not None:
+            out.append((person, records, d))
+        return out
+
+    def _to_decide(self, e: Engine, everyone: bool) -> list[str]:
+        """A source's records to decide: its dirty set; in a plan of everyone, every record an undo does not
+        hold (a sync marks them dirty instead, see `_mark_everyone`)."""
+        if not (everyone and self.kind == "plan"):
+            return self.state.dirty(e.source)
+        ids = self.state.all_contact_ids(e.source)
+        held, _ = e.held(ids)
+        return [i for i in ids if i not in held]
+
+    def _decide(self, keys: Sequence[str]) -> list[Handoff]:
+        plans: dict[str, list[ContactPlan]] = {}
+        scores: dict[str, dict[str, Score]] = {}
+        details: dict[str, dict[str, dict[str, Any]]] = {}
+        handoffs = []
+        for person, records, d in self._decisions(keys):
+            if self.router is not None:  # after the guard's dry pass, which needs no owner: routing persists
                 d = self.router.apply(d, records)
             detail = _detail(d, person.records)
             for p in d.plans:
@@ -180,6 +215,7 @@ class Sync:
                 details.setdefault(src, {})[p.contact.id] = detail
             if d.handoff:
                 handoffs.append(d.handoff)
+                self._person_size[d.handoff.key] = len(person.records)
             self.decided.update(person.records)
         # The hand-off intents are committed before any write clears these records from the dirty set: a kill
         # between the two leaves the hand-off planned, never forgotten.
@@ -223,17 +259,32 @@ class Sync:
             return
         if self.kind == "plan":
             for h in handoffs:
-                summary = self._origin_summary(h)
                 engine = self.engines.get(h.origin.partition(":")[0])
-                if engine is not None and summary is not None:
+                if engine is not None:
                     engine.out.handoffs.append(h)
-                    summary.records_created += 1
+                    self._count_planned_handoff(h)
             return
         with self.state.tx():
             for h in handoffs:
                 summary = self._origin_summary(h)
                 self.state.handoff_plan(h.key, h.origin, h.target, h.object_type,
                                         summary.run_id if summary else "", _handoff_payload(h))
+
+    def _count_planned_handoff(self, h: Handoff) -> None:
+        """What a sync does for one hand-off, counted as the sync counts it (a preview's counts are the apply's):
+        the record created with its stage and why-now task in the target, then the person decided again, which
+        writes the link to the new record on the origin. A target not in this run keeps the hand-off planned."""
+        target, origin = self.summaries.get(h.target), self._origin_summary(h)
+        if target is None or origin is None or not self.engines[h.target].alive:
+            return
+        target.records_created += 1
+        _count(target, h.stage)
+        target.tasks_created += h.task is not None
+        target.contacts_scored += 1
+        origin.contacts_scored += self._person_size.get(h.key, 1)
+        if h.origin.partition(":")[0] in self.policy.link_sources:
+            origin.records_updated += 1
+            origin.fields_updated += 1
 
     def _handoffs(self) -> None:
         if self.kind == "plan":

@@ -126,7 +126,9 @@ def decide(records: Sequence[Contact], engagements: Mapping[str, Sequence[Engage
     profile = merge(ordered, policy.rules, anchor)
     pooled, dropped = pool([engagements.get(c.key, ()) for c in ordered])
     s = score(model, profile.contact, pooled, now)
-    why = s.summary()
+    why = s.summary()  # the task's "why now": what makes them sales-ready
+    # The CRM's reason field: for and against, within the tightest CRM's limit (the same text in every record).
+    crm_why = s.reason_text(salesforce_mapping.REASON_MAX)
     reasons = tuple(r.text for r in s.reasons)
     text = task_text(profile.contact, why, s.interests, s.total) if policy.create_tasks else None
     live = [c for c in ordered if not (c.read_only or c.archived)]
@@ -141,7 +143,7 @@ def decide(records: Sequence[Contact], engagements: Mapping[str, Sequence[Engage
         if target is not None and _rank(target) > _rank(reached):
             reached = target
         m = mappings(c.source)
-        desired = m.outbound_fields(target, s.total, s.fit, s.engagement, why, link=_link_for(c, ordered, policy))
+        desired = m.outbound_fields(target, s.total, s.fit, s.engagement, crm_why, link=_link_for(c, ordered, policy))
         current = dict(c.managed)
         _flow_back(c, profile, model, m, desired, current, policy)
         plans.append(plan_contact(replace(c, managed=MappingProxyType(current)), desired, target, reasons,
@@ -149,7 +151,7 @@ def decide(records: Sequence[Contact], engagements: Mapping[str, Sequence[Engage
     handoff = None
     # Sales-owned stages set by hand (an opportunity, a customer) are sales' business already: not a hand-off.
     if handoff_targets and _rank(reached) >= _rank(policy.handoff_stage) and reached not in SALES_OWNED:
-        handoff = _handoff(ordered[0], handoff_targets[0], profile, s, why, reasons, reached, text, mappings, policy)
+        handoff = _handoff(ordered[0], handoff_targets[0], profile, s, crm_why, reasons, reached, text, mappings, policy)
     return PersonDecision(profile.contact.key, s, profile, reached, plans, handoff, dropped)
 
 

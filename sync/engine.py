@@ -91,6 +91,9 @@ class PlanOutput:
     set_fields: list[SetFields] = field(default_factory=list)
     tasks: list[CreateTask] = field(default_factory=list)
     handoffs: list[Any] = field(default_factory=list)  # sync.decide.Handoff: records to create elsewhere
+    #: A plan's new score and person of each record it would change (what a preview ranks and explains).
+    scores: dict[str, tuple[Score, str]] = field(default_factory=dict)
+    persons: set[str] = field(default_factory=set)  # every person a plan decided with a record here
 
 
 class Engine:
@@ -175,6 +178,10 @@ class Engine:
                 summary.skipped += 1
         if summary.kind == "plan":
             for p in plans:
+                person = details.get(p.contact.id, {}).get("key", p.contact.key)
+                self.out.persons.add(person)
+                if p.set_fields or p.task:
+                    self.out.scores[p.contact.key] = (scores[p.contact.id], person)
                 if p.set_fields:
                     self.out.set_fields.append(p.set_fields)
                     self._count_planned(p, summary)
@@ -290,14 +297,8 @@ class Engine:
     def _keep_undone(self, summary: RunSummary) -> None:
         """A run undone stays undone: a contact undo restored is not decided again while its inputs and
         leadsync's fields are as undo left them (sync/undo.py); once they differ, its hold ends."""
-        from sync.undo import still_held  # here, not at the top: undo is an operation, not part of a run
-
-        holds = self.state.undo_holds(self.source, self.state.dirty(self.source))
+        keep, holds = self.held(self.state.dirty(self.source))
         if holds:
-            contacts = self.state.contacts(self.source, list(holds))
-            engagements = self.state.engagements_for(self.source, list(holds))
-            keep = {cid for cid, hold in holds.items()
-                    if cid in contacts and still_held(hold, contacts[cid], engagements.get(cid, []))}
             with self.state.tx():
                 self.state.clear_dirty(self.source, sorted(keep))
                 self.state.release_undo_holds(self.source, sorted(set(holds) - keep))
@@ -306,6 +307,19 @@ class Engine:
             summary.message = (f"{held} contacts stay as an undo left them until their inputs change; "
                                "`leadsync undo --reapply RUN_ID` has the next sync decide them again")
             log.info(summary.message)
+
+    def held(self, ids: Sequence[str]) -> tuple[set[str], set[str]]:
+        """Of these contacts: those an undo still holds (not to be decided again), and all with a hold."""
+        from sync.undo import still_held  # here, not at the top: undo is an operation, not part of a run
+
+        holds = self.state.undo_holds(self.source, ids)
+        if not holds:
+            return set(), set()
+        contacts = self.state.contacts(self.source, list(holds))
+        engagements = self.state.engagements_for(self.source, list(holds))
+        keep = {cid for cid, hold in holds.items()
+                if cid in contacts and still_held(hold, contacts[cid], engagements.get(cid, []))}
+        return keep, set(holds)
 
     def _start_from(self, kind: str, resume: bool, since: datetime | None = None) -> dict[str, str]:
         """Where each stream starts: the beginning (backfill) or `since`, its checkpoint (resumed backfill),

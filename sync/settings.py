@@ -41,6 +41,14 @@ class SyncSettings(BaseModel):
     create_tasks: bool = True
 
 
+class SafetySettings(BaseModel):
+    """Limits on what one run may change at once (see README, "Previewing a model change")."""
+
+    #: A model change or rescore that would change the stage of more than this share of the persons refuses
+    #: to run without --yes; 1 turns the check off.
+    max_stage_moves_share: float = Field(0.2, ge=0, le=1)
+
+
 class IdentitySettings(BaseModel):
     """How records of one human across CRMs become one person (see README, "One person across CRMs")."""
 
@@ -80,7 +88,7 @@ class SettingsError(ValueError):
 
 
 #: Sections whose values are shown in errors; elsewhere a value may be a credential.
-_SHOWN_SECTIONS = frozenset({"sync", "state_url", "model_path"})
+_SHOWN_SECTIONS = frozenset({"sync", "state_url", "model_path", "safety"})
 
 
 def config_path() -> Path | None:
@@ -143,6 +151,7 @@ class Settings(BaseSettings):
     # Owner routing, alerts and SLA escalation (sync/routing_settings.py; README "Owner routing and alerts")
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
 
     @classmethod
     def settings_customise_sources(

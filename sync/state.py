@@ -732,6 +732,28 @@ class State:
         ).fetchone()
         return json.loads(row[0]) if row else None
 
+    def score_totals(self, source: str, ids: Sequence[str]) -> dict[str, tuple[int | None, str | None]]:
+        """(total, stage) of the last score written for these contacts: what a preview compares against."""
+        out: dict[str, tuple[int | None, str | None]] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            out.update({cid: (total, stage) for cid, total, stage in self.db.execute(
+                f"SELECT contact_id, total, stage FROM scores WHERE source=? AND contact_id IN ({marks(len(part))})",
+                (source, *part))})
+        return out
+
+    # ------------------------------------------------------------- the model the last run used
+    def model_fingerprint(self, source: str) -> dict[str, Any] | None:
+        """The fingerprint, label and run of the scoring model the last applied run of `source` used
+        (kept in `meta`: one small row per source, no schema change), or None before the first one."""
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (f"model:{source}",)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_model_fingerprint(self, source: str, fingerprint: str, label: str, run_id: str) -> None:
+        value = _dumps({"fingerprint": fingerprint, "label": label, "run_id": run_id,
+                        "at": _iso(datetime.now(timezone.utc))})
+        self.db.execute(_SET_VERSION, (f"model:{source}", value))
+
     def stage_counts(self, source: str | None = None) -> dict[str, dict[str, int]]:
         """Contacts per CRM stage (what the CRM now holds), per source."""
         q = "SELECT source, coalesce(crm_stage, 'unknown'), count(*) FROM scores"

@@ -88,7 +88,7 @@ def _member(ctype: str, status: str, responded: bool, **extra: Any) -> dict[str,
 def test_campaign_members_become_kinds_by_type_and_status() -> None:
     cases = [("Demo Request", "Requested", True, EngagementKind.DEMO_REQUEST),
              ("Webinar", "Attended", True, EngagementKind.WEBINAR),
-             ("Webinar", "Registered", True, EngagementKind.FORM_SUBMIT),
+             ("Webinar", "Registered", True, EngagementKind.WEBINAR_REGISTRATION),
              ("Content", "Downloaded", True, EngagementKind.CONTENT_DOWNLOAD),
              ("Email", "Opened", True, EngagementKind.EMAIL_OPEN),
              ("Email", "Clicked", True, EngagementKind.EMAIL_CLICK),

@@ -100,7 +100,7 @@ def test_closed_salesforce_tasks_are_read_back_with_one_query(sandbox_env):
         lambda req, name, resp: queries.append(req.arg("q") or "") if name == "sf.query" else None)
     run = _runs(cli("sync", "--once", "--source", "salesforce"))["salesforce"]
     assert run["calls_by_phase"]["write"] == 1, run["calls_by_phase"]  # the one closed-since query
-    read_back = [q for q in queries if "IsClosed" in q]
+    read_back = [q for q in queries if "FROM Task" in q and "IsClosed" in q]
     assert len(read_back) == 1 and "IsClosed = true AND SystemModstamp >=" in read_back[0], read_back
     assert {t["crm_id"] for t in state.open_tasks("salesforce")} == open_before - set(closed)
     state.close()

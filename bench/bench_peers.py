@@ -105,7 +105,7 @@ class PeerRun:
         if self.peer.protocol == "singer":
             if action == "discover":
                 return [self.exe, "--config", str(self.config), "--discover"]
-            argv = [self.exe, "--config", str(self.config), "--catalog", str(self.catalog)]
+            argv = [self.exe, "--config", str(self.config), self.peer.catalog_flag, str(self.catalog)]
         else:
             if action == "discover":
                 return [self.exe, "discover", "--config", str(self.config)]
@@ -114,13 +114,15 @@ class PeerRun:
 
     def discover(self) -> dict[str, Any]:
         reset_counts(self.sb)
-        out = run(self._argv("discover"), self.env, self.dir, self.dir / "discover.stderr")
+        out = run(self._argv("discover"), self.env, self.dir, self.dir / "discover.stderr", keep_stdout=True)
         made = requests_made(self.sb)[self.peer.crm]
-        if out.returncode != 0 or out.catalog is None:
-            return {"status": status_of(out, discover=True), "requests": made}
+        catalog = parse_catalog(bytes(out.stdout or b""))
+        if out.returncode != 0 or catalog is None:
+            status = status_of(out, discover=True)
+            return {"status": status if status != "ok" else "failed: discover printed no catalog", "requests": made}
         select = configs.select_singer if self.peer.protocol == "singer" else configs.select_airbyte
         try:
-            self.catalog.write_text(json.dumps(select(out.catalog, self.peer.streams)))
+            self.catalog.write_text(json.dumps(select(catalog, self.peer.streams)))
         except ValueError as exc:
             return {"status": f"failed: {exc}", "requests": made}
         return {"status": "ok", "requests": made, "wall_s": out.wall_s}
@@ -136,11 +138,27 @@ class PeerRun:
         return row(out, self.sb, self.peer.crm), emitted
 
 
+def parse_catalog(stdout: bytes) -> dict[str, Any] | None:
+    """A Singer discover prints the catalog (often indented); an Airbyte one a CATALOG message line."""
+    try:
+        whole = json.loads(stdout)
+        if isinstance(whole, dict) and "streams" in whole:
+            return whole
+    except json.JSONDecodeError:
+        pass
+    for line in stdout.splitlines():
+        if line.startswith(b"{") and b'"CATALOG"' in line:
+            msg = json.loads(line)
+            if msg.get("type") == "CATALOG":
+                return msg["catalog"]
+    return None
+
+
 def bench_peer(pr: PeerRun, edits: Edits, latency: int) -> dict[str, Any]:
     full, state = pr.read(f"full-{latency}ms", None)
     result: dict[str, Any] = {"full": full}
-    if not full["status"].startswith("ok"):
-        return result
+    if not full["status"].startswith("ok") and state is None:
+        return result  # nothing to go on from (a run that failed late still left its state)
     changed = edits.apply(pr.peer.crm)
     incremental, _ = pr.read(f"incremental-{latency}ms", state)
     result["incremental"] = {**incremental, "edits": changed, "from_state": state is not None}

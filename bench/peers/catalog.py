@@ -24,6 +24,7 @@ class Peer:
     executable: str  # console script inside the venv
     streams: tuple[str, ...]  # stream names to select, as the peer names them
     extra_requirements: tuple[str, ...] = field(default=())  # pip requirements beside the package, if any
+    catalog_flag: str = "--catalog"  # singer-io's taps read the catalog from `--properties`
 
     @property
     def spec(self) -> str:
@@ -34,11 +35,11 @@ PEERS: tuple[Peer, ...] = (
     Peer("meltano-tap-hubspot", "meltano-tap-hubspot", "0.10.1", "hubspot", "singer", "tap-hubspot",
          ("contacts", "meetings")),
     Peer("tap-hubspot", "tap-hubspot", "4.5.0", "hubspot", "singer", "tap-hubspot",
-         ("contacts", "email_events")),
+         ("contacts", "email_events"), catalog_flag="--properties"),
     Peer("airbyte-source-hubspot", "airbyte-source-hubspot", "5.7.0", "hubspot", "airbyte", "source-hubspot",
-         ("contacts", "meetings", "email_events")),
+         ("contacts", "engagements_meetings", "email_events")),
     Peer("tap-salesforce", "tap-salesforce", "2.8.1", "salesforce", "singer", "tap-salesforce",
-         ("Lead", "Contact", "Task", "Event", "CampaignMember")),
+         ("Lead", "Contact", "Task", "Event", "CampaignMember"), catalog_flag="--properties"),
     Peer("airbyte-source-salesforce", "airbyte-source-salesforce", "2.10.3", "salesforce", "airbyte",
          "source-salesforce", ("Lead", "Contact", "Task", "Event", "CampaignMember")),
 )

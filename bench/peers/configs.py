@@ -42,8 +42,14 @@ def config(peer: Peer, sb: Sandbox, anchor: datetime) -> dict[str, Any]:
     raise KeyError(peer.name)
 
 
+#: Replication keys preferred when a stream offers several (the modification stamps).
+PREFERRED_KEYS = ("SystemModstamp", "LastModifiedDate", "lastmodifieddate", "hs_lastmodifieddate", "updatedAt")
+
+
 def select_singer(catalog: dict[str, Any], streams: tuple[str, ...]) -> dict[str, Any]:
-    """Select the wanted streams and every field of theirs; deselect the rest."""
+    """Select the wanted streams and every field of theirs; deselect the rest. Where a stream offers
+    replication keys but none is chosen (tap-salesforce), choose the modification stamp, INCREMENTAL — as a
+    team sets it in Meltano or Stitch; without it the tap re-reads every table in full."""
     found = set()
     for entry in catalog["streams"]:
         name = entry.get("tap_stream_id") or entry["stream"]
@@ -52,10 +58,19 @@ def select_singer(catalog: dict[str, Any], streams: tuple[str, ...]) -> dict[str
         for md in entry.get("metadata", []):
             if md.get("breadcrumb") == [] or wanted:
                 md.setdefault("metadata", {})["selected"] = wanted
+            if md.get("breadcrumb") == [] and wanted:
+                _choose_replication(md["metadata"])
     missing = set(streams) - found
     if missing:
         raise ValueError(f"the peer's catalog has no stream {sorted(missing)}")
     return catalog
+
+
+def _choose_replication(meta: dict[str, Any]) -> None:
+    keys = meta.get("valid-replication-keys") or []
+    if keys and not meta.get("replication-key"):
+        meta["replication-key"] = next((k for k in PREFERRED_KEYS if k in keys), keys[0])
+        meta["replication-method"] = "INCREMENTAL"
 
 
 def select_airbyte(catalog: dict[str, Any], streams: tuple[str, ...]) -> dict[str, Any]:

@@ -42,7 +42,6 @@ def _read(stream: Any, out: Outcome) -> None:
     for line in stream:
         if out.stdout is not None:
             out.stdout += line
-            continue
         if not line.startswith(b"{"):
             continue
         try:

@@ -16,9 +16,10 @@ ISSUE_18 = (
     (r"DailyBulkApiBatches", "DailyBulkApiBatches in /limits"),
     (r"DELETE.*jobs/query|no route for DELETE .*/jobs/query", "DELETE jobs/query/{id}"),
     (r"properties/v[12]/deals?/properties", "legacy deal properties (/properties/v1/deals/properties, /properties/v2/deal/properties)"),
-    (r"Unable to infer object type from: \w+", "HubSpot properties for every standard object type"),
+    (r"Unable to infer object type from: \w+|/companies/v2/properties",
+     "HubSpot properties for every standard object type"),
     (r"crm/v4/associations/contacts?/compan", "v4 associations contact → companies"),
-    (r"MALFORMED_QUERY.*\.\d{6}|\.\d{6}\+00:?00.*MALFORMED_QUERY", "SOQL datetime literals with 6 fractional digits"),
+    (r"\d\.\d{6}(Z|\+00:?00).*(unexpected token|MALFORMED_QUERY)", "SOQL datetime literals with 6 fractional digits"),
 )
 
 

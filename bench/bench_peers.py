@@ -269,8 +269,10 @@ def table(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _flat(tool: str, crm: str, mode: str, latency: int, cell: dict[str, Any] | None) -> dict[str, Any]:
     cell = cell or {}
+    pulls = cell.get("pull_requests", cell.get("requests"))  # a peer only pulls
     return {"tool": tool, "crm": crm, "mode": mode, "latency_ms": latency, "status": cell.get("status"),
-            **{k: cell.get(k) for k in ("requests", "records", "wall_s", "cpu_s", "peak_rss_mb")}}
+            **{k: cell.get(k) for k in ("requests", "records", "wall_s", "cpu_s", "peak_rss_mb")},
+            "pull_requests": pulls}
 
 
 if __name__ == "__main__":

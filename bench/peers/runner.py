@@ -27,7 +27,6 @@ class Outcome:
     records: Counter[str] = field(default_factory=Counter)
     singer_state: Any = None  # the last STATE value (Singer)
     airbyte_states: dict[str, Any] = field(default_factory=dict)  # last STATE message per stream (Airbyte)
-    catalog: Any = None  # a discover's catalog
     errors: list[str] = field(default_factory=list)  # Airbyte TRACE errors, Singer/Airbyte fatal log lines
     stderr_tail: str = ""
     timed_out: bool = False
@@ -58,15 +57,11 @@ def _read(stream: Any, out: Outcome) -> None:
                 state = msg.get("state") or {}
                 desc = (state.get("stream") or {}).get("stream_descriptor") or {}
                 out.airbyte_states[desc.get("name") or state.get("type", "LEGACY")] = state
-        elif kind == "CATALOG":
-            out.catalog = msg.get("catalog")
         elif kind == "TRACE" and (msg.get("trace") or {}).get("type") == "ERROR":
             err = msg["trace"]["error"]
             out.errors.append(str(err.get("internal_message") or err.get("message"))[:600])
         elif kind == "LOG" and (msg.get("log") or {}).get("level") in ("FATAL", "ERROR"):
             out.errors.append(str(msg["log"].get("message"))[:600])
-        elif "streams" in msg and out.catalog is None:
-            out.catalog = msg  # a Singer discover prints the catalog itself
 
 
 def run(argv: list[str], env: dict[str, str], cwd: Path, stderr_path: Path, timeout_s: int = TIMEOUT_S,

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test bench bench-peers lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# leadsync side by side with the peer extractors (installs them under .bench-peers/; not part of `make bench`).
+bench-peers: $(STAMP)
+	$(BIN)/python bench/bench_peers.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

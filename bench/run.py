@@ -1,7 +1,8 @@
 """Run every bench/bench_*.py, each in its own process; collect their JSON into bench/results/.
 
 Each benchmark prints one JSON object as its last stdout line. Pass names to run a subset:
-`python bench/run.py scoring sync`.
+`python bench/run.py scoring sync`. `bench_peers.py` installs other tools and runs only by name
+(`make bench-peers`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ def main(names: list[str]) -> int:
     scripts = sorted(HERE.glob("bench_*.py"))
     if names:
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in names]
+    else:
+        scripts = [s for s in scripts if s.stem != "bench_peers"]
     combined, failed = {}, []
     for script in scripts:
         name = script.stem.removeprefix("bench_")

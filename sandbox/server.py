@@ -33,6 +33,7 @@ class Request:
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # from the route pattern
     raw_target: str = ""
+    scheme: str = "http"  # "https" on a TLS listener, so absolute links name the scheme the client used
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -230,7 +231,7 @@ _MAX_HEADERS = 100  # the standard library's limits
 _MAX_LINE = 65536
 
 
-def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
+def _make_handler(app: App, scheme: str = "http") -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = f"leadsync-sandbox-{app.name}"
@@ -295,6 +296,7 @@ def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
                 headers=self.headers,
                 body=body,
                 raw_target=self.path,
+                scheme=scheme,
             )
             try:
                 resp = app.handle(req)
@@ -335,7 +337,7 @@ def serve(
     app: App, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
 ) -> tuple[ThreadingHTTPServer, threading.Thread]:
     """Start `app` on a background thread; port 0 picks a free port."""
-    server = _Server((host, port), _make_handler(app))
+    server = _Server((host, port), _make_handler(app, "https" if ssl_context is not None else "http"))
     if ssl_context is not None:
         server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},

@@ -648,11 +648,11 @@ class CrmRoutes:
 
 
 def next_link(req: Request, after: str) -> str:
-    """`paging.next.link`: an absolute URL on the host the client called (the sandbox's own), with the same
-    query and the next `after` — peers that follow links instead of cursors stay on the sandbox."""
+    """`paging.next.link`: an absolute URL on the host and scheme the client called (the sandbox's own), with
+    the same query and the next `after` — peers that follow links instead of cursors stay on the sandbox."""
     query = [(k, v) for k, values in req.query.items() if k != "after" for v in values] + [("after", after)]
     host = req.headers.get("host") or "127.0.0.1"
-    return f"http://{host}{req.path}?{urlencode(query)}"
+    return f"{req.scheme}://{host}{req.path}?{urlencode(query)}"
 
 
 def legacy_property(d: PropertyDef, stamp_ms: int) -> dict[str, Any]:

@@ -32,6 +32,7 @@ EMAIL_STATUS = ("0", "1", "2", "3", "4", "5")
 OPPORTUNITY_STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
                       "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost")
 LEAD_SOURCE = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
+RATING = ("Hot", "Warm", "Cold")  # Lead.Rating's default picklist
 
 #: Types whose SOQL literals are unquoted; used for filter type checks.
 NUMERIC = frozenset({"double", "int", "currency", "percent"})
@@ -152,6 +153,25 @@ def _managed() -> list[FieldDef]:
     ]
 
 
+def _standard_person(mailing: bool) -> list[FieldDef]:
+    """Standard fields every org's Lead (`mailing=False`) or Contact has that the seed leaves empty; peers
+    select them from describe (Salesforce Object Reference, Lead and Contact; lengths as describe reports).
+    `LastActivityDate` is read-only (Salesforce derives it from the record's activities; not maintained here)."""
+    prefix = "Mailing" if mailing else ""
+    fields = [
+        FieldDef("Phone", "phone", "Phone", 40), FieldDef("Description", "textarea", "Description", 32000),
+        FieldDef(f"{prefix}Street", "textarea", f"{prefix} Street".strip(), 255),
+        FieldDef(f"{prefix}City", "string", f"{prefix} City".strip(), 40),
+        FieldDef(f"{prefix}State", "string", f"{prefix} State/Province".strip(), 80),
+        FieldDef(f"{prefix}PostalCode", "string", f"{prefix} Zip/Postal Code".strip(), 20),
+        FieldDef("LastActivityDate", "date", "Last Activity", updateable=False, createable=False),
+    ]
+    if not mailing:
+        fields += [FieldDef("Website", "url", "Website", 255),
+                   FieldDef("Rating", "picklist", "Rating", 255, picklist=RATING)]
+    return fields
+
+
 def _obj(name: str, fields: list[FieldDef]) -> SObjectDef:
     return SObjectDef(name, {f.name: f for f in fields}, name)
 
@@ -180,7 +200,7 @@ def build_schema(with_managed: bool = True, lead_statuses: tuple[str, ...] = LEA
                  relationship="ConvertedContact", **ro),
         FieldDef("ConvertedOpportunityId", "reference", "Converted Opportunity ID", 18,
                  reference_to=("Opportunity",), relationship="ConvertedOpportunity", **ro),
-        FieldDef("HasOptedOutOfEmail", "boolean", "Email Opt Out"), *managed,
+        FieldDef("HasOptedOutOfEmail", "boolean", "Email Opt Out"), *_standard_person(mailing=False), *managed,
         # A hand-off Lead's idempotency key: leadsync creates it by upsert on this External ID.
         *([FieldDef("LeadSync_Person_Key__c", "string", "LeadSync Person Key", 255, external_id=True, unique=True,
                     custom=True)] if with_managed else []),
@@ -193,7 +213,7 @@ def build_schema(with_managed: bool = True, lead_statuses: tuple[str, ...] = LEA
         FieldDef("AccountId", "reference", "Account ID", 18, reference_to=("Account",), relationship="Account"),
         FieldDef("MailingCountry", "string", "Mailing Country", 80), _owner(),
         FieldDef("LeadSource", "picklist", "Lead Source", 255, picklist=LEAD_SOURCE),
-        FieldDef("HasOptedOutOfEmail", "boolean", "Email Opt Out"), *managed,
+        FieldDef("HasOptedOutOfEmail", "boolean", "Email Opt Out"), *_standard_person(mailing=True), *managed,
     ]
     account = [
         *_system(), FieldDef("Name", "string", "Account Name", 255, nillable=False),

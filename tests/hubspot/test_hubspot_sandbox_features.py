@@ -117,3 +117,31 @@ def test_state_file_keeps_everything_a_test_wrote_across_a_restart(tmp_path, sdk
             "tasks").results}
     finally:
         second.stop()
+
+
+def test_paging_link_keeps_the_scheme_and_host_the_client_called_over_tls(tmp_path):
+    """A peer that calls https://api.hubapi.com (redirected to a TLS listener) must be handed https links on
+    that host, or it would follow them in plain HTTP to port 80."""
+    import ssl
+
+    import trustme
+
+    from sandbox.server import serve
+
+    emu = HubSpotEmulator(seed=1, contacts=150, anchor=ANCHOR, token="t")
+    ca = trustme.CA()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    server, _ = serve(emu.app, "127.0.0.1", 0, ssl_context=ctx)
+    try:
+        bundle = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        s = requests.Session()
+        s.trust_env = False
+        url = f"https://127.0.0.1:{server.server_address[1]}/crm/v3/objects/contacts?limit=100"
+        page = s.get(url, headers={"Authorization": "Bearer t", "Host": "api.hubapi.com"}, verify=str(bundle),
+                     timeout=10).json()
+        assert page["paging"]["next"]["link"].startswith("https://api.hubapi.com/crm/v3/objects/contacts?")
+    finally:
+        server.shutdown()
+        server.server_close()

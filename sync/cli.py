@@ -25,6 +25,7 @@ from sync import logs
 from sync.engine import Engine, RunSummary, mapping_for, scoring_time
 from sync.identity_cli import identity_app
 from sync.lock import LockBusy, writer_lock
+from sync.nurture import as_json as nurture_json
 from sync.report import build_report
 from sync.report_render import render_html, render_terminal
 from sync.safe_text import crm
@@ -42,7 +43,8 @@ err = Console(stderr=True)
 JSON = typer.Option(False, "--json", help="Print one machine-readable JSON object.")
 SOURCE = typer.Option(None, "--source", help="hubspot or salesforce; default: every configured CRM.")
 SUM_KEYS = ("contacts_pulled", "engagements_pulled", "contacts_scored", "fields_updated", "records_updated",
-            "tasks_created", "records_created", "failed", "skipped", "issues", "api_calls")
+            "tasks_created", "records_created", "nurture_added", "nurture_removed", "failed", "skipped", "issues",
+            "api_calls")
 
 
 def _emit(obj: Any) -> None:
@@ -286,6 +288,7 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
             for _, p in plans for t in p.tasks
         ]
         result["handoffs"] = [_handoff_json(h) for _, p in plans for h in p.handoffs]
+        result["nurture"] = [nurture_json(m) for _, p in plans for m in p.nurture]
         _emit(result)
         return
     for s, p in plans:
@@ -305,6 +308,19 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
         for h in p.handoffs[:limit]:
             out.print(f"  [bold]create[/] {h.target} {h.object_type} for {crm(h.values.get('email') or h.origin)} "
                       f"({h.origin}, reached {h.stage.value}): {crm('; '.join(h.reasons[:2]))}")
+        _print_nurture_plan(s, p.nurture, limit)
+
+
+def _print_nurture_plan(s: RunSummary, changes: list[Any], limit: int) -> None:
+    """Nurture enrolments and exits a sync would make (sync/nurture.py)."""
+    if not changes:
+        return
+    where = "list" if s.source == "hubspot" else "campaign"
+    out.print(f"  nurture: {s.nurture_added:,} to enrol, {s.nurture_removed:,} to take out of the {where}")
+    for m in changes[:limit]:
+        out.print(f"  [bold]{'enrol' if m.add else 'exit'}[/] {crm(m.email or m.record_id)} ({m.object_type} "
+                  f"{crm(m.record_id)}) {'in' if m.add else 'from'} {where} {crm(m.target)}"
+                  + (f", status {crm(m.status)}" if m.status else ""))
 
 
 def _handoff_json(h: Any) -> dict[str, Any]:
@@ -497,6 +513,9 @@ def undo(run_id: str, as_json: bool = JSON,
               f"{summary.records_updated} records, closed {summary.tasks_closed} tasks, failed {summary.failed}")
     if summary.records_deleted or summary.records_left:
         out.print(f"  deleted {summary.records_deleted} hand-off records nobody had touched")
+    if summary.nurture_reverted or summary.nurture_left:
+        out.print(f"  nurture: {summary.nurture_reverted} memberships reverted, {len(summary.nurture_left)} left "
+                  "(changed again since)")
     for left in summary.records_left[:50]:
         out.print(f"  [yellow]left[/] hand-off record {crm(left['record_id'])} (from {crm(left['origin'])}): "
                   f"{crm(left['why'])}")

@@ -23,6 +23,7 @@ from typing import Any
 from connectors.base import chunks
 from mapping.model import Contact, CreateRecord, Engagement, Stage
 from scoring import Score, ScoringModel
+from sync import nurture
 from sync.decide import Handoff, PersonDecision, PersonPolicy, decide, handoff_task
 from sync.engine import Engine, PlanOutput, RunSummary, Stopped, _Skip, _task_payload, mapping_for
 from sync.persons import gather
@@ -139,9 +140,39 @@ class Sync:
         live = self._live()
         for src, e in live.items():
             if plans.get(src):
+                refused = self._nurture(e, plans[src])  # before the field writes clear the records from dirty
                 self._step(e.take, plans[src], scores[src], details[src], self.summaries[src])
+                self._keep_for_retry(src, refused)
         self._defer([p for src, ps in plans.items() if src not in live for p in ps])
         return handoffs
+
+    # ------------------------------------------------------------------ nurture
+    def _nurture(self, e: Engine, plans: list[ContactPlan]) -> list[str]:
+        """This source's nurture adds and removes for one batch (sync/nurture.py): planned, or written."""
+        np = self.policy.nurture
+        changes = nurture.changes_for(self.state, e.source, plans, np) if np is not None else []
+        if not changes:
+            return []
+        summary = self.summaries[e.source]
+        if self.kind == "plan":
+            e.out.nurture.extend(changes)
+            summary.nurture_added += sum(1 for m in changes if m.add)
+            summary.nurture_removed += sum(1 for m in changes if not m.add)
+            return []
+        refused: list[str] = []
+        try:
+            with e.guard(summary), e._phase(summary, "write"):
+                assert np is not None
+                refused = nurture.write(self.state, e.connector, changes, summary.run_id, np.batch_size,
+                                        e.max_attempts, summary)
+        except _Skip:
+            pass
+        return refused
+
+    def _keep_for_retry(self, source: str, ids: list[str]) -> None:
+        if ids:
+            with self.state.tx():
+                self.state.mark_dirty(source, ids)
 
     def _defer(self, plans: Sequence[ContactPlan]) -> None:
         """Records of a CRM this run cannot write: kept dirty, so the next run of that CRM decides them."""

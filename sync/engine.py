@@ -67,6 +67,8 @@ class RunSummary:
     records_updated: int = 0
     tasks_created: int = 0
     records_created: int = 0  # hand-offs: records created in this CRM for a person from another
+    nurture_added: int = 0  # records enrolled in this CRM's nurture list / campaign (sync/nurture.py)
+    nurture_removed: int = 0  # records taken out of it
     failed: int = 0
     skipped: int = 0
     issues: int = 0
@@ -90,6 +92,7 @@ class PlanOutput:
     set_fields: list[SetFields] = field(default_factory=list)
     tasks: list[CreateTask] = field(default_factory=list)
     handoffs: list[Any] = field(default_factory=list)  # sync.decide.Handoff: records to create elsewhere
+    nurture: list[Any] = field(default_factory=list)  # mapping.model.Membership: enrolments and exits
 
 
 class Engine:

@@ -32,7 +32,7 @@ from sync.db import (
     upsert_sql,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each migration is a list of statements in the SQL both engines share; `$name` slots are
 # the dialect's words (sync/db.py). A version, once released, is never edited: add one.
@@ -106,6 +106,12 @@ _MIGRATIONS: dict[int, list[str]] = {
         status TEXT NOT NULL, crm_id TEXT, run_id TEXT NOT NULL, created_at TEXT NOT NULL, confirmed_at TEXT,
         payload TEXT NOT NULL)""",
         "CREATE INDEX handoffs_target ON handoffs (target, status)",
+    ],
+    # Nurture: the records leadsync believes are members of a nurture target (a HubSpot list, a Salesforce
+    # Campaign), with the CampaignMember id, so a sync whose decision is unchanged makes no membership call.
+    4: [
+        """CREATE TABLE nurture_members (source TEXT NOT NULL, target TEXT NOT NULL, record_id TEXT NOT NULL,
+        member_id TEXT, status TEXT, run_id TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (source, target, record_id))""",
     ],
 }
 
@@ -649,6 +655,33 @@ class State:
             if (json.loads(detail).get("undo_hold") or {}).get("run") == undone_run:
                 out.append(cid)
         return out
+
+    # ------------------------------------------------------------- nurture membership
+    def nurture_members(self, source: str, target: str, ids: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+        """(member id, status) by record id for the records believed to be members of `target` (HubSpot: no
+        member id, no status)."""
+        out: dict[str, tuple[str | None, str | None]] = {}
+        for i in range(0, len(ids), 500):
+            part = list(ids[i : i + 500])
+            for rid, member_id, status in self.db.execute(
+                f"SELECT record_id, member_id, status FROM nurture_members WHERE source=? AND target=? AND record_id "
+                f"IN ({marks(len(part))})", (source, target, *part)):
+                out[rid] = (member_id, status)
+        return out
+
+    def nurture_joined(self, source: str, target: str, record_id: str, member_id: str | None, status: str | None,
+                       run_id: str) -> None:
+        self.db.execute(upsert_sql("nurture_members", ["source", "target", "record_id", "member_id", "status",
+                                                       "run_id", "at"], ["source", "target", "record_id"]),
+                        (source, target, record_id, member_id, status, run_id, _iso(datetime.now(timezone.utc))))
+
+    def nurture_left(self, source: str, target: str, record_id: str) -> None:
+        self.db.execute("DELETE FROM nurture_members WHERE source=? AND target=? AND record_id=?",
+                        (source, target, record_id))
+
+    def count_nurture_members(self, source: str | None = None) -> int:
+        q = "SELECT count(*) FROM nurture_members" + (" WHERE source=?" if source else "")
+        return self.db.execute(q, (source,) if source else ()).fetchone()[0]
 
     # ------------------------------------------------------------- runs
     def start_run(self, run_id: str, kind: str, source: str) -> None:

@@ -636,12 +636,15 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
          state_dir: Path | None = typer.Option(None, "--state-dir", help="Where to keep the demo's state.")) -> None:
     """Start the sandbox in-process, backfill both CRMs, show the funnel."""
     from sandbox.run import start_sandbox
-    from sync.demo import story
+    from sync.demo import nurture_story, nurture_targets, story
+    from sync.settings import NurtureSettings
 
     sb = start_sandbox(contacts=contacts, seed=seed)
     try:
         state_path = (state_dir or Path(tempfile.mkdtemp(prefix="leadsync-demo-"))) / "state.db"
+        list_id, campaign_id = nurture_targets(sb)
         settings = _sandbox_settings(sb, f"sqlite:///{state_path}")
+        settings.nurture = NurtureSettings(hubspot_list_id=list_id, salesforce_campaign_id=campaign_id)
         state = State(settings.state_url)
         model = _model(settings)
         both = ["hubspot", "salesforce"]
@@ -656,6 +659,7 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
         if not as_json:
             _print_demo(backfills, again, funnel, settings.state_url)
         quiet = Console(file=open(os.devnull, "w")) if as_json else out  # noqa: SIM115 - lives as long as the demo
+        result["nurture"] = nurture_story(sb, state, quiet, list_id, campaign_id)
         result["persons"] = story(
             sb, state, quiet, lambda: run_sources(settings, state, both, "sync", model),
             lambda email: [_print_explanation(d.profile.contact, d.score, limit=8, records=records,

@@ -224,3 +224,26 @@ def test_one_membership_call_per_batch(sandbox_env, monkeypatch):
     assert calls.get("lists.memberships.add") == math.ceil(added["hubspot"] / 7)
     assert calls.get("sf.collection_create") == math.ceil(added["salesforce"] / 7)
     assert len(sb.hubspot.list_members(list_id)) == added["hubspot"]
+
+
+def test_a_bad_list_or_member_status_fails_the_records_with_the_crms_reason_and_the_run_goes_on(sandbox_env,
+                                                                                                monkeypatch):
+    sb = sandbox_env
+    setup_nurture(sb, monkeypatch, member_status="Attended")  # not one of the campaign's member statuses
+    monkeypatch.setenv("LEADSYNC_NURTURE__HUBSPOT_LIST_ID", "424242")  # no such list
+    runs = {r["source"]: r for r in cli("backfill")["runs"]}
+    for r in runs.values():
+        assert r["status"] == "ok with failures" and r["failed"] > 0 and r["records_updated"] > 0, r
+        assert r["nurture_added"] == 0
+    failures = [f for f in cli("failures")["failures"] if f["kind"] == "nurture"]
+    by_source = {s: [f for f in failures if f["source"] == s] for s in ("hubspot", "salesforce")}
+    assert len(by_source["hubspot"]) == runs["hubspot"]["failed"]
+    assert all(f["error_code"] == "OBJECT_NOT_FOUND" and "list 424242" in f["message"] for f in by_source["hubspot"])
+    assert all(f["error_code"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" and "Attended" in f["message"]
+               and json.loads(f["fields"]) == ["Status"] for f in by_source["salesforce"])
+    assert State(Settings().state_url).count_nurture_members() == 0
+    # Fixed, the next sync enrols them: the refused records were kept for retry.
+    monkeypatch.setenv("LEADSYNC_NURTURE__MEMBER_STATUS", "Sent")
+    again = {r["source"]: r for r in cli("sync", "--once")["runs"]}
+    assert again["salesforce"]["nurture_added"] == len(by_source["salesforce"]) and again["salesforce"]["failed"] == 0
+    assert not [f for f in cli("failures")["failures"] if f["source"] == "salesforce" and f["kind"] == "nurture"]

@@ -247,3 +247,25 @@ def test_a_bad_list_or_member_status_fails_the_records_with_the_crms_reason_and_
     again = {r["source"]: r for r in cli("sync", "--once")["runs"]}
     assert again["salesforce"]["nurture_added"] == len(by_source["salesforce"]) and again["salesforce"]["failed"] == 0
     assert not [f for f in cli("failures")["failures"] if f["source"] == "salesforce" and f["kind"] == "nurture"]
+
+
+def test_a_lost_enrolment_answer_never_doubles_a_campaign_member(sandbox_env, monkeypatch):
+    from sandbox.server import Fault
+
+    sb = sandbox_env
+    list_id, campaign, sf = setup_nurture(sb, monkeypatch)
+    # The first insert is processed, and its answer never arrives (the connection drops after the commit).
+    sb.salesforce.app.faults.append(Fault(endpoint="sf.collection_create", commit_late_ms=1, remaining=1))
+    sb.hubspot.app.faults.append(Fault(endpoint="lists.memberships.add", commit_late_ms=1, remaining=1))
+    cli("backfill")
+    assert [f.remaining for f in (*sb.salesforce.app.faults, *sb.hubspot.app.faults)] == [0, 0]  # both fired
+    cli("sync", "--once")  # whatever the first run could not confirm, this one settles
+    rows = sf.query_all(f"SELECT Id, LeadId, ContactId FROM CampaignMember WHERE CampaignId = '{campaign}'")["records"]
+    people = [r["ContactId"] or r["LeadId"] for r in rows]
+    assert people and len(people) == len(set(people))  # one member per record, never two
+    state = State(Settings().state_url)
+    believed = state.nurture_members("salesforce", campaign, people)
+    assert set(believed) == set(people) and {m for m, _ in believed.values()} == {r["Id"] for r in rows}
+    listed = sb.hubspot.list_members(list_id)
+    assert listed and set(state.nurture_members("hubspot", list_id, listed)) == set(listed)
+    assert cli("sync", "--once")["nurture_added"] == 0

@@ -627,6 +627,11 @@ api_version = "59.0"
 batch_size = 1000
 max_attempts = 5
 task_due_days = 1
+
+# [nurture]                          # MQLs not yet sales-ready join a static list and/or a campaign (README)
+# hubspot_list_id = "5001"           # a MANUAL contact list
+# salesforce_campaign_id = "701…"    # a Campaign; members get member_status, leave with exit_status or deleted
+# member_status = "Sent"
 """
 
 

@@ -45,7 +45,7 @@ def changes_for(state: Any, source: str, plans: Sequence[ContactPlan], np: Nurtu
     return out
 
 
-def _intent(m: Membership) -> SetFields:
+def intent(m: Membership) -> SetFields:
     """The audit row of one membership change, in the shape the audit log takes field writes: the member
     status (or `member`) joined, or left."""
     before, after = (None, m.status or MEMBER) if m.add else (m.was or MEMBER, None)
@@ -58,7 +58,7 @@ def write(state: Any, connector: Any, changes: Sequence[Membership], run_id: str
     if not changes:
         return []
     with state.tx():
-        state.audit_intent(run_id, [_intent(m) for m in changes])
+        state.audit_intent(run_id, [intent(m) for m in changes])
     results: list[ChangeResult] = connector.apply_memberships(list(changes), batch_size)
     failed: list[str] = []
     with state.tx():

@@ -51,7 +51,7 @@ def undo_nurture(state: State, connector: Connector, run_id: str, summary: Any, 
     if not changes or not hasattr(connector, "apply_memberships"):
         return
     with state.tx():
-        state.audit_intent(summary.run_id, [nurture._intent(m) for m in changes])
+        state.audit_intent(summary.run_id, [nurture.intent(m) for m in changes])
     results = connector.apply_memberships(changes, batch_size)  # type: ignore[attr-defined]
     with state.tx():
         for res in results:

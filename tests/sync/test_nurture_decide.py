@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -51,3 +52,26 @@ def test_decide_marks_each_plan_and_leaves_other_crms_alone():
     assert d.stage is Stage.MQL and by_key == {"hubspot:1": None, "salesforce:00Q000000000002AAA": True}
     unconfigured = decide([hs, lead], {}, MODEL, NOW, NOW, mapping_for, PersonPolicy())
     assert {p.nurture for p in unconfigured.plans} == {None}
+
+
+def test_settings_name_targets_only_in_configured_crms_and_refuse_bad_values(monkeypatch, tmp_path):
+    import pytest
+
+    from sync.settings import Settings, SettingsError
+
+    for key in [k for k in os.environ if k.startswith("LEADSYNC_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LEADSYNC_HUBSPOT__ACCESS_TOKEN", "pat-test")
+    monkeypatch.setenv("LEADSYNC_NURTURE__HUBSPOT_LIST_ID", "5001")
+    monkeypatch.setenv("LEADSYNC_NURTURE__SALESFORCE_CAMPAIGN_ID", "701000000000001AAA")
+    policy = Settings().person_policy().nurture
+    assert policy is not None and dict(policy.targets) == {"hubspot": "5001"}  # Salesforce is not configured
+    assert policy.stages == frozenset({Stage.MQL}) and policy.exit_status is None
+    (tmp_path / "leadsync.toml").write_text('[nurture]\nstages = ["other"]\nbatch_size = 500\n')
+    with pytest.raises(SettingsError) as bad:
+        Settings()
+    assert "nurture.stages" in str(bad.value) and "nurture.batch_size" in str(bad.value)
+    monkeypatch.delenv("LEADSYNC_NURTURE__HUBSPOT_LIST_ID")
+    (tmp_path / "leadsync.toml").write_text("")
+    assert Settings().person_policy().nurture is None

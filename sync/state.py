@@ -543,6 +543,15 @@ class State:
     def dirty(self, source: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT contact_id FROM dirty WHERE source=? ORDER BY contact_id", (source,))]
 
+    def dirty_among(self, source: str, ids: Sequence[str]) -> set[str]:
+        """Which of these records are dirty."""
+        out: set[str] = set()
+        for i in range(0, len(ids), 500):
+            part = list(ids[i : i + 500])
+            out.update(r[0] for r in self.db.execute(
+                f"SELECT contact_id FROM dirty WHERE source=? AND contact_id IN ({marks(len(part))})", (source, *part)))
+        return out
+
     def clear_dirty(self, source: str, ids: Iterable[str]) -> None:
         self.db.executemany("DELETE FROM dirty WHERE source=? AND contact_id=?", [(source, i) for i in ids])
 

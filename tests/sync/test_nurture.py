@@ -269,3 +269,25 @@ def test_a_lost_enrolment_answer_never_doubles_a_campaign_member(sandbox_env, mo
     listed = sb.hubspot.list_members(list_id)
     assert listed and set(state.nurture_members("hubspot", list_id, listed)) == set(listed)
     assert cli("sync", "--once")["nurture_added"] == 0
+
+
+def test_changes_wait_for_a_full_batch_and_a_run_that_dies_before_writing_them_leaves_them_for_the_next(
+        sandbox_env, monkeypatch):
+    from sandbox.server import Fault
+
+    sb = sandbox_env
+    list_id, _, _ = setup_nurture(sb, monkeypatch, batch_size="200")  # more than this portal's MQLs: one last call
+    sb.hubspot.app.faults.append(Fault(endpoint="lists.memberships.add", status=401, remaining=1,
+                                       body={"status": "error", "message": "expired", "category": "INVALID_AUTH"}))
+    runs = {r["source"]: r for r in cli("backfill", code=1)["runs"]}
+    assert runs["hubspot"]["status"] == "error" and runs["hubspot"]["records_updated"] > 0
+    assert sb.hubspot.list_members(list_id) == []
+    state = State(Settings().state_url)
+    mqls = [cid for cid, stage in state.db.execute(
+        "SELECT contact_id, crm_stage FROM scores WHERE source='hubspot'") if stage == "mql"]
+    wanted = [cid for cid, c in state.contacts("hubspot", mqls).items() if not c.do_not_contact]
+    assert wanted and set(wanted) <= set(state.dirty("hubspot"))  # the unwritten enrolments kept their records
+    again = {r["source"]: r for r in cli("sync", "--once")["runs"]}
+    assert again["hubspot"]["nurture_added"] == len(sb.hubspot.list_members(list_id)) >= len(wanted)
+    assert not set(wanted) & set(State(Settings().state_url).dirty("hubspot"))  # written, and no longer dirty
+    assert cli("sync", "--once")["nurture_added"] == 0

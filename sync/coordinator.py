@@ -5,10 +5,12 @@ Order of work, each step committed before the next:
    clean status and the others go on;
 2. each source's task recovery;
 3. the dirty records of every source, in batches: the records around them are gathered, grouped into persons,
-   each person decided once (sync/decide.py), and each source writes its records' share;
+   each person decided once (sync/decide.py), and each source writes its records' share (nurture memberships
+   gather into full batches first; a record whose membership is still unwritten stays dirty);
 4. hand-offs: records created in another CRM, through a ledger (planned → pending → created), exactly once:
    the create is an upsert on an External ID holding the hand-off key, looked up before it is ever re-sent;
-   then the origin records are decided again, so the link back is written in the same sync.
+   then the origin records are decided again, so the link back is written in the same sync;
+5. each source's last, part-full batch of nurture memberships.
 A source that is not part of this run keeps its dirty records and its planned hand-offs for the next one.
 """
 

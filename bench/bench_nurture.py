@@ -1,9 +1,9 @@
 """Nurture against the sandbox: membership calls against the batch minimum, and none on a sync with nothing new.
 
 Both CRMs backfill as one run with a HubSpot static list and a Salesforce Campaign configured (made through the
-APIs first). The sandbox's request counts give the calls of each nurture route; the minimum is one call per
-`nurture.batch_size` members per decision batch (`sync.batch_size` people are decided at a time). An echo sync
-follows: it must make no nurture call. Size: BENCH_CONTACTS (default 20,000 people).
+APIs first). The sandbox's request counts give the calls of each nurture route; the minimum (`floor`) is
+⌈members / `nurture.batch_size`⌉, which changes buffered across decision batches reach; `ceiling` is what one
+part-full call per decision batch would cost. An echo sync follows: it must make no nurture call. Size: BENCH_CONTACTS (default 20,000 people).
 """
 
 from __future__ import annotations

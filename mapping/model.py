@@ -243,7 +243,30 @@ class CreateRecord:
         return self.idempotency_key
 
 
-Change = SetFields | CreateTask | CreateRecord
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """Enrol a record in a nurture target (a HubSpot static list, a Salesforce Campaign), or take it out.
+
+    `member_id` is the Salesforce CampaignMember id once known (exits and undo address the member by it);
+    `status` the CampaignMember Status to set (Salesforce only; an exit with no status deletes the member).
+    """
+
+    source: str
+    target: str
+    object_type: str
+    record_id: str
+    add: bool
+    member_id: str | None = None
+    status: str | None = None
+    email: str | None = None
+    was: str | None = None  # on an exit: the member status it had (the audit's "before"; undo re-enrols with it)
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:nurture:{self.target}:{self.record_id}"
+
+
+Change = SetFields | CreateTask | CreateRecord | Membership
 
 
 @dataclass(frozen=True, slots=True)

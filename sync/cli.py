@@ -30,6 +30,7 @@ from sync.guard import MoveGuard
 from sync.history_subjects import outcomes_from_state, subjects
 from sync.identity_cli import identity_app
 from sync.lock import LockBusy, writer_lock
+from sync.nurture import as_json as nurture_json
 from sync.preview import build_preview
 from sync.preview_render import print_preview
 from sync.report import build_report
@@ -51,7 +52,8 @@ SOURCE = typer.Option(None, "--source", help="hubspot or salesforce; default: ev
 YES_HELP = ("Apply a model change or rescore even when it moves more than safety.max_stage_moves_share of the "
             "persons at once (preview it first with `leadsync plan --model M`).")
 SUM_KEYS = ("contacts_pulled", "engagements_pulled", "contacts_scored", "fields_updated", "records_updated",
-            "tasks_created", "records_created", "failed", "skipped", "issues", "api_calls")
+            "tasks_created", "records_created", "nurture_added", "nurture_removed", "failed", "skipped", "issues",
+            "api_calls")
 
 
 def _emit(obj: Any) -> None:
@@ -308,6 +310,7 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
             for _, p in plans for t in p.tasks
         ]
         result["handoffs"] = [_handoff_json(h) for _, p in plans for h in p.handoffs]
+        result["nurture"] = [nurture_json(m) for _, p in plans for m in p.nurture]
         _emit(result)
         return
     print_preview(preview, out, settings.safety.max_stage_moves_share)
@@ -328,6 +331,19 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
         for h in p.handoffs[:limit]:
             out.print(f"  [bold]create[/] {h.target} {h.object_type} for {crm(h.values.get('email') or h.origin)} "
                       f"({h.origin}, reached {h.stage.value}): {crm('; '.join(h.reasons[:2]))}")
+        _print_nurture_plan(s, p.nurture, limit)
+
+
+def _print_nurture_plan(s: RunSummary, changes: list[Any], limit: int) -> None:
+    """Nurture enrolments and exits a sync would make (sync/nurture.py)."""
+    if not changes:
+        return
+    where = "list" if s.source == "hubspot" else "campaign"
+    out.print(f"  nurture: {s.nurture_added:,} to enrol, {s.nurture_removed:,} to take out of the {where}")
+    for m in changes[:limit]:
+        out.print(f"  [bold]{'enrol' if m.add else 'exit'}[/] {crm(m.email or m.record_id)} ({m.object_type} "
+                  f"{crm(m.record_id)}) {'in' if m.add else 'from'} {where} {crm(m.target)}"
+                  + (f", status {crm(m.status)}" if m.status else ""))
 
 
 def _preview(state: State, plans: list[tuple[RunSummary, Any]], model: ScoringModel) -> dict[str, Any]:
@@ -550,6 +566,9 @@ def undo(run_id: str, as_json: bool = JSON,
               f"{summary.records_updated} records, closed {summary.tasks_closed} tasks, failed {summary.failed}")
     if summary.records_deleted or summary.records_left:
         out.print(f"  deleted {summary.records_deleted} hand-off records nobody had touched")
+    if summary.nurture_reverted or summary.nurture_left:
+        out.print(f"  nurture: {summary.nurture_reverted} memberships reverted, {len(summary.nurture_left)} left "
+                  "(changed again since)")
     for left in summary.records_left[:50]:
         out.print(f"  [yellow]left[/] hand-off record {crm(left['record_id'])} (from {crm(left['origin'])}): "
                   f"{crm(left['why'])}")
@@ -686,6 +705,11 @@ api_version = "59.0"
 batch_size = 1000
 max_attempts = 5
 task_due_days = 1
+
+# [nurture]                          # MQLs not yet sales-ready join a static list and/or a campaign (README)
+# hubspot_list_id = "5001"           # a MANUAL contact list
+# salesforce_campaign_id = "701…"    # a Campaign; members get member_status, leave with exit_status or deleted
+# member_status = "Sent"
 """
 
 
@@ -695,12 +719,15 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
          state_dir: Path | None = typer.Option(None, "--state-dir", help="Where to keep the demo's state.")) -> None:
     """Start the sandbox in-process, backfill both CRMs, show the funnel."""
     from sandbox.run import start_sandbox
-    from sync.demo import story
+    from sync.demo import nurture_story, nurture_targets, story
+    from sync.settings import NurtureSettings
 
     sb = start_sandbox(contacts=contacts, seed=seed)
     try:
         state_path = (state_dir or Path(tempfile.mkdtemp(prefix="leadsync-demo-"))) / "state.db"
+        list_id, campaign_id = nurture_targets(sb)
         settings = _sandbox_settings(sb, f"sqlite:///{state_path}")
+        settings.nurture = NurtureSettings(hubspot_list_id=list_id, salesforce_campaign_id=campaign_id)
         state = State(settings.state_url)
         model = _model(settings)
         both = ["hubspot", "salesforce"]
@@ -715,6 +742,7 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
         if not as_json:
             _print_demo(backfills, again, funnel, settings.state_url)
         quiet = Console(file=open(os.devnull, "w")) if as_json else out  # noqa: SIM115 - lives as long as the demo
+        result["nurture"] = nurture_story(sb, state, quiet, list_id, campaign_id)
         result["persons"] = story(
             sb, state, quiet, lambda: run_sources(settings, state, both, "sync", model),
             lambda email: [_print_explanation(d.profile.contact, d.score, limit=8, records=records,

@@ -5,10 +5,12 @@ Order of work, each step committed before the next:
    clean status and the others go on;
 2. each source's task recovery;
 3. the dirty records of every source, in batches: the records around them are gathered, grouped into persons,
-   each person decided once (sync/decide.py), and each source writes its records' share;
+   each person decided once (sync/decide.py), and each source writes its records' share (nurture memberships
+   gather into full batches first; a record whose membership is still unwritten stays dirty);
 4. hand-offs: records created in another CRM, through a ledger (planned → pending → created), exactly once:
    the create is an upsert on an External ID holding the hand-off key, looked up before it is ever re-sent;
-   then the origin records are decided again, so the link back is written in the same sync.
+   then the origin records are decided again, so the link back is written in the same sync;
+5. each source's last, part-full batch of nurture memberships.
 A source that is not part of this run keeps its dirty records and its planned hand-offs for the next one.
 """
 
@@ -21,8 +23,9 @@ from datetime import datetime
 from typing import Any
 
 from connectors.base import chunks
-from mapping.model import Contact, CreateRecord, Engagement, Stage
+from mapping.model import Contact, CreateRecord, Engagement, Membership, Stage
 from scoring import Score, ScoringModel
+from sync import nurture
 from sync.decide import Handoff, PersonDecision, PersonPolicy, decide, handoff_task
 from sync.engine import Engine, PlanOutput, RunSummary, Stopped, _Skip, _task_payload, mapping_for
 from sync.guard import MoveGuard, Refused, model_fingerprint
@@ -59,6 +62,8 @@ class Sync(WholeRuns):
             ) -> dict[str, tuple[RunSummary, PlanOutput]]:
         self.kind = kind
         self.summaries = {src: e.begin(kind) for src, e in self.engines.items()}
+        self._nurture_buffer: dict[str, dict[str, Membership]] = {}  # per source: record id -> unwritten change
+        self._nurture_held: dict[str, set[str]] = {}  # per source: records kept dirty until their change is written
         first = next(iter(self.engines.values()))
         self.now, self.wall_now = first.now, first.wall_now
         try:
@@ -73,6 +78,7 @@ class Sync(WholeRuns):
                 self._mark_everyone(everyone)
             self._decide_dirty(everyone=bool(everyone))
             self._handoffs()
+            self._flush_nurture()
             self._send_alerts()
         except Stopped:
             for s in self.summaries.values():
@@ -223,9 +229,76 @@ class Sync(WholeRuns):
         live = self._live()
         for src, e in live.items():
             if plans.get(src):
+                refused = self._nurture(e, plans[src])  # before the field writes clear the records from dirty
                 self._step(e.take, plans[src], scores[src], details[src], self.summaries[src])
+                self._hold_nurture(src, refused)
         self._defer([p for src, ps in plans.items() if src not in live for p in ps])
         return handoffs
+
+    # ------------------------------------------------------------------ nurture
+    def _nurture(self, e: Engine, plans: list[ContactPlan]) -> list[str]:
+        """This source's nurture adds and removes for one batch (sync/nurture.py): planned, or buffered and written
+        in full `nurture.batch_size` calls (the rest at the end of the run); returns the records the CRM refused."""
+        np = self.policy.nurture
+        if np is None or e.source not in np.targets:
+            return []
+        changes = nurture.changes_for(self.state, e.source, plans, np)
+        summary = self.summaries[e.source]
+        if self.kind == "plan":
+            e.out.nurture.extend(changes)
+            summary.nurture_added += sum(1 for m in changes if m.add)
+            summary.nurture_removed += sum(1 for m in changes if not m.add)
+            return []
+        buffer = self._nurture_buffer.setdefault(e.source, {})
+        for p in plans:  # a later decision about a record replaces an unwritten earlier one
+            if p.nurture is not None:
+                buffer.pop(p.contact.id, None)
+        buffer.update({m.record_id: m for m in changes})
+        return self._write_nurture(e, full_only=True)
+
+    def _write_nurture(self, e: Engine, full_only: bool) -> list[str]:
+        np, buffer = self.policy.nurture, self._nurture_buffer.get(e.source) or {}
+        assert np is not None or not buffer
+        n = len(buffer) // np.batch_size * np.batch_size if np and full_only else len(buffer)
+        if n == 0 or np is None:
+            return []
+        ids = list(buffer)[:n]
+        batch = [buffer.pop(i) for i in ids]
+        summary = self.summaries[e.source]
+        try:
+            with e.guard(summary), e._phase(summary, "write"):
+                refused = nurture.write(self.state, e.connector, batch, summary.run_id, np.batch_size,
+                                        e.max_attempts, summary)
+        except _Skip:
+            return []  # the source's run ended: its held records stay dirty for the next one
+        held = self._nurture_held.get(e.source, set())
+        done = [i for i in ids if i in held and i not in set(refused)]
+        if done:
+            with self.state.tx():
+                self.state.clear_dirty(e.source, done)
+            held.difference_update(done)
+        return refused
+
+    def _hold_nurture(self, source: str, refused: list[str]) -> None:
+        """After the field writes: a record whose nurture change is still unwritten (or was refused) stays dirty,
+        so a kill before its call leaves it for the next run. A record the field writes kept dirty is left so."""
+        buffer = self._nurture_buffer.get(source) or {}
+        held = self._nurture_held.setdefault(source, set())
+        todo = [i for i in buffer if i not in held]
+        if todo:
+            kept = self.state.dirty_among(source, todo)
+            mine = [i for i in todo if i not in kept]
+            held.update(mine)
+        else:
+            mine = []
+        if mine or refused:
+            with self.state.tx():
+                self.state.mark_dirty(source, [*mine, *refused])
+
+    def _flush_nurture(self) -> None:
+        """The part-full last batch of each source's nurture changes."""
+        for e in self._live().values():
+            self._write_nurture(e, full_only=False)
 
     def _defer(self, plans: Sequence[ContactPlan]) -> None:
         """Records of a CRM this run cannot write: kept dirty, so the next run of that CRM decides them."""

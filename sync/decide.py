@@ -36,6 +36,17 @@ COMPANY_PLACEHOLDER = "[not provided]"
 
 
 @dataclass(frozen=True)
+class NurturePolicy:
+    """Where marketing nurtures MQLs that are not sales-ready, as plain values (built from `sync.settings`)."""
+
+    stages: frozenset[Stage] = frozenset({Stage.MQL})  # a person whose stage is one of these is enrolled
+    targets: Mapping[str, str] = field(default_factory=dict)  # source -> HubSpot list id / Salesforce Campaign id
+    member_status: str = "Sent"  # CampaignMember Status on enrolment
+    exit_status: str | None = None  # CampaignMember Status on exit; None deletes the member
+    batch_size: int = 100  # records per membership call
+
+
+@dataclass(frozen=True)
 class PersonPolicy:
     """The team's person-level settings, as plain values (built from `sync.settings`)."""
 
@@ -52,6 +63,7 @@ class PersonPolicy:
     link_sources: frozenset[str] = frozenset()
     #: Sources leadsync has pulled (now or before): only there is a missing record known to be missing.
     known_sources: frozenset[str] = frozenset()
+    nurture: NurturePolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +160,45 @@ def decide(records: Sequence[Contact], engagements: Mapping[str, Sequence[Engage
         _flow_back(c, profile, model, m, desired, current, policy)
         plans.append(plan_contact(replace(c, managed=MappingProxyType(current)), desired, target, reasons,
                                   text if c is tasked else None, wall_now, policy.due_days))
+    if policy.nurture is not None and policy.nurture.targets:
+        plans = _with_nurture(plans, nurture_wanted(reached, profile.contact, s, model, policy.nurture),
+                              policy.nurture)
     handoff = None
     # Sales-owned stages set by hand (an opportunity, a customer) are sales' business already: not a hand-off.
     if handoff_targets and _rank(reached) >= _rank(policy.handoff_stage) and reached not in SALES_OWNED:
         handoff = _handoff(ordered[0], handoff_targets[0], profile, s, crm_why, reasons, reached, text, mappings, policy)
     return PersonDecision(profile.contact.key, s, profile, reached, plans, handoff, dropped)
+
+
+# ------------------------------------------------------------------ nurture
+
+
+def nurture_wanted(stage: Stage | None, person: Contact, s: Score, model: ScoringModel, np: NurturePolicy) -> bool:
+    """Whether the person belongs in nurture: their stage enrols (an MQL, not yet sales-ready), they have not
+    unsubscribed (opted out in any CRM), and neither sales (a disqualifying lead status) nor the model
+    (a disqualifier) ruled them out. Anything else is an exit."""
+    if stage is None or stage not in np.stages or person.do_not_contact:
+        return False
+    return not (s.disqualified or status_in(person.lead_status, model.policy.disqualifying_lead_statuses))
+
+
+def nurture_records(records: Sequence[Contact], targets: Mapping[str, str]) -> dict[str, bool]:
+    """Which live records carry the person's membership, per CRM holding a target: every HubSpot contact of
+    theirs (a list holds contacts), and in Salesforce one record, the Contact before a Lead (a campaign
+    should count the human once). Their other live records there are never members."""
+    out: dict[str, bool] = {}
+    live = [c for c in records if not (c.read_only or c.archived) and c.source in targets]
+    for source in targets:
+        mine = sorted((c for c in live if c.source == source), key=lambda c: (c.object_type != "Contact", c.id))
+        for i, c in enumerate(mine):
+            out[c.key] = source == "hubspot" or i == 0
+    return out
+
+
+def _with_nurture(plans: list[ContactPlan], wanted: bool, np: NurturePolicy) -> list[ContactPlan]:
+    carriers = nurture_records([p.contact for p in plans], np.targets)
+    return [replace(p, nurture=wanted and carriers[p.contact.key]) if p.contact.key in carriers else p
+            for p in plans]
 
 
 def _record_stage(c: Contact, person: Contact, s: Score, floor: Stage | None, model: ScoringModel) -> Stage | None:

@@ -1,6 +1,7 @@
 """What `leadsync demo` shows of the person layer, through the real clients against the in-process sandbox:
-persons linked across the CRMs, HubSpot SQLs created as Salesforce Leads with their tasks, a Salesforce
-disqualification reaching HubSpot within one sync, and one person explained across both CRMs."""
+persons linked across the CRMs, HubSpot SQLs created as Salesforce Leads with their tasks, MQLs enrolled in
+nurture (a HubSpot list and a Salesforce campaign), a Salesforce disqualification reaching HubSpot within one
+sync, and one person explained across both CRMs."""
 
 from __future__ import annotations
 
@@ -29,6 +30,40 @@ def _hubspot_props(sb: Any, cid: str, *props: str) -> dict[str, Any]:
                      headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"}, timeout=30)
     r.raise_for_status()
     return r.json()["properties"]
+
+
+def nurture_targets(sb: Any) -> tuple[str, str]:
+    """A static contact list and a campaign to nurture MQLs in, made through the CRMs' APIs as marketing would."""
+    r = requests.post(f"{sb.hubspot_url}/crm/v3/lists", headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"},
+                      json={"name": "MQL nurture", "objectTypeId": "0-1", "processingType": "MANUAL"}, timeout=30)
+    r.raise_for_status()
+    campaign = _salesforce(sb).Campaign.create({"Name": "MQL nurture", "Type": "Email", "IsActive": True})
+    return str(r.json()["list"]["listId"]), str(campaign["id"])
+
+
+def nurture_story(sb: Any, state: State, out: Console, list_id: str, campaign_id: str) -> dict[str, Any]:
+    """Who the backfill enrolled, read back from both CRMs, and one of them with the reason they qualified."""
+    sf = _salesforce(sb)
+    r = requests.get(f"{sb.hubspot_url}/crm/v3/lists/{list_id}/memberships", params={"limit": 250},
+                     headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"}, timeout=30)
+    r.raise_for_status()
+    listed = [m["recordId"] for m in r.json()["results"]]
+    members = sf.query_all(f"SELECT Id, LeadId, ContactId, Status FROM CampaignMember WHERE CampaignId = "
+                           f"'{campaign_id}'")["records"]
+    out.rule("Nurture: MQLs that are not sales-ready yet")
+    out.print(f"{r.json().get('total', len(listed)):,} HubSpot MQLs joined static list {list_id} \"MQL nurture\"; "
+              f"{len(members):,} Salesforce Leads/Contacts joined campaign {campaign_id} with status "
+              f"{members[0]['Status'] if members else 'Sent'!r}. They leave when they become SQL, are disqualified or "
+              "unsubscribe; a re-run with nothing new makes no nurture call")
+    figures: dict[str, Any] = {"hubspot_list": list_id, "hubspot_members": r.json().get("total", len(listed)),
+                               "salesforce_campaign": campaign_id, "salesforce_members": len(members)}
+    if listed:
+        detail = state.score_detail("hubspot", listed[0]) or {}
+        who = (detail.get("contact") or {}).get("email") or listed[0]
+        why = "; ".join(str(x.get("text")) for x in (detail.get("reasons") or [])[:3])
+        out.print(f"  e.g. {crm(who)} (HubSpot contact {listed[0]}, score {detail.get('total')}): {crm(why)}")
+        figures["example"] = {"contact": listed[0], "email": who, "score": detail.get("total")}
+    return figures
 
 
 def persons_figures(state: State) -> dict[str, Any]:

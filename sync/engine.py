@@ -67,6 +67,8 @@ class RunSummary:
     records_updated: int = 0
     tasks_created: int = 0
     records_created: int = 0  # hand-offs: records created in this CRM for a person from another
+    nurture_added: int = 0  # records enrolled in this CRM's nurture list / campaign (sync/nurture.py)
+    nurture_removed: int = 0  # records taken out of it
     failed: int = 0
     skipped: int = 0
     issues: int = 0
@@ -94,6 +96,7 @@ class PlanOutput:
     #: A plan's new score and person of each record it would change (what a preview ranks and explains).
     scores: dict[str, tuple[Score, str]] = field(default_factory=dict)
     persons: set[str] = field(default_factory=set)  # every person a plan decided with a record here
+    nurture: list[Any] = field(default_factory=list)  # mapping.model.Membership: enrolments and exits
 
 
 class Engine:

@@ -20,6 +20,8 @@ class ContactPlan:
     set_fields: SetFields | None
     task: CreateTask | None
     stage_to: Stage | None
+    #: Nurture for this record: True enrol, False not (or no longer) a member, None leave alone (sync/nurture.py).
+    nurture: bool | None = None
 
 
 def task_key(source: str, object_type: str, contact_id: str, stage: Stage) -> str:

@@ -24,7 +24,7 @@ from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
 from mapping.model import Stage
 from mapping.profile import check_rules
-from sync.decide import COMPANY_PLACEHOLDER, PersonPolicy
+from sync.decide import COMPANY_PLACEHOLDER, NurturePolicy, PersonPolicy
 from sync.routing_settings import AlertSettings, RoutingSettings
 
 #: Canonical fields that `identity.copy_fields` may name (each CRM maps them to its own fields).
@@ -83,12 +83,40 @@ class HandoffSettings(BaseModel):
     company_placeholder: str = COMPANY_PLACEHOLDER
 
 
+class NurtureSettings(BaseModel):
+    """Enrolling MQLs that are not sales-ready where marketing nurtures them (README, "Nurture")."""
+
+    #: Stages that enrol; a person leaves when their stage moves on (SQL), or when disqualified or unsubscribed.
+    stages: list[Stage] = Field(default_factory=lambda: [Stage.MQL])
+    hubspot_list_id: str | None = None  # a MANUAL (static) contact list's ILS id
+    salesforce_campaign_id: str | None = None  # the Campaign (701…) its Leads / Contacts join
+    member_status: str = "Sent"  # CampaignMember Status on enrolment (one of the campaign's member statuses)
+    exit_status: str | None = None  # CampaignMember Status on exit, e.g. "Removed"; unset: the member is deleted
+    batch_size: int = Field(100, ge=1, le=200)  # records per membership call (Salesforce collections take 200)
+
+    @field_validator("stages")
+    @classmethod
+    def _enrolling(cls, v: list[Stage]) -> list[Stage]:
+        bad = [s.value for s in v if s in (Stage.OTHER,)]
+        if bad:
+            raise ValueError(f"nurture.stages: {', '.join(bad)} cannot enrol")
+        return v
+
+    def policy(self, configured: set[str]) -> NurturePolicy | None:
+        """The plain policy for a run; a target counts only in a CRM that is configured."""
+        targets = {src: t for src, t in (("hubspot", self.hubspot_list_id),
+                                         ("salesforce", self.salesforce_campaign_id)) if t and src in configured}
+        if not targets:
+            return None
+        return NurturePolicy(frozenset(self.stages), targets, self.member_status, self.exit_status, self.batch_size)
+
+
 class SettingsError(ValueError):
     """Settings that cannot be used: the message names the config file or the setting, never a secret."""
 
 
 #: Sections whose values are shown in errors; elsewhere a value may be a credential.
-_SHOWN_SECTIONS = frozenset({"sync", "state_url", "model_path", "safety"})
+_SHOWN_SECTIONS = frozenset({"sync", "state_url", "model_path", "safety", "nurture"})
 
 
 def config_path() -> Path | None:
@@ -152,6 +180,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
+    nurture: NurtureSettings = Field(default_factory=NurtureSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -192,6 +221,7 @@ class Settings(BaseSettings):
             handoff_stage=h.stage, handoff_to=targets, lead_source=h.lead_source,
             handoff_owner=h.owner_id or self.salesforce.queue_owner_id, company_placeholder=h.company_placeholder,
             create_tasks=self.sync.create_tasks, due_days=self.sync.task_due_days,
+            nurture=self.nurture.policy(configured),
         )
 
     def describe(self) -> dict[str, Any]:

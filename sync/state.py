@@ -32,7 +32,7 @@ from sync.db import (
     upsert_sql,
 )
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # Each migration is a list of statements in the SQL both engines share; `$name` slots are
 # the dialect's words (sync/db.py). A version, once released, is never edited: add one.
@@ -156,6 +156,12 @@ _MIGRATIONS: dict[int, list[str]] = {
         error TEXT, payload TEXT NOT NULL, run_id TEXT NOT NULL, created_at TEXT NOT NULL, sent_at TEXT)""",
         "CREATE INDEX alerts_status ON alerts (status)",
         "CREATE INDEX alerts_task ON alerts (task_key)",
+    ],
+    # Nurture: the records leadsync believes are members of a nurture target (a HubSpot list, a Salesforce
+    # Campaign), with the CampaignMember id, so a sync whose decision is unchanged makes no membership call.
+    8: [
+        """CREATE TABLE nurture_members (source TEXT NOT NULL, target TEXT NOT NULL, record_id TEXT NOT NULL,
+        member_id TEXT, status TEXT, run_id TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (source, target, record_id))""",
     ],
 }
 
@@ -682,6 +688,15 @@ class State:
     def dirty(self, source: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT contact_id FROM dirty WHERE source=? ORDER BY contact_id", (source,))]
 
+    def dirty_among(self, source: str, ids: Sequence[str]) -> set[str]:
+        """Which of these records are dirty."""
+        out: set[str] = set()
+        for i in range(0, len(ids), 500):
+            part = list(ids[i : i + 500])
+            out.update(r[0] for r in self.db.execute(
+                f"SELECT contact_id FROM dirty WHERE source=? AND contact_id IN ({marks(len(part))})", (source, *part)))
+        return out
+
     def clear_dirty(self, source: str, ids: Iterable[str]) -> None:
         self.db.executemany("DELETE FROM dirty WHERE source=? AND contact_id=?", [(source, i) for i in ids])
 
@@ -832,6 +847,33 @@ class State:
             if (json.loads(detail).get("undo_hold") or {}).get("run") == undone_run:
                 out.append(cid)
         return out
+
+    # ------------------------------------------------------------- nurture membership
+    def nurture_members(self, source: str, target: str, ids: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+        """(member id, status) by record id for the records believed to be members of `target` (HubSpot: no
+        member id, no status)."""
+        out: dict[str, tuple[str | None, str | None]] = {}
+        for i in range(0, len(ids), 500):
+            part = list(ids[i : i + 500])
+            for rid, member_id, status in self.db.execute(
+                f"SELECT record_id, member_id, status FROM nurture_members WHERE source=? AND target=? AND record_id "
+                f"IN ({marks(len(part))})", (source, target, *part)):
+                out[rid] = (member_id, status)
+        return out
+
+    def nurture_joined(self, source: str, target: str, record_id: str, member_id: str | None, status: str | None,
+                       run_id: str) -> None:
+        self.db.execute(upsert_sql("nurture_members", ["source", "target", "record_id", "member_id", "status",
+                                                       "run_id", "at"], ["source", "target", "record_id"]),
+                        (source, target, record_id, member_id, status, run_id, _iso(datetime.now(timezone.utc))))
+
+    def nurture_left(self, source: str, target: str, record_id: str) -> None:
+        self.db.execute("DELETE FROM nurture_members WHERE source=? AND target=? AND record_id=?",
+                        (source, target, record_id))
+
+    def count_nurture_members(self, source: str | None = None) -> int:
+        q = "SELECT count(*) FROM nurture_members" + (" WHERE source=?" if source else "")
+        return self.db.execute(q, (source,) if source else ()).fetchone()[0]
 
     # ------------------------------------------------------------- runs
     def start_run(self, run_id: str, kind: str, source: str) -> None:

@@ -36,6 +36,7 @@ from connectors.base import Connector, chunks
 from mapping.model import Contact, Engagement, FieldChange, SetFields, Stage
 from sync.state import State, contact_to_json, norm_value
 from sync.undo_handoffs import undo_handoffs
+from sync.undo_nurture import plan_nurture_undo, undo_nurture
 
 Wrote = dict[str, tuple[str | None, str | None]]  # field -> (before, after) as the run wrote it
 
@@ -58,6 +59,9 @@ class UndoSummary:
     duration_s: float = 0.0
     records_deleted: int = 0  # hand-off records the run created, deleted (untouched since)
     records_left: list[dict[str, Any]] = field(default_factory=list)  # hand-off records someone has worked on
+    nurture_reverted: int = 0  # enrolments taken back and exits re-enrolled (sync/undo_nurture.py)
+    nurture_left: list[dict[str, Any]] = field(default_factory=list)  # memberships changed again since
+    nurture_to_revert: list[dict[str, Any]] = field(default_factory=list)  # --plan only
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -94,6 +98,7 @@ def plan_undo(state: State, connector: Connector, run_id: str) -> UndoSummary:
         for name, fc in d.revert.items():
             summary.fields_to_restore.append({"record_id": d.record_id, "field": name, "from": fc.before,
                                               "to": fc.after})
+    summary.nurture_to_revert = plan_nurture_undo(state, run_id)
     summary.api_calls = connector.api_calls - calls0
     return summary
 
@@ -109,6 +114,7 @@ def undo_run(state: State, connector: Connector, run_id: str) -> UndoSummary:
     try:
         _restore_fields(state, connector, run_id, summary)
         undo_handoffs(state, connector, run_id, summary)  # first: their tasks go with them, not merely closed
+        undo_nurture(state, connector, run_id, summary)
         _close_tasks(state, connector, run_id, summary)
         summary.status = "ok" if not summary.failed else "ok with failures"
     finally:
@@ -134,7 +140,8 @@ def reapply(state: State, source: str, run_id: str) -> list[str]:
 def _wrote_of(state: State, run_id: str) -> dict[tuple[str, str], Wrote]:
     wrote: dict[tuple[str, str], Wrote] = defaultdict(dict)
     for row in state.audit_for_run(run_id):
-        if row["object_type"] not in ("task", "undo", "handoff"):  # created records: sync/undo_handoffs.py
+        if row["object_type"] not in ("task", "undo", "handoff") and not row["field"].startswith("nurture:"):
+            # created records: sync/undo_handoffs.py; memberships: sync/undo_nurture.py
             wrote[(row["object_type"], row["record_id"])][row["field"]] = (row["before"], row["after"])
     return wrote
 
@@ -142,7 +149,8 @@ def _wrote_of(state: State, run_id: str) -> dict[tuple[str, str], Wrote]:
 def _prior_intents(state: State, run_id: str) -> set[tuple[str, str]]:
     """(record, field) that an earlier, perhaps killed, undo of this run set out to restore."""
     return {(row["record_id"], row["field"]) for undo_id in state.undo_runs_of(run_id)
-            for row in state.audit_for_run(undo_id) if row["object_type"] not in ("task", "undo")}
+            for row in state.audit_for_run(undo_id) if row["object_type"] not in ("task", "undo")
+            and not row["field"].startswith("nurture:")}
 
 
 def _decide_all(state: State, connector: Connector, run_id: str) -> list[_Decision]:

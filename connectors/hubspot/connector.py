@@ -10,13 +10,14 @@ from typing import Any, ClassVar
 from connectors.base import ConfigError, RawPage
 from connectors.hubspot.fields import Fields
 from connectors.hubspot.handoffs import Handoffs
+from connectors.hubspot.lists import Lists
 from connectors.hubspot.owners import Owners
 from connectors.hubspot.records import Records
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.streams import Streams
 from connectors.hubspot.transport import HubSpotError, Transport
 from connectors.hubspot.writes import Writer
-from mapping.model import Change, ChangeResult, CreateRecord, CreateTask, SetFields
+from mapping.model import Change, ChangeResult, CreateRecord, CreateTask, Membership, SetFields
 
 #: Engagement streams, pulled after contacts, in this order.
 ENGAGEMENT_STREAMS: tuple[str, ...] = ("page_views", "email_events", "form_submissions", "meetings")
@@ -37,6 +38,7 @@ class HubSpotConnector:
         self._fields = Fields(self._transport)
         self._records = Records(self._transport)
         self._owners = Owners(self._transport)
+        self._lists = Lists(self._transport)
         self._extras_checked = False
 
     @property
@@ -97,6 +99,13 @@ class HubSpotConnector:
         for (i, _), result in zip(creates, self._handoffs.create([c for _, c in creates]), strict=True):
             results[i] = result
         return [results[i] for i in range(len(changes))]
+
+    def apply_memberships(self, changes: Sequence[Membership], batch_size: int) -> list[ChangeResult]:
+        """Nurture: contacts into / out of static lists, `batch_size` per call (connectors/hubspot/lists.py)."""
+        return self._lists.apply(changes, batch_size)
+
+    def list_members(self, list_id: str) -> list[str]:
+        return self._lists.members(list_id)
 
     def supports_links(self) -> bool:
         return True  # `leadsync_salesforce_id` is created by `ensure_fields` like the score fields

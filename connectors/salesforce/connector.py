@@ -22,13 +22,14 @@ from simple_salesforce import format_soql
 
 from connectors.base import AuthError, ConfigError, ConnectorError, QuotaExhausted, RawPage, chunks, settled
 from connectors.salesforce.bulk import NUMBER_TYPES, BulkReader
+from connectors.salesforce.campaigns import Campaigns
 from connectors.salesforce.describe import Describes
 from connectors.salesforce.fields import STATUS, FieldMap
 from connectors.salesforce.history import pull_history
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.transport import Transport
 from mapping.base import crm_text
-from mapping.model import Change, ChangeResult, CreateRecord, CreateTask, SetFields
+from mapping.model import Change, ChangeResult, CreateRecord, CreateTask, Membership, SetFields
 from mapping.salesforce import (
     EXTRA_META,
     HISTORY_OBJECTS,
@@ -622,6 +623,32 @@ class SalesforceConnector:
             self._sleep(min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2**attempt * random.random()))
         assert all(o is not None for o in outcomes)
         return [o for o in outcomes if o is not None]
+
+    # ------------------------------------------------------------------ nurture (campaign members)
+    def apply_memberships(self, changes: Sequence[Membership], batch_size: int) -> list[ChangeResult]:
+        """Nurture: Leads / Contacts into and out of a Campaign (connectors/salesforce/campaigns.py)."""
+        return Campaigns(self.query, self._collection).apply(changes, batch_size)
+
+    def campaign_members(self, campaign_id: str, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return Campaigns(self.query, self._collection).members(campaign_id, record_ids)
+
+    def _collection(self, method: str, path: str, payload: Any) -> list[dict[str, Any]]:
+        """One sObject Collections call (POST/PATCH records, DELETE ids); a whole-call failure is that failure on
+        each item, quota, auth and configuration errors propagate."""
+        count = len(payload.split(",")) if method == "DELETE" else len(payload)
+        kwargs: dict[str, Any] = {"params": {"ids": payload, "allOrNone": "false"}} if method == "DELETE" else \
+            {"json": {"allOrNone": False, "records": payload}}
+        try:
+            reply = self.transport.call(lambda sf: sf.restful(path, method=method, timeout=self.settings.timeout_s,
+                                                              **kwargs), f"{method} {path}")
+        except (QuotaExhausted, AuthError, ConfigError):
+            raise
+        except ConnectorError as exc:
+            return [{"success": False, "errors": [{"statusCode": exc.code or "ERROR", "message": str(exc),
+                                                   "fields": []}]}] * count
+        if not isinstance(reply, list) or len(reply) != count:
+            raise ConnectorError(f"{method} {path}: expected {count} results, got {reply!r:.200}")
+        return reply
 
     # ------------------------------------------------------------------ read-back (undo, hand-off health)
     def read_fields(self, object_type: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict[str, Any]]:

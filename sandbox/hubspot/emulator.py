@@ -13,6 +13,8 @@ from sandbox.hubspot import persist
 from sandbox.hubspot.crm_routes import MUTATING_ROUTES, CrmRoutes
 from sandbox.hubspot.engagement_routes import EngagementRoutes
 from sandbox.hubspot.limits import Limits
+from sandbox.hubspot.list_routes import MUTATING as LIST_MUTATING
+from sandbox.hubspot.list_routes import ListRoutes
 from sandbox.hubspot.oauth import OAuthApp
 from sandbox.hubspot.portal import Portal, seeded_portal
 from sandbox.hubspot.seeding import Seeded
@@ -71,6 +73,8 @@ class HubSpotEmulator:
         self.crm.reject_ids.update(reject_ids)
         self.crm.install()
         EngagementRoutes(self.app, self.portal, events_api).install()
+        self.lists = ListRoutes(self.app, self.portal)
+        self.lists.install()
         self.app.route("POST", "/oauth/v1/token", "oauth.token")(self._token)
         self._admin_routes()
         self._server: ThreadingHTTPServer | None = None
@@ -93,7 +97,7 @@ class HubSpotEmulator:
 
     def _persist(self, req: Request, name: str, resp: Response) -> None:
         """Write-through persistence: every successful mutating request is saved before the client hears back."""
-        if self.state_file is not None and name in MUTATING_ROUTES and 200 <= resp.status < 300:
+        if self.state_file is not None and (name in MUTATING_ROUTES or name in LIST_MUTATING) and 200 <= resp.status < 300:
             self.save()
 
     def _admin_contact(self, req: Request) -> Response:
@@ -169,6 +173,18 @@ class HubSpotEmulator:
                  "contact_ids": list(rec.associations.get("contacts", []))}
                 for rec in (store.records[str(i)] for i in store.order)
             ]
+
+    def create_list(self, name: str, processing_type: str = "MANUAL") -> str:
+        """A contact list as `POST /crm/v3/lists` makes it; returns its ILS id."""
+        found = self.lists.create_list(name, "contacts", processing_type)
+        if self.state_file is not None:
+            self.save()
+        return found.list_id
+
+    def list_members(self, list_id: str) -> list[str]:
+        """The list's member record ids, in id order."""
+        with self.app.lock:
+            return sorted(self.portal.lists[list_id].members, key=int)
 
     def __enter__(self) -> HubSpotEmulator:
         self.start()

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from sandbox.hubspot.catalog import PropertyDef
+from sandbox.hubspot.list_routes import HubList
 from sandbox.hubspot.portal import Portal
 from sandbox.hubspot.store import ObjectStore, Record
 
@@ -27,6 +28,7 @@ def snapshot(portal: Portal) -> dict[str, Any]:
     return {
         "version": VERSION, "next_id": portal.next_id, "groups": portal.groups,
         "stores": {t: _store_state(s) for t, s in portal.stores.items()},
+        "lists": list(portal.lists.values()),
     }
 
 
@@ -46,6 +48,8 @@ def restore(portal: Portal, state: dict[str, Any]) -> None:
     portal.next_id = max(portal.next_id, int(state["next_id"]))
     for object_type, groups in (state.get("groups") or {}).items():
         portal.groups.setdefault(object_type, {}).update(groups)
+    for saved_list in state.get("lists") or []:
+        portal.lists[saved_list["list_id"]] = HubList(**saved_list)
     for object_type, saved in (state.get("stores") or {}).items():
         store = portal.stores.get(object_type)
         if store is not None:

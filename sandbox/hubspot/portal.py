@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sandbox import bulk
 from sandbox.hubspot.catalog import OBJECT_TYPES
@@ -20,6 +21,7 @@ class Portal:
     anchor: datetime
     groups: dict[str, dict[str, dict[str, object]]] = field(default_factory=dict)
     next_id: int = TASK_ID_BASE
+    lists: dict[str, Any] = field(default_factory=dict)  # ILS list id -> list_routes.HubList
 
     def new_id(self) -> str:
         self.next_id += 1

@@ -23,6 +23,7 @@ PREFIXES: dict[str, str] = {
     "Group": "00G",
     "Campaign": "701",
     "CampaignMember": "00v",
+    "CampaignMemberStatus": "01Y",
     "LeadStatus": "01J",
     "EmailMessage": "02s",
     "Opportunity": "006",

@@ -251,6 +251,13 @@ def build_schema(with_managed: bool = True, lead_statuses: tuple[str, ...] = LEA
         FieldDef("HasResponded", "boolean", "Responded", **ro),
         FieldDef("FirstRespondedDate", "date", "First Responded Date", **ro),
     ]
+    member_status = [  # every campaign's member statuses (Ref §3 CampaignMemberStatus)
+        *_system(),
+        FieldDef("CampaignId", "reference", "Campaign ID", 18, reference_to=("Campaign",), relationship="Campaign",
+                 nillable=False, updateable=False),
+        FieldDef("Label", "string", "Member Status", 765, nillable=False), FieldDef("HasResponded", "boolean", "Responded"),
+        FieldDef("IsDefault", "boolean", "Default"), FieldDef("SortOrder", "int", "Sort Order"),
+    ]
     who = {"reference_to": ("Contact", "Lead"), "relationship": "Who"}
     task = [
         *_system(), FieldDef("WhoId", "reference", "Name ID", 18, **who),
@@ -290,7 +297,8 @@ def build_schema(with_managed: bool = True, lead_statuses: tuple[str, ...] = LEA
     ]
     objs = {
         "Lead": lead, "Contact": contact, "Account": account, "User": user, "Group": group,
-        "LeadStatus": lead_status, "Campaign": campaign, "CampaignMember": member, "Task": task, "Event": event,
+        "LeadStatus": lead_status, "Campaign": campaign, "CampaignMember": member,
+        "CampaignMemberStatus": member_status, "Task": task, "Event": event,
         "EmailMessage": email_message, **_history_objects(),
     }
     return {name: _obj(name, fields) for name, fields in objs.items()}

@@ -201,6 +201,10 @@ class Store:
         self._check_references(obj, clean)
         row["Id"] = None
         row["IsDeleted"] = False
+        if sobject == "CampaignMember":
+            from sandbox.salesforce import campaigns  # campaigns builds on this module's errors
+
+            campaigns.check_new_member(self, row)
         return row
 
     def commit_create(self, sobject: str, row: Row) -> str:
@@ -212,6 +216,10 @@ class Store:
         table.put(row)
         if sobject in self.tracked:
             self._history(sobject, row["Id"], "created", None, None, now)
+        if sobject == "Campaign" and "CampaignMemberStatus" in self.tables:
+            from sandbox.salesforce import campaigns
+
+            campaigns.add_default_statuses(self, row["Id"])
         return row["Id"]
 
     def prepare_update(self, sobject: str, record_id: str, values: dict[str, Any]) -> tuple[Row, dict[str, Any]]:
@@ -222,6 +230,10 @@ class Store:
             raise WriteRejected(RecordError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead"))
         clean = self._coerce(obj, values, creating=False)
         self._check_references(obj, clean)
+        if sobject == "CampaignMember":
+            from sandbox.salesforce import campaigns
+
+            campaigns.check_member_update(self, row, clean)
         return row, clean
 
     def commit_update(self, sobject: str, record_id: str, changes: dict[str, Any]) -> None:

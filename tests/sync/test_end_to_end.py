@@ -110,6 +110,11 @@ def test_demo_reports_both_crms(tmp_path, monkeypatch):
     assert runs["salesforce"]["tasks_created"] > 0 and runs["hubspot"]["tasks_created"] == 0
     assert runs["salesforce"]["records_created"] > 0
     assert out["second_sync"]["fields_updated"] == 0 and out["second_sync"]["tasks_created"] == 0
+    # MQLs enrolled in nurture, read back from both CRMs; the second pass makes no nurture call.
+    nurture = out["nurture"]
+    assert nurture["hubspot_members"] == runs["hubspot"]["nurture_added"] > 0
+    assert nurture["salesforce_members"] == runs["salesforce"]["nurture_added"] > 0
+    assert out["second_sync"]["nurture_added"] == out["second_sync"]["nurture_removed"] == 0
 
 
 def test_closed_tasks_are_read_back_for_the_report(sandbox_env):

@@ -378,3 +378,19 @@ def test_persons_and_hand_offs_with_postgresql_state(pg_url, tmp_path, monkeypat
         assert again["fields_updated"] == 0 and again["records_created"] == 0 and again["tasks_created"] == 0
         conflicts = cli("identity", "conflicts")
         assert conflicts["persons"] > 0
+
+
+def test_nurture_membership_is_kept_alike_on_both_engines(url):
+    s = State(url)
+    with s.tx():
+        s.nurture_joined("salesforce", "701A", "00Q1", "00v1", "Sent", "r1")
+        s.nurture_joined("salesforce", "701A", "00Q2", "00v2", "Sent", "r1")
+        s.nurture_joined("hubspot", "5001", "51", None, None, "r1")
+        s.nurture_joined("salesforce", "701A", "00Q1", "00v1", "Responded", "r2")  # an upsert, not a second row
+    assert s.nurture_members("salesforce", "701A", ["00Q1", "00Q2", "00Q3"]) == {
+        "00Q1": ("00v1", "Responded"), "00Q2": ("00v2", "Sent")}
+    with s.tx():
+        s.nurture_left("salesforce", "701A", "00Q2")
+    assert s.nurture_members("salesforce", "701A", ["00Q2"]) == {}
+    assert s.nurture_members("hubspot", "5001", ["51"]) == {"51": (None, None)}
+    assert (s.count_nurture_members(), s.count_nurture_members("hubspot")) == (2, 1)

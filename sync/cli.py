@@ -21,13 +21,15 @@ from rich.table import Table
 from connectors.base import Connector, ConnectorError, registry
 from scoring import ModelError, ScoringModel, default_model, load_model
 from scoring.cli import register as register_scoring
-from sync import logs
+from sync import adopt, logs, outcome
 from sync.engine import Engine, RunSummary, mapping_for, scoring_time
 from sync.identity_cli import identity_app
+from sync.interval import IntervalError, parse_interval
 from sync.lock import LockBusy, writer_lock
 from sync.report import build_report
 from sync.report_render import render_html, render_terminal
 from sync.safe_text import crm
+from sync.schedule import ModelWatch, daily_rescore, note_rescore
 from sync.settings import Settings, SettingsError
 from sync.state import State
 from sync.undo import undo_run
@@ -41,12 +43,15 @@ err = Console(stderr=True)
 
 JSON = typer.Option(False, "--json", help="Print one machine-readable JSON object.")
 SOURCE = typer.Option(None, "--source", help="hubspot or salesforce; default: every configured CRM.")
+NEW_STATE = typer.Option(False, "--new-state", help=(
+    "Start this state afresh on a CRM that already carries leadsync's values (another state owns it): "
+    "without it the first run on a new state refuses there, writing nothing."))
 SUM_KEYS = ("contacts_pulled", "engagements_pulled", "contacts_scored", "fields_updated", "records_updated",
             "tasks_created", "records_created", "failed", "skipped", "issues", "api_calls")
 
 
-def _emit(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+def _emit(obj: Any, status: str | None = None) -> None:
+    outcome.emit(obj, status)
 
 
 def _model(settings: Settings) -> ScoringModel:
@@ -102,16 +107,30 @@ class _Progress:
         self.progress.advance(self.tasks[stage], n)
 
 
-STOP = threading.Event()  # set by SIGTERM: finish the batch in hand, then end the run cleanly
+STOP = threading.Event()  # set by SIGTERM or Ctrl-C: finish the batch in hand, then end the run cleanly
+STOPPABLE = threading.Event()  # a run or a sync loop is under way: Ctrl-C stops it cleanly instead of aborting
+
+
+def _on_sigint(*_: Any) -> None:
+    """Ctrl-C during a run takes SIGTERM's path (the run ends `stopped`, resumable); a second one, or one
+    outside a run, interrupts at once."""
+    if STOPPABLE.is_set() and not STOP.is_set():
+        STOP.set()
+        err.print("[yellow]Stopping after the batch in hand[/] (the run ends `stopped`, the next run continues; "
+                  "Ctrl-C again to abort at once)")
+        return
+    raise KeyboardInterrupt
 
 
 def run_sources(settings: Settings, state: State, sources: list[str], kind: str, model: ScoringModel,
-                progress: Any = None, resume: bool = False, since: datetime | None = None
-                ) -> list[tuple[RunSummary, Any]]:
+                progress: Any = None, resume: bool = False, since: datetime | None = None,
+                new_state: bool = False) -> list[tuple[RunSummary, Any]]:
     """One run over these CRMs as one sync (persons decided once, across them), holding each CRM's writer
     lock, taken in name order so two runs never wait on each other crosswise. A CRM whose lock another run
     holds is left out (said on stderr, exit 3 at the end); the others still run. A plan writes nothing to
-    the CRM, but it refreshes the local snapshot and watermarks, so it takes the locks too."""
+    the CRM, but it refreshes the local snapshot and watermarks, so it takes the locks too. A backfill or sync
+    on a state that has never synced a CRM refuses if that CRM already carries leadsync's values, unless
+    `new_state` (sync/adopt.py)."""
     from contextlib import ExitStack
 
     from sync.coordinator import Sync
@@ -135,7 +154,13 @@ def run_sources(settings: Settings, state: State, sources: list[str], kind: str,
                 policy=settings.person_policy())
         if engines:  # runs a killed process left `running` are marked killed before ours starts
             state.mark_killed_runs(holding=list(engines))
-        results = Sync(state, engines, model, settings.person_policy()).run(kind, resume, since) if engines else {}
+        check = None if kind == "plan" else (lambda live: adopt.refusal(state, live, new_state))
+        STOPPABLE.set()
+        try:
+            results = (Sync(state, engines, model, settings.person_policy()).run(kind, resume, since, check)
+                       if engines else {})
+        finally:
+            STOPPABLE.clear()
     BUSY.extend(busy)
     return [results[s] for s in sources if s in results]
 
@@ -152,14 +177,24 @@ def run_source(settings: Settings, state: State, source: str, kind: str, model: 
     return results[0]
 
 
+def _status(summaries: list[RunSummary]) -> str:
+    """The top-level status of these runs (sync/outcome.py), a CRM left out as locked included."""
+    return outcome.overall([s.status for s in summaries], busy=bool(BUSY))
+
+
 def _exit_code(summaries: list[RunSummary]) -> int:
-    if any(s.status == "error" for s in summaries):
-        return 1
-    return 3 if BUSY else 0
+    return outcome.exit_code(_status(summaries))
+
+
+def _run_json(s: RunSummary) -> dict[str, Any]:
+    """One run as a command's whole output: `status` in the shared vocabulary, the run's own in `run_status`."""
+    d = s.to_dict()
+    return {**d, "run_status": d["status"], "status": outcome.word(s.status)}
 
 
 def _totals(summaries: list[RunSummary]) -> dict[str, Any]:
     total: dict[str, Any] = {k: sum(getattr(s, k) for s in summaries) for k in SUM_KEYS}
+    total["status"] = _status(summaries)
     changes: dict[str, int] = {}
     for s in summaries:
         for k, v in s.stage_changes.items():
@@ -185,6 +220,15 @@ def _print_summary(s: RunSummary) -> None:
     if s.missing_fields:
         out.print(f"  [yellow]missing CRM fields[/] (run `leadsync init`): {crm(', '.join(s.missing_fields))}")
     out.print(f"  {s.api_calls:,} API calls in {s.duration_s:.1f}s")
+    if s.failed or s.skipped or s.issues:
+        out.print(LEGEND.format(run=s.run_id))
+
+
+#: What the counts that need a person mean, printed under a run that has any.
+LEGEND = ("  [dim]failed: the CRM rejected the write (retried next run, held after sync.max_attempts; "
+          "`leadsync failures`) · skipped: the CRM says leadsync must not write that record (e.g. a Lead "
+          "converted since it was read) · data issues: values leadsync could not read and scored as missing "
+          "(`leadsync runs show {run}`)[/]")
 
 
 @app.callback()
@@ -193,7 +237,9 @@ def _main(log_format: str = typer.Option("text", "--log-format", help="text or j
     """leadsync: one honest lead score for HubSpot and Salesforce."""
     logs.setup(log_format, verbose)
     BUSY.clear()  # one invocation's locked CRMs (an in-process caller may invoke many)
+    STOP.clear()
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
+    signal.signal(signal.SIGINT, _on_sigint)
 
 
 # ---------------------------------------------------------------------------- commands
@@ -203,18 +249,24 @@ def _main(log_format: str = typer.Option("text", "--log-format", help="text or j
 def backfill(source: str | None = SOURCE,
              resume: bool = typer.Option(False, "--resume", help="Continue a killed or paused backfill."),
              since: datetime | None = typer.Option(None, "--since", help="Only records changed since (UTC date)."),
-             as_json: bool = JSON) -> None:
+             new_state: bool = NEW_STATE, as_json: bool = JSON) -> None:
     """Full pull, score and writeback: one CRM, or every configured CRM as one (persons decided once)."""
     settings = Settings()
     state = State(settings.state_url)
     names = _sources(settings, source)
+    model = _model(settings)
+    for name in names:  # a first backfill scores every contact: today's decay rescore is done (sync/schedule.py)
+        if since is None and not state.count_contacts(name):
+            note_rescore(state, name, datetime.now(timezone.utc).date())
     with _Progress(not as_json) as progress:
-        summaries = [s for s, _ in run_sources(settings, state, names, "backfill", _model(settings), progress,
-                                               resume, since)]
+        summaries = [s for s, _ in run_sources(settings, state, names, "backfill", model, progress,
+                                               resume, since, new_state)]
     if not summaries:
-        raise typer.Exit(3)  # every CRM asked for was locked by another run (said on stderr)
+        if as_json:
+            _emit({"runs": [], "busy": list(BUSY)}, status="busy")
+        raise typer.Exit(outcome.BUSY)  # every CRM asked for was locked by another run (said on stderr)
     if as_json:
-        _emit(summaries[0].to_dict() if source else _totals(summaries))
+        _emit(_run_json(summaries[0]) if source else _totals(summaries))
     else:
         for s in summaries:
             _print_summary(s)
@@ -223,50 +275,69 @@ def backfill(source: str | None = SOURCE,
 
 @app.command()
 def sync(once: bool = typer.Option(False, "--once", help="Run one incremental pass and exit."),
-         every: str | None = typer.Option(None, "--every", help="Run repeatedly, e.g. 15m, 1h, 90s."),
+         every: str | None = typer.Option(None, "--every", help=(
+             "Run repeatedly: a number and a unit (s, m, h, d), at least 1m; e.g. 15m, 1h, 1d. An edited "
+             "scoring model is loaded again on the next cycle.")),
          source: str | None = SOURCE,
          rescore: bool = typer.Option(False, "--rescore", help=(
-             "Score every stored contact again, not only those with new data: time decay lowers scores of "
-             "people who went quiet (run it daily, e.g. from cron).")),
-         as_json: bool = JSON) -> None:
-    """Incremental sync from the stored watermarks."""
+             "Score every stored contact again now. Not needed for time decay: the first sync of each UTC "
+             "day does it by itself.")),
+         new_state: bool = NEW_STATE, as_json: bool = JSON) -> None:
+    """Incremental sync from the stored watermarks; the day's first one also rescores everyone (time decay)."""
     if not once and not every:
         raise typer.BadParameter("say --once or --every INTERVAL")
+    interval = _interval(every) if every else 0.0
     settings = Settings()
     state = State(settings.state_url)
-    model = _model(settings)
-    interval = _parse_interval(every) if every else 0.0
-    while True:
-        names = _sources(settings, source)
-        with _Progress(not as_json) as progress:
-            if rescore:
-                with state.tx():
-                    for name in names:
-                        state.mark_dirty(name, state.all_contact_ids(name))
-            summaries = [s for s, _ in run_sources(settings, state, names, "sync", model, progress)]
-        if as_json:
-            _emit(_totals(summaries))
-        else:
-            for s in summaries:
-                _print_summary(s)
-        if once:
-            raise typer.Exit(_exit_code(summaries))
-        if STOP.wait(interval):
-            break
-
-
-def _parse_interval(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
+    watch = ModelWatch(settings.model_path, lambda path: load_model(path) if path else default_model())
+    STOPPABLE.set()  # Ctrl-C between cycles ends the loop too
     try:
-        return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
-    except (ValueError, IndexError) as exc:
-        raise typer.BadParameter(f"interval {text!r}: use e.g. 90s, 15m or 1h") from exc
+        while True:
+            summaries = _sync_cycle(settings, state, source, watch, rescore, new_state, as_json)
+            if once or STOP.is_set():
+                break
+            if STOP.wait(interval):
+                break
+    finally:
+        STOPPABLE.clear()
+    stopped_mid_run = any(s.status == "stopped" for s in summaries)
+    raise typer.Exit(_exit_code(summaries) if once or stopped_mid_run else outcome.OK)
+
+
+def _sync_cycle(settings: Settings, state: State, source: str | None, watch: Any, rescore: bool,
+                new_state: bool, as_json: bool) -> list[RunSummary]:
+    """One pass of `sync`: the model as its file is now, today's rescore if due, the runs, their output."""
+    names = _sources(settings, source)
+    model = watch.current()
+    rescored = daily_rescore(state, names, datetime.now(timezone.utc).date(), forced=rescore)
+    with _Progress(not as_json) as progress:
+        summaries = [s for s, _ in run_sources(settings, state, names, "sync", model, progress,
+                                               new_state=new_state)]
+    if as_json:
+        _emit({**_totals(summaries), "rescored": rescored, "model_problem": watch.problem})
+        return summaries
+    if watch.problem:
+        err.print(f"[red]{crm(watch.problem)}[/]")
+    if rescored:
+        out.print(f"[dim]rescored every contact of {', '.join(rescored)} (time decay, once a day)[/]")
+    for s in summaries:
+        _print_summary(s)
+    return summaries
+
+
+def _interval(text: str) -> float:
+    try:
+        return parse_interval(text)
+    except IntervalError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--every") from exc
 
 
 @app.command()
 def plan(source: str | None = SOURCE, as_json: bool = JSON,
-         limit: int = typer.Option(50, "--limit", help="Rows to show per CRM (human output).")) -> None:
-    """The changes a sync would make. Writes nothing to the CRM."""
+         limit: int = typer.Option(50, "--limit", min=1, help="Records, tasks and hand-offs to show per CRM "
+                                   "(human output); the rest are counted, never silently cut."),
+         show_all: bool = typer.Option(False, "--all", help="Show every change, task and hand-off.")) -> None:
+    """The changes a sync would make. Writes nothing to the CRM. Exit code as for `sync` (README)."""
     settings = Settings()
     state = State(settings.state_url)
     model = _model(settings)
@@ -287,24 +358,44 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
         ]
         result["handoffs"] = [_handoff_json(h) for _, p in plans for h in p.handoffs]
         _emit(result)
-        return
+        raise typer.Exit(_exit_code(summaries))
+    shown = None if show_all else limit
     for s, p in plans:
         _print_summary(s)
-        table = Table("record", "field", "before", "after", "why", title=f"{s.source}: planned changes",
-                      show_lines=False)
-        for c in p.set_fields[:limit]:
-            for i, (f, fc) in enumerate(c.fields.items()):
-                table.add_row(crm(c.email or c.record_id) if i == 0 else "", crm(f), crm(str(fc.before)),
-                              crm(str(fc.after)), crm("; ".join(c.reasons[:2])) if i == 0 else "")
-        if p.set_fields:
-            out.print(table)
-        if len(p.set_fields) > limit:
-            out.print(f"  … and {len(p.set_fields) - limit:,} more records (use --json for all)")
-        for t in p.tasks[:limit]:
-            out.print(f"  [bold]task[/] for {crm(t.email or t.contact_id)}: {crm(t.subject)}")
-        for h in p.handoffs[:limit]:
-            out.print(f"  [bold]create[/] {h.target} {h.object_type} for {crm(h.values.get('email') or h.origin)} "
-                      f"({h.origin}, reached {h.stage.value}): {crm('; '.join(h.reasons[:2]))}")
+        _print_plan(s.source, p, shown)
+    raise typer.Exit(_exit_code(summaries))
+
+
+def _hidden(n: int, shown: int | None, what: str) -> None:
+    """Say how many rows were left out and how to see them: output is never cut silently."""
+    if shown is not None and n > shown:
+        out.print(f"  … {n - shown:,} more {what} not shown (of {n:,}): `leadsync plan --all`, "
+                  f"`--limit N` or `--json`")
+
+
+def _print_plan(source: str, p: Any, shown: int | None) -> None:
+    """One CRM's planned changes, tasks with their owners, and hand-offs: `shown` of each, or all."""
+    table = Table("record", "field", "before", "after", "why", title=f"{source}: planned changes",
+                  show_lines=False)
+    for c in p.set_fields[:shown]:
+        for i, (f, fc) in enumerate(c.fields.items()):
+            table.add_row(crm(c.email or c.record_id) if i == 0 else "", crm(f), crm(str(fc.before)),
+                          crm(str(fc.after)), crm("; ".join(c.reasons[:2])) if i == 0 else "")
+    if p.set_fields:
+        out.print(table)
+    _hidden(len(p.set_fields), shown, "records with changes")
+    if p.tasks:
+        tasks = Table("for", "owner", "task", title=f"{source}: follow-up tasks to create ({len(p.tasks):,})")
+        for t in p.tasks[:shown]:
+            tasks.add_row(crm(t.email or t.contact_id), crm(t.owner_id or "(no owner: the CRM's default)"),
+                          crm(t.subject))
+        out.print(tasks)
+    _hidden(len(p.tasks), shown, "tasks")
+    for h in p.handoffs[:shown]:
+        out.print(f"  [bold]create[/] {h.target} {h.object_type} for {crm(h.values.get('email') or h.origin)} "
+                  f"({h.origin}, reached {h.stage.value}), owner {crm(h.values.get('owner_id') or '(default)')}: "
+                  f"{crm('; '.join(h.reasons[:2]))}")
+    _hidden(len(p.handoffs), shown, "hand-offs")
 
 
 def _handoff_json(h: Any) -> dict[str, Any]:
@@ -322,9 +413,12 @@ def explain(email: str, as_json: bool = JSON) -> None:
     now = scoring_time(datetime.now(timezone.utc))
     found = state.contact_by_email(email)
     if not found:
-        err.print(f"[red]No contact with email {crm(repr(email))}[/] in the state store ({state.describe_url()}). "
-                  "Run a backfill first.")
-        raise typer.Exit(1)
+        message = f"no contact with email {email!r} in the state store ({state.describe_url()}); run a backfill first"
+        if as_json:
+            _emit({"email": email, "contacts": [], "error": message}, status="error")
+        else:
+            err.print(f"[red]{crm(message)}[/]")
+        raise typer.Exit(outcome.FAILED)
     results = []
     for person, records, d in _decisions(state, model, settings, found, now):
         for c in records:

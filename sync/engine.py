@@ -532,14 +532,21 @@ class Engine:
         log.warning("duplicate hand-off task for contact %s: %s", contact_id, message)
 
     def _read_back_tasks(self) -> None:
-        """Which hand-off tasks the owners closed since the last run (the report's SLA figures)."""
+        """Which hand-off tasks were closed since the last run, and who holds each now (the report's SLA
+        figures credit the task's holder, who may not be the record's owner), in the same read."""
         open_tasks = self.state.open_tasks(self.source)
-        by_id = {t["crm_id"]: t["key"] for t in open_tasks if t["crm_id"]}
+        by_id = {t["crm_id"]: t for t in open_tasks if t["crm_id"]}
+        details = getattr(self.connector, "task_details", None)
         for part in chunks(list(by_id), 100):
-            done = [crm_id for crm_id, closed in self.connector.task_states(part).items() if closed]
+            found = (details(part) if details else
+                     {i: (closed, None) for i, closed in self.connector.task_states(part).items()})
             with self.state.tx():
-                for crm_id in done:
-                    self.state.task_completed(by_id[crm_id], self.wall_now)
+                for crm_id, (closed, holder) in found.items():
+                    entry = by_id[crm_id]
+                    if holder and holder != entry.get("owner_id"):
+                        self.state.task_owner(entry["key"], holder)
+                    if closed:
+                        self.state.task_completed(entry["key"], self.wall_now)
 
     def _save_scores(self, plans: list[ContactPlan], scores: dict[str, Score], ok_ids: set[str],
                      now: datetime, details: dict[str, dict[str, Any]]) -> None:

@@ -136,6 +136,9 @@ class HubSpotConnector:
     def task_states(self, crm_ids: Sequence[str]) -> dict[str, bool]:
         return self._records.task_states(crm_ids)
 
+    def task_details(self, crm_ids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
+        return self._records.task_details(crm_ids)
+
     def complete_tasks(self, crm_ids: Sequence[str]) -> list[str]:
         return self._records.complete_tasks(crm_ids)
 

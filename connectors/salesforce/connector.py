@@ -607,7 +607,13 @@ class SalesforceConnector:
 
     def task_states(self, crm_ids: Sequence[str]) -> dict[str, bool]:
         """Whether each task is closed (`IsClosed`: any closed status counts); deleted tasks are left out."""
-        return {tid: bool(row.get("IsClosed")) for tid, row in self.read_fields("Task", crm_ids, ["IsClosed"]).items()}
+        return {tid: closed for tid, (closed, _) in self.task_details(crm_ids).items()}
+
+    def task_details(self, crm_ids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
+        """(closed, OwnerId) of each task in one read: the task's holder (a queue's router, the API user, or
+        whoever it was reassigned to) is who the hand-off SLA credits, not the Lead's owner."""
+        rows = self.read_fields("Task", crm_ids, ["IsClosed", "OwnerId"])
+        return {tid: (bool(row.get("IsClosed")), row.get("OwnerId") or None) for tid, row in rows.items()}
 
     def complete_tasks(self, crm_ids: Sequence[str]) -> list[str]:
         """Set Status to Completed through collection updates; returns the ids Salesforce did not update."""

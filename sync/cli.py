@@ -368,9 +368,7 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
 
 def _hidden(n: int, shown: int | None, what: str) -> None:
     """Say how many rows were left out and how to see them: output is never cut silently."""
-    if shown is not None and n > shown:
-        out.print(f"  … {n - shown:,} more {what} not shown (of {n:,}): `leadsync plan --all`, "
-                  f"`--limit N` or `--json`")
+    _hidden_rows(n, shown, what, "leadsync plan --all")
 
 
 def _print_plan(source: str, p: Any, shown: int | None) -> None:
@@ -508,7 +506,8 @@ def report(since: datetime | None = typer.Option(None, "--since", help="Start of
 
 @app.command()
 def runs(words: list[str] | None = typer.Argument(None, metavar="[show] [RUN_ID]"), as_json: bool = JSON,
-         limit: int = typer.Option(20, "--limit")) -> None:
+         limit: int = typer.Option(20, "--limit", min=1, help="Runs to list; with `show`, rows per section."),
+         show_all: bool = typer.Option(False, "--all", help="With `show`: every write, task and issue.")) -> None:
     """Recent runs; `runs show RUN_ID` (or `runs RUN_ID`) for one run with its audit trail."""
     state = State(Settings().state_url)
     words = [w for w in (words or []) if w != "show"]
@@ -516,19 +515,17 @@ def runs(words: list[str] | None = typer.Argument(None, metavar="[show] [RUN_ID]
     if run_id:
         run = state.run(run_id)
         if not run:
-            err.print(f"[red]No run {run_id!r}[/]")
-            raise typer.Exit(1)
+            if as_json:
+                _emit({"run_id": run_id, "error": f"no run {run_id!r}"}, status="error")
+            err.print(f"[red]No run {crm(repr(run_id))}[/] — `leadsync runs` lists them.")
+            raise typer.Exit(outcome.FAILED)
         run["audit"] = state.audit_for_run(run_id)
         run["tasks"] = state.tasks_for_run(run_id)
         run["issues"] = state.issues(run_id)
         if as_json:
             _emit(run)
             return
-        out.print(f"[bold]{run['id']}[/] {run['kind']} {run['source']} {run['status']} "
-                  f"{run['started_at']} → {run['finished_at']}")
-        for a in run["audit"][:200]:
-            out.print(f"  {crm(a['object_type'])} {crm(a['record_id'])} {crm(a['field'])}: "
-                      f"{crm(str(a['before']))} → {crm(str(a['after']))}")
+        _print_run(run, None if show_all else limit)
         return
     rows = state.runs(limit)
     if as_json:
@@ -541,6 +538,49 @@ def runs(words: list[str] | None = typer.Argument(None, metavar="[show] [RUN_ID]
                       str(s.get("records_updated", "")), str(s.get("tasks_created", "")),
                       str(s.get("failed", "")), str(s.get("api_calls", "")))
     out.print(table)
+
+
+@app.command()
+def status(as_json: bool = JSON,
+           stale_after: str = typer.Option("1d", "--stale-after", help=(
+               "A CRM whose last backfill/sync ended longer ago than this is an error: the schedule stopped "
+               "(a number and a unit, e.g. 2h, 1d)."))) -> None:
+    """Sync health: last run per CRM with its status, age and quota left; held failures, identity conflicts,
+    killed or stopped runs. Exit 0 healthy, 4 something needs a look, 1 something needs action now."""
+    from datetime import timedelta
+
+    from sync.health import health, human_age
+    from sync.persons import conflicts
+
+    try:
+        stale = timedelta(seconds=parse_interval(stale_after, minimum=1))
+    except IntervalError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--stale-after") from exc
+    settings = Settings()
+    state = State(settings.state_url)
+    page = health(state, settings.configured_sources(), datetime.now(timezone.utc), stale, len(conflicts(state)))
+    if as_json:
+        _emit(page)
+        raise typer.Exit(page["exit_code"])
+    colour = {"ok": "green", "attention": "yellow"}.get(page["status"], "red")
+    out.print(f"[bold]leadsync status[/]: [{colour}]{page['status']}[/]  [dim]state {crm(page['state'])}[/]")
+    table = Table("CRM", "last run", "status", "ended", "calls", "daily quota left")
+    for line in page["sources"]:
+        if line["last_run"] is None:
+            table.add_row(line["source"], "—", "never run", "", "", "")
+            continue
+        q = line["quota"]
+        table.add_row(line["source"], f"{line['kind']} {line['last_run']}", line["run_status"],
+                      human_age(line["age_s"]), str(line["api_calls"] or ""),
+                      f"{q['daily_remaining']:,} of {q['daily_limit']:,}" if q else "unknown")
+    out.print(table)
+    out.print(f"failures held: {page['failures']['held']} (retrying: {page['failures']['retrying']}) · "
+              f"identity conflicts: {page['identity_conflicts']}")
+    for f in page["findings"]:
+        out.print(f"  [{'red' if f['level'] == 'error' else 'yellow'}]{f['level']}[/] {crm(f['message'])}")
+    if not page["findings"]:
+        out.print("  nothing needs attention")
+    raise typer.Exit(page["exit_code"])
 
 
 @app.command()
@@ -584,9 +624,10 @@ def undo(run_id: str, as_json: bool = JSON,
         summary = _locked(state, run["source"], lambda: undo_run(state, connector, run_id))
     finally:
         connector.close()
+    done = outcome.word(summary.status)
     if as_json:
-        _emit(summary.to_dict())
-        return
+        _emit({**summary.to_dict(), "run_status": summary.status}, status=done)
+        raise typer.Exit(outcome.exit_code(done))
     out.print(f"undo of {run_id} ({summary.run_id}): restored {summary.fields_restored} fields on "
               f"{summary.records_updated} records, closed {summary.tasks_closed} tasks, failed {summary.failed}")
     if summary.records_deleted or summary.records_left:
@@ -595,6 +636,37 @@ def undo(run_id: str, as_json: bool = JSON,
         out.print(f"  [yellow]left[/] hand-off record {crm(left['record_id'])} (from {crm(left['origin'])}): "
                   f"{crm(left['why'])}")
     _print_left(summary.fields_left)
+    raise typer.Exit(outcome.exit_code(done))
+
+
+def _print_run(run: dict[str, Any], shown: int | None) -> None:
+    """`runs show`: the run, then its writes, tasks and data issues, each with the record's email."""
+    out.print(f"[bold]{run['id']}[/] {run['kind']} {run['source']} {run['status']} "
+              f"{run['started_at']} → {run['finished_at']}")
+    if run["summary"].get("message"):
+        out.print(f"  {crm(run['summary']['message'])}")
+    for a in run["audit"][:shown]:
+        who = f" <{crm(a['email'])}>" if a.get("email") else ""
+        out.print(f"  {crm(a['object_type'])} {crm(a['record_id'])}{who} {crm(a['field'])}: "
+                  f"{crm(str(a['before']))} → {crm(str(a['after']))}")
+    _hidden_rows(len(run["audit"]), shown, "writes", f"leadsync runs show {run['id']} --all")
+    for t in run["tasks"][:shown]:
+        out.print(f"  [bold]task[/] for {crm(t['contact_id'])} <{crm(t['email'] or '')}> owner "
+                  f"{crm(t['owner_id'] or '(none)')}: {t['status']}" + (f" ({crm(t['crm_id'])})" if t["crm_id"] else ""))
+    _hidden_rows(len(run["tasks"]), shown, "tasks", f"leadsync runs show {run['id']} --all")
+    for i in run["issues"][:shown]:
+        who = f" <{crm(i['email'])}>" if i.get("email") else ""
+        out.print(f"  [yellow]data issue[/] {crm(i['source'])} {crm(i['record_id'])}{who} {crm(i['field'])}: "
+                  f"{crm(i['message'])}")
+    _hidden_rows(len(run["issues"]), shown, "data issues", f"leadsync runs show {run['id']} --all")
+    if run["issues"]:
+        out.print("  [dim]data issue: a value leadsync could not read; it was scored as missing and the record "
+                  "still synced[/]")
+
+
+def _hidden_rows(n: int, shown: int | None, what: str, how: str) -> None:
+    if shown is not None and n > shown:
+        out.print(f"  … {n - shown:,} more {what} not shown (of {n:,}): `{how}`, `--limit N` or `--json`")
 
 
 def _locked(state: State, source: str, fn: Any) -> Any:
@@ -650,13 +722,23 @@ def failures(source: str | None = SOURCE, retry: bool = typer.Option(False, "--r
         result["retry"] = _totals(summaries)
         result["failures"] = state.failures(source)
     if as_json:
-        _emit(result)
+        _emit(result, status=result["retry"]["status"] if retry else "ok")
+        if retry:
+            raise typer.Exit(_exit_code(summaries))
         return
-    table = Table("source", "record", "change", "code", "message", "attempts", "status")
+    if retry:
+        for s in summaries:
+            _print_summary(s)
+    table = Table("source", "record", "email", "change", "code", "message", "attempts", "status")
     for f in result["failures"]:
-        table.add_row(f["source"], crm(f["record_id"]), f["kind"], crm(f["error_code"]), crm((f["message"] or "")[:80]),
-                      str(f["attempts"]), f["status"])
+        table.add_row(f["source"], crm(f["record_id"]), crm(f["email"] or ""), f["kind"], crm(f["error_code"]),
+                      crm((f["message"] or "")[:80]), str(f["attempts"]), f["status"])
     out.print(table if result["failures"] else "No failures.")
+    if result["failures"]:
+        out.print("  [dim]retry: tried again on the next run · held: refused sync.max_attempts times, left for a "
+                  "person (fix the record or the rule, then `leadsync failures --retry`)[/]")
+    if retry:
+        raise typer.Exit(_exit_code(summaries))
 
 
 @app.command()
@@ -666,29 +748,37 @@ def init(source: str | None = SOURCE, as_json: bool = JSON,
     """Create the CRM fields leadsync writes (idempotent) and a starter leadsync.toml."""
     settings = Settings()
     result: dict[str, Any] = {"created": {}, "config": None}
+    failed: dict[str, str] = {}
     for name in _sources(settings, source):
         connector = make_connector(name, settings)
         try:
             result["created"][name] = connector.ensure_fields()
+        except ConnectorError as exc:  # credentials or permissions: say which CRM and why, go on with the rest
+            failed[name] = f"{type(exc).__name__}: {exc}"
+            err.print(f"[red]{name}: {crm(failed[name])}[/]")
         finally:
             connector.close()
+    result["errors"] = failed
     cfg = Path("leadsync.toml")
     if write_config and not cfg.exists():
         cfg.write_text(STARTER_CONFIG)
         result["config"] = str(cfg)
     if as_json:
-        _emit(result)
-        return
-    for name, created in result["created"].items():
-        out.print(f"{name}: " + (f"created {', '.join(created)}" if created else "all fields present"))
-    if result["config"]:
-        out.print(f"wrote {result['config']}")
+        _emit(result, status="error" if failed else "ok")
+    else:
+        for name, created in result["created"].items():
+            out.print(f"{name}: " + (f"created {', '.join(created)}" if created else "all fields present"))
+        if result["config"]:
+            out.print(f"wrote {result['config']}")
+    raise typer.Exit(outcome.FAILED if failed else outcome.OK)
 
 
 STARTER_CONFIG = """\
 # leadsync settings. Environment variables (LEADSYNC_…, nested with __) override this file.
 # Secrets (tokens, passwords, keys) belong in the environment, not here.
-state_url = "sqlite:///.leadsync/state.db"
+# state_url = "postgresql://user@db.example/leadsync"   # default: SQLite in the per-user data directory
+#   (the same from any folder; `leadsync status` prints where). A relative sqlite path would depend on the
+#   folder leadsync runs from: give an absolute one.
 # model_path = "scoring.toml"   # your scoring model; the shipped default when unset
 
 [hubspot]
@@ -847,7 +937,10 @@ def main() -> None:
         app()
     except (SettingsError, ModelError) as exc:
         err.print(f"[red]{crm(exc, lines=True)}[/]")
-        raise SystemExit(2) from None
+        raise SystemExit(outcome.USAGE) from None
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside a run: abort at once, no traceback
+        err.print("[red]interrupted[/]")
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

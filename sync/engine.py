@@ -76,6 +76,7 @@ class RunSummary:
     streams: dict[str, dict[str, int]] = field(default_factory=dict)  # per stream: pages, records
     calls_by_phase: dict[str, int] = field(default_factory=dict)  # setup, pull, write
     message: str | None = None
+    quota: dict[str, int] | None = None  # the CRM's daily API allocation left at the end (connector.quota())
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -188,6 +189,8 @@ class Engine:
         if summary.status == "running":
             summary.status = "ok" if not summary.failed else "ok with failures"
         summary.api_calls = self.connector.api_calls - self._calls0
+        quota = getattr(self.connector, "quota", None)
+        summary.quota = quota() if quota else None
         summary.duration_s = round(time.perf_counter() - self._started, 3)
         self.state.finish_run(summary.run_id, summary.status, summary.to_dict())
         log.info("run %s %s: %s", summary.run_id, summary.status, json.dumps(summary.to_dict(), sort_keys=True))

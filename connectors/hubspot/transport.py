@@ -138,6 +138,9 @@ class Transport:
         self.settings = settings
         self.sleep = sleep
         self.calls = 0
+        #: (daily limit, remaining) from the last response's X-HubSpot-RateLimit-Daily headers (reference §5.3);
+        #: None until a response carried them (OAuth apps get none).
+        self.daily: tuple[int, int] | None = None
         token = "" if settings.uses_oauth or settings.access_token is None else settings.access_token.get_secret_value()
         self.client = hubspot.Client.create(
             access_token=token, host=settings.base_url,
@@ -206,7 +209,13 @@ class Transport:
             raise Transient(f"connection failed: {exc}") from exc
         except Exception as exc:  # each SDK package has its own ApiException (reference §1.5)
             raise self._translate(exc) from exc
+        self._note_daily(getattr(resp, "headers", None))
         return resp.status, _parse_body(resp.data)
+
+    def _note_daily(self, headers: Any) -> None:
+        limit, left = _header(headers, "X-HubSpot-RateLimit-Daily"), _header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
+        if limit and left and limit.isdigit() and left.isdigit():
+            self.daily = (int(limit), int(left))
 
     def _check_budget(self) -> None:
         """Stop before the request that would pass `max_calls_per_run` (one connector serves one run)."""

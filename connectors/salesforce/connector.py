@@ -124,6 +124,12 @@ class SalesforceConnector:
     def api_calls(self) -> int:
         return self.transport.api_calls
 
+    def quota(self) -> dict[str, int] | None:
+        """The org's daily API allocation as of the last REST response (`Sforce-Limit-Info`, free with every
+        call; shared by every integration in the org), for `leadsync status`."""
+        usage = self.transport.api_usage()
+        return {"daily_limit": usage.total, "daily_remaining": max(0, usage.total - usage.used)} if usage else None
+
     # ------------------------------------------------------------------ metadata
     def fields_of(self, sobject: str, refresh: bool = False) -> dict[str, dict[str, Any]]:
         """The object's describe fields by name (one call per object per connector)."""

@@ -735,8 +735,9 @@ class State:
     def record_with_leadsync_values(self, source: str) -> tuple[str, str | None, str] | None:
         """(record id, email, field) of one stored record whose leadsync fields already hold a value.
 
+        Only the score counts: nobody but leadsync writes it (a Salesforce stage field may be set by sales).
         Stored JSON spells a set value `"field":"…"` and an empty one `"field":null` (see `snapshot`)."""
-        for field in ("leadsync_score", "leadsync_score__c", "leadsync_stage__c"):
+        for field in ("leadsync_score", "leadsync_score__c"):
             row = self.db.execute(
                 "SELECT id, email FROM contacts WHERE source=? AND LOWER(data) LIKE ? LIMIT 1",
                 (source, f'%"{field}":"%')).fetchone()

@@ -827,11 +827,12 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
                                               provenance=d.profile.provenance_dict(), console=quiet)
                            for _, records, d in _decisions(state, model, settings, state.contact_by_email(email),
                                                            scoring_time(datetime.now(timezone.utc)))])
+        done = outcome.overall([s.status for s in backfills])
         if as_json:
-            _emit(result)
+            _emit(result, status=done)
         else:
             out.print(f"Funnel report (open in a browser): [bold]{html}[/]")
-        ok = all(s.status == "ok" for s in backfills)
+        ok = done == "ok"
     finally:
         sb.stop()
     raise typer.Exit(0 if ok else 1)

@@ -93,6 +93,8 @@ def show(name: str, as_json: bool = JSON) -> None:
     state = _state()
     keys = _record_keys(state, name)
     if not keys:
+        if as_json:
+            emit({"name": name, "error": f"no stored record for {name!r}; run a backfill first"}, status="error")
         err.print(f"[red]No stored record for {crm(name)}[/] — run a backfill first.")
         raise typer.Exit(1)
     batch = gather(state, list(state.records(keys).values()))

@@ -24,9 +24,10 @@ def adopted(state: State, source: str) -> bool:
     return state.meta_get(_key(source)) is not None or state.has_written_to(source)
 
 
-def refusal(state: State, sources: Sequence[str], new_state: bool) -> str | None:
+def refusal(state: State, sources: Sequence[str], new_state: bool, dry: bool = False) -> str | None:
     """Why this run must not go on (the first CRM found carrying leadsync's values), or None after adopting
-    every source. Runs after the pull, before anything is decided or written."""
+    every source (`dry`: only say, adopt nothing — for `plan`). Runs after the pull, before anything is
+    decided or written."""
     fresh = [s for s in sources if not adopted(state, s)]
     if not new_state:
         for source in fresh:
@@ -38,6 +39,7 @@ def refusal(state: State, sources: Sequence[str], new_state: bool) -> str | None
                         f"({state.describe_url()}) has never synced {source}: another state owns that CRM. "
                         "Point LEADSYNC_STATE_URL at it, or run again with --new-state to start afresh on purpose; "
                         "nothing was written")
-    for source in fresh:
-        state.meta_set(_key(source), "1")
+    if not dry:
+        for source in fresh:
+            state.meta_set(_key(source), "1")
     return None

@@ -343,8 +343,11 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
     model = _model(settings)
     plans = run_sources(settings, state, _sources(settings, source), "plan", model)
     summaries = [s for s, _ in plans]
+    # A plan never refuses (it writes nothing), but it says what a backfill or sync from this state would do.
+    warnings = [why for s in summaries if (why := adopt.refusal(state, [s.source], new_state=False, dry=True))]
     if as_json:
         result = _totals(summaries)
+        result["warnings"] = warnings
         result["changes"] = [
             {"source": c.source, "object_type": c.object_type, "record_id": c.record_id, "email": c.email,
              "fields": {f: {"before": fc.before, "after": fc.after} for f, fc in c.fields.items()},
@@ -360,6 +363,8 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
         _emit(result)
         raise typer.Exit(_exit_code(summaries))
     shown = None if show_all else limit
+    for why in warnings:
+        err.print(f"[yellow]A sync from this state would refuse:[/] {crm(why)}")
     for s, p in plans:
         _print_summary(s)
         _print_plan(s.source, p, shown)

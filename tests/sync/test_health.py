@@ -173,6 +173,40 @@ def test_a_killed_run_is_marked_killed_by_status_and_clears_after_a_good_run(san
     assert page["runs_killed_or_stopped"][0]["status"] == "killed"  # still listed, no longer a finding
 
 
+def test_the_next_run_marks_a_killed_run_killed(sandbox, tmp_path):
+    proc = _start_slow_backfill(sandbox, tmp_path)
+    proc.kill()
+    proc.communicate(timeout=30)
+    sandbox.hubspot.app.faults.clear()
+    resumed = subprocess.run([sys.executable, "-m", "sync.cli", "backfill", "--resume", "--source", "hubspot",
+                              "--json"], env=_env(sandbox, tmp_path), capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == OK, resumed.stderr[-2000:]
+    with contextlib.closing(sqlite3.connect(tmp_path / "state.db")) as conn:
+        rows = conn.execute("SELECT status FROM runs ORDER BY started_at").fetchall()
+    assert rows == [("killed",), ("ok",)]
+
+
+def test_ctrl_c_between_cycles_ends_a_sync_loop_cleanly(sandbox, tmp_path):
+    db = tmp_path / "state.db"
+    proc = subprocess.Popen([sys.executable, "-m", "sync.cli", "sync", "--every", "1m", "--source", "hubspot",
+                             "--json"], env=_env(sandbox, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(sqlite3.OperationalError):
+            if db.exists():
+                with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+                    if conn.execute("SELECT count(*) FROM runs WHERE status='ok'").fetchone()[0]:
+                        break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == OK, (proc.returncode, err[-2000:])
+    assert "Traceback" not in err and json.loads(out)["status"] == "ok"
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert {r[0] for r in conn.execute("SELECT status FROM runs")} <= {"ok", "stopped"}
+
+
 # --------------------------------------------------------------------------- leadsync status
 
 
@@ -228,6 +262,8 @@ def test_a_fresh_state_refuses_a_crm_another_state_writes_to(sandbox_env, tmp_pa
     assert first["fields_updated"] > 0
     writes = _writes(sandbox_env.hubspot.app)
     monkeypatch.setenv("LEADSYNC_STATE_URL", f"sqlite:///{tmp_path}/elsewhere.db")  # "another folder"
+    planned = run("plan", "--source", "hubspot")  # a plan writes nothing, so it does not refuse: it warns
+    assert planned["status"] == "ok" and "--new-state" in planned["warnings"][0]
     refused = run("backfill", "--source", "hubspot", code=USAGE)
     assert refused["status"] == "refused" and refused["fields_updated"] == 0 and refused["tasks_created"] == 0
     assert "--new-state" in refused["message"] and "leadsync_score" in refused["message"]

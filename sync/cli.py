@@ -32,6 +32,7 @@ from sync.safe_text import crm
 from sync.schedule import ModelWatch, daily_rescore, note_rescore
 from sync.settings import Settings, SettingsError
 from sync.state import State
+from sync.status_cli import status
 from sync.undo import undo_run
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -109,17 +110,23 @@ class _Progress:
 
 STOP = threading.Event()  # set by SIGTERM or Ctrl-C: finish the batch in hand, then end the run cleanly
 STOPPABLE = threading.Event()  # a run or a sync loop is under way: Ctrl-C stops it cleanly instead of aborting
+IN_RUN = threading.Event()  # a run is under way (not only a loop waiting for its next cycle)
 
 
 def _on_sigint(*_: Any) -> None:
     """Ctrl-C during a run takes SIGTERM's path (the run ends `stopped`, resumable); a second one, or one
-    outside a run, interrupts at once."""
+    outside a run or loop, interrupts at once."""
     if STOPPABLE.is_set() and not STOP.is_set():
         STOP.set()
         err.print("[yellow]Stopping after the batch in hand[/] (the run ends `stopped`, the next run continues; "
-                  "Ctrl-C again to abort at once)")
+                  "Ctrl-C again to abort at once)" if IN_RUN.is_set() else "[yellow]Stopping the sync loop[/]")
         return
-    raise KeyboardInterrupt
+    if STOP.is_set() and not IN_RUN.is_set():
+        return  # stopped already: the command is only finishing its output
+    if IN_RUN.is_set():
+        err.print("[red]Aborted at once[/]: the run stays `running` until the next run marks it `killed` "
+                  "(its unconfirmed writes are checked then)")
+    raise KeyboardInterrupt  # typer ends the command with exit 130
 
 
 def run_sources(settings: Settings, state: State, sources: list[str], kind: str, model: ScoringModel,
@@ -155,12 +162,16 @@ def run_sources(settings: Settings, state: State, sources: list[str], kind: str,
         if engines:  # runs a killed process left `running` are marked killed before ours starts
             state.mark_killed_runs(holding=list(engines))
         check = None if kind == "plan" else (lambda live: adopt.refusal(state, live, new_state))
+        outer = STOPPABLE.is_set()  # inside a `sync --every` loop, which stays stoppable between runs
         STOPPABLE.set()
+        IN_RUN.set()
         try:
             results = (Sync(state, engines, model, settings.person_policy()).run(kind, resume, since, check)
                        if engines else {})
         finally:
-            STOPPABLE.clear()
+            IN_RUN.clear()
+            if not outer:
+                STOPPABLE.clear()
     BUSY.extend(busy)
     return [results[s] for s in sources if s in results]
 
@@ -546,49 +557,6 @@ def runs(words: list[str] | None = typer.Argument(None, metavar="[show] [RUN_ID]
 
 
 @app.command()
-def status(as_json: bool = JSON,
-           stale_after: str = typer.Option("1d", "--stale-after", help=(
-               "A CRM whose last backfill/sync ended longer ago than this is an error: the schedule stopped "
-               "(a number and a unit, e.g. 2h, 1d)."))) -> None:
-    """Sync health: last run per CRM with its status, age and quota left; held failures, identity conflicts,
-    killed or stopped runs. Exit 0 healthy, 4 something needs a look, 1 something needs action now."""
-    from datetime import timedelta
-
-    from sync.health import health, human_age
-    from sync.persons import conflicts
-
-    try:
-        stale = timedelta(seconds=parse_interval(stale_after, minimum=1))
-    except IntervalError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--stale-after") from exc
-    settings = Settings()
-    state = State(settings.state_url)
-    page = health(state, settings.configured_sources(), datetime.now(timezone.utc), stale, len(conflicts(state)))
-    if as_json:
-        _emit(page)
-        raise typer.Exit(page["exit_code"])
-    colour = {"ok": "green", "attention": "yellow"}.get(page["status"], "red")
-    out.print(f"[bold]leadsync status[/]: [{colour}]{page['status']}[/]  [dim]state {crm(page['state'])}[/]")
-    table = Table("CRM", "last run", "status", "ended", "calls", "daily quota left")
-    for line in page["sources"]:
-        if line["last_run"] is None:
-            table.add_row(line["source"], "—", "never run", "", "", "")
-            continue
-        q = line["quota"]
-        table.add_row(line["source"], f"{line['kind']} {line['last_run']}", line["run_status"],
-                      human_age(line["age_s"]), str(line["api_calls"] or ""),
-                      f"{q['daily_remaining']:,} of {q['daily_limit']:,}" if q else "unknown")
-    out.print(table)
-    out.print(f"failures held: {page['failures']['held']} (retrying: {page['failures']['retrying']}) · "
-              f"identity conflicts: {page['identity_conflicts']}")
-    for f in page["findings"]:
-        out.print(f"  [{'red' if f['level'] == 'error' else 'yellow'}]{f['level']}[/] {crm(f['message'])}")
-    if not page["findings"]:
-        out.print("  nothing needs attention")
-    raise typer.Exit(page["exit_code"])
-
-
-@app.command()
 def undo(run_id: str, as_json: bool = JSON,
          plan_only: bool = typer.Option(False, "--plan", help="Show what undo would restore, and what it would "
                                         "leave because someone edited it since; write nothing."),
@@ -934,6 +902,7 @@ def _state_rows() -> tuple[list[dict[str, Any]], str, list[str]]:
 
 
 register_scoring(app, _state_rows)
+app.command()(status)
 
 
 def main() -> None:
@@ -944,9 +913,6 @@ def main() -> None:
     except (SettingsError, ModelError) as exc:
         err.print(f"[red]{crm(exc, lines=True)}[/]")
         raise SystemExit(outcome.USAGE) from None
-    except KeyboardInterrupt:  # a second Ctrl-C, or one outside a run: abort at once, no traceback
-        err.print("[red]interrupted[/]")
-        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

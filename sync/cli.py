@@ -387,6 +387,9 @@ def _hidden(n: int, shown: int | None, what: str) -> None:
     _hidden_rows(n, shown, what, "leadsync plan --all")
 
 
+NO_TASK_OWNER = "(none sent: the API user in Salesforce, unassigned in HubSpot)"
+
+
 def _print_plan(source: str, p: Any, shown: int | None) -> None:
     """One CRM's planned changes, tasks with their owners, and hand-offs: `shown` of each, or all."""
     table = Table("record", "field", "before", "after", "why", title=f"{source}: planned changes",
@@ -401,8 +404,7 @@ def _print_plan(source: str, p: Any, shown: int | None) -> None:
     if p.tasks:
         tasks = Table("for", "owner", "task", title=f"{source}: follow-up tasks to create ({len(p.tasks):,})")
         for t in p.tasks[:shown]:
-            tasks.add_row(crm(t.email or t.contact_id), crm(t.owner_id or "(no owner: the CRM's default)"),
-                          crm(t.subject))
+            tasks.add_row(crm(t.email or t.contact_id), crm(t.owner_id or NO_TASK_OWNER), crm(t.subject))
         out.print(tasks)
     _hidden(len(p.tasks), shown, "tasks")
     for h in p.handoffs[:shown]:

@@ -178,12 +178,18 @@ class Engine:
                     self.out.set_fields.append(p.set_fields)
                     self._count_planned(p, summary)
                 if p.task:
-                    self.out.tasks.append(p.task)
+                    self.out.tasks.append(self._as_sent(p.task))
                     summary.tasks_created += 1
             return
         with self.guard(summary), self._phase(summary, "write"):
             self._apply_batch(plans, scores, summary, self.now, details)
         self.on_progress("score", len(plans))
+
+    def _as_sent(self, task: CreateTask) -> CreateTask:
+        """A planned task with the owner the connector will give it (a queue's router, a default user), so
+        `plan` shows who gets each task; connectors that send the record's owner as is have no `task_owner`."""
+        route = getattr(self.connector, "task_owner", None)
+        return replace(task, owner_id=route(task.owner_id)) if route else task
 
     def finish(self, summary: RunSummary) -> None:
         if summary.status == "running":

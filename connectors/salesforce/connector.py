@@ -535,6 +535,10 @@ class SalesforceConnector:
             record["OwnerId"] = owner
         return record
 
+    def task_owner(self, owner_id: str | None) -> str | None:
+        """The OwnerId a follow-up task for a record owned by `owner_id` is sent with (None: the API user)."""
+        return self._task_owner(owner_id)
+
     def _task_owner(self, owner_id: str | None) -> str | None:
         """A user who can act on the follow-up (reference §7.8: `Lead.OwnerId` can be a queue).
 

@@ -71,6 +71,18 @@ def _reject_one_lead(sb) -> dict:
     return lead
 
 
+def _salesforce(sb):
+    """simple-salesforce on the sandbox org, as a person's own tools would use it."""
+    import requests
+    from simple_salesforce import Salesforce
+
+    from sandbox.run import SALESFORCE_SESSION
+
+    session = requests.Session()
+    session.verify, session.trust_env = str(sb.salesforce.ca_pem_path), False
+    return Salesforce(instance_url=sb.salesforce_url, session_id=SALESFORCE_SESSION, version="59.0", session=session)
+
+
 def _writes(app) -> int:
     """Requests to the emulator's write endpoints so far."""
     return sum(n for (ep, _), n in app.counts.items() if any(w in ep for w in ("update", "create", "upsert")))
@@ -280,3 +292,29 @@ def test_a_state_that_synced_before_is_never_refused(sandbox_env, tmp_path):
     run("backfill", "--source", "hubspot")
     again = run("backfill", "--source", "hubspot")  # its own values on every record: fine
     assert again["status"] == "ok"
+
+
+# --------------------------------------------------------------------------- plan: every task, with its owner
+
+
+def test_plan_shows_every_task_with_the_owner_it_goes_to(sandbox_env, monkeypatch):
+    from sandbox.seed import OWNERS, SF_QUEUE_ID
+
+    router = next(o.salesforce_id for o in OWNERS if o.active)
+    monkeypatch.setenv("LEADSYNC_SALESFORCE__QUEUE_OWNER_ID", router)
+    first = run("plan", "--source", "salesforce")["tasks"]
+    lead = next(t["contact_id"] for t in first if t["contact_id"].startswith("00Q"))
+    _salesforce(sandbox_env).Lead.update(lead, {"OwnerId": SF_QUEUE_ID})  # sales moves it to a queue
+    planned = run("plan", "--source", "salesforce")
+    queued = {r["Id"] for r in sandbox_env.salesforce.records("Lead") if r.get("OwnerId") == SF_QUEUE_ID}
+    assert lead in queued
+    tasks = planned["tasks"]
+    assert tasks and not [t for t in tasks if (t["owner_id"] or "").startswith("00G")]  # never a queue
+    assert all(t["owner_id"] == router for t in tasks if t["contact_id"] in queued)
+    assert next(t["owner_id"] for t in tasks if t["contact_id"] == lead) == router
+    result = runner.invoke(app, ["plan", "--source", "salesforce", "--limit", "1"])
+    flat = " ".join(result.stdout.split())
+    assert result.exit_code == OK and f"{len(tasks) - 1:,} more tasks not shown (of {len(tasks):,})" in flat
+    assert "leadsync plan --all" in flat
+    every = runner.invoke(app, ["plan", "--source", "salesforce", "--all"])
+    assert "more tasks not shown" not in every.stdout and every.stdout.count("Follow up:") >= len(tasks)

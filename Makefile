@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
+	@echo "leadsync is installed in $(VENV): run '. $(VENV)/bin/activate' (then 'leadsync --help'), or call $(BIN)/leadsync"
 
 demo: $(STAMP)
 	$(BIN)/leadsync demo

@@ -27,12 +27,13 @@ _err = Console(stderr=True)
 
 
 def _emit(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    """One JSON object with a top-level `status` (`ok`, or `error` beside an `error` message)."""
+    sys.stdout.write(json.dumps({"status": "ok", **obj}, indent=2, sort_keys=True) + "\n")
 
 
 def _fail(message: str, as_json: bool) -> None:
     if as_json:
-        _emit({"error": message})
+        _emit({"error": message, "status": "error"})
     else:
         _err.print(message, style="red", markup=False, highlight=False)  # messages may contain [lists]
     raise typer.Exit(1)

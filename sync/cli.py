@@ -22,13 +22,14 @@ from connectors.base import Connector, ConnectorError, registry
 from scoring import ModelError, ScoringModel, default_model, load_model
 from scoring.calibrate_history import HistoryCalibration, HistorySettings, calibrate_history
 from scoring.cli import register as register_scoring
-from sync import logs
+from sync import adopt, logs, outcome
 from sync.backtest_cli import parse_since
 from sync.backtest_cli import register as register_backtest
 from sync.engine import Engine, RunSummary, mapping_for, scoring_time
 from sync.guard import MoveGuard
 from sync.history_subjects import outcomes_from_state, subjects
 from sync.identity_cli import identity_app
+from sync.interval import IntervalError, parse_interval
 from sync.lock import LockBusy, writer_lock
 from sync.nurture import as_json as nurture_json
 from sync.preview import build_preview
@@ -36,8 +37,10 @@ from sync.preview_render import print_preview
 from sync.report import build_report
 from sync.report_render import render_html, render_terminal
 from sync.safe_text import crm
+from sync.schedule import ModelWatch, daily_rescore, note_rescore
 from sync.settings import Settings, SettingsError
 from sync.state import State
+from sync.status_cli import status
 from sync.undo import undo_run
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -51,13 +54,16 @@ JSON = typer.Option(False, "--json", help="Print one machine-readable JSON objec
 SOURCE = typer.Option(None, "--source", help="hubspot or salesforce; default: every configured CRM.")
 YES_HELP = ("Apply a model change or rescore even when it moves more than safety.max_stage_moves_share of the "
             "persons at once (preview it first with `leadsync plan --model M`).")
+NEW_STATE = typer.Option(False, "--new-state", help=(
+    "Start this state afresh on a CRM that already carries leadsync's values (another state owns it): "
+    "without it the first run on a new state refuses there, writing nothing."))
 SUM_KEYS = ("contacts_pulled", "engagements_pulled", "contacts_scored", "fields_updated", "records_updated",
             "tasks_created", "records_created", "nurture_added", "nurture_removed", "failed", "skipped", "issues",
             "api_calls")
 
 
-def _emit(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+def _emit(obj: Any, status: str | None = None) -> None:
+    outcome.emit(obj, status)
 
 
 def _model(settings: Settings) -> ScoringModel:
@@ -113,16 +119,37 @@ class _Progress:
         self.progress.advance(self.tasks[stage], n)
 
 
-STOP = threading.Event()  # set by SIGTERM: finish the batch in hand, then end the run cleanly
+STOP = threading.Event()  # set by SIGTERM or Ctrl-C: finish the batch in hand, then end the run cleanly
+STOPPABLE = threading.Event()  # a run or a sync loop is under way: Ctrl-C stops it cleanly instead of aborting
+IN_RUN = threading.Event()  # a run is under way (not only a loop waiting for its next cycle)
+
+
+def _on_sigint(*_: Any) -> None:
+    """Ctrl-C during a run takes SIGTERM's path (the run ends `stopped`, resumable); a second one, or one
+    outside a run or loop, interrupts at once."""
+    if STOPPABLE.is_set() and not STOP.is_set():
+        STOP.set()
+        err.print("[yellow]Stopping after the batch in hand[/] (the run ends `stopped`, the next run continues; "
+                  "Ctrl-C again to abort at once)" if IN_RUN.is_set() else "[yellow]Stopping the sync loop[/]")
+        return
+    if STOP.is_set() and not IN_RUN.is_set():
+        return  # stopped already: the command is only finishing its output
+    if IN_RUN.is_set():
+        err.print("[red]Aborted at once[/]: the run stays `running` until the next run marks it `killed` "
+                  "(its unconfirmed writes are checked then)")
+    raise KeyboardInterrupt  # typer ends the command with exit 130
 
 
 def run_sources(settings: Settings, state: State, sources: list[str], kind: str, model: ScoringModel,
-                progress: Any = None, resume: bool = False, since: datetime | None = None, *,
-                rescore: bool = False, yes: bool = False) -> list[tuple[RunSummary, Any]]:
+                progress: Any = None, resume: bool = False, since: datetime | None = None,
+                new_state: bool = False, *, rescore: bool = False, yes: bool = False
+                ) -> list[tuple[RunSummary, Any]]:
     """One run over these CRMs as one sync (persons decided once, across them), holding each CRM's writer
     lock, taken in name order so two runs never wait on each other crosswise. A CRM whose lock another run
     holds is left out (said on stderr, exit 3 at the end); the others still run. A plan writes nothing to
-    the CRM, but it refreshes the local snapshot and watermarks, so it takes the locks too."""
+    the CRM, but it refreshes the local snapshot and watermarks, so it takes the locks too. A backfill or sync
+    on a state that has never synced a CRM refuses if that CRM already carries leadsync's values, unless
+    `new_state` (sync/adopt.py)."""
     from contextlib import ExitStack
 
     from sync.coordinator import Sync
@@ -146,9 +173,18 @@ def run_sources(settings: Settings, state: State, sources: list[str], kind: str,
                 policy=settings.person_policy())
         if engines:  # runs a killed process left `running` are marked killed before ours starts
             state.mark_killed_runs(holding=list(engines))
+        check = None if kind == "plan" else (lambda live: adopt.refusal(state, live, new_state))
         guard = MoveGuard(settings.safety.max_stage_moves_share, yes, _preview_hint(settings))
-        results = Sync(state, engines, model, settings.person_policy(), settings.routing, settings.alerts,
-                       rescore=rescore, guard=guard).run(kind, resume, since) if engines else {}
+        outer = STOPPABLE.is_set()  # inside a `sync --every` loop, which stays stoppable between runs
+        STOPPABLE.set()
+        IN_RUN.set()
+        try:
+            results = (Sync(state, engines, model, settings.person_policy(), settings.routing, settings.alerts,
+                            rescore=rescore, guard=guard).run(kind, resume, since, check) if engines else {})
+        finally:
+            IN_RUN.clear()
+            if not outer:
+                STOPPABLE.clear()
     BUSY.extend(busy)
     return [results[s] for s in sources if s in results]
 
@@ -169,16 +205,24 @@ def _preview_hint(settings: Settings) -> str:
     return f"leadsync plan --model {settings.model_path}" if settings.model_path else "leadsync plan --rescore"
 
 
+def _status(summaries: list[RunSummary]) -> str:
+    """The top-level status of these runs (sync/outcome.py), a CRM left out as locked included."""
+    return outcome.overall([s.status for s in summaries], busy=bool(BUSY))
+
+
 def _exit_code(summaries: list[RunSummary]) -> int:
-    if any(s.status == "error" for s in summaries):
-        return 1
-    if any(s.status == "refused" for s in summaries):
-        return 2  # a model change moving too many people at once, not applied (say --yes)
-    return 3 if BUSY else 0
+    return outcome.exit_code(_status(summaries))
+
+
+def _run_json(s: RunSummary) -> dict[str, Any]:
+    """One run as a command's whole output: `status` in the shared vocabulary, the run's own in `run_status`."""
+    d = s.to_dict()
+    return {**d, "run_status": d["status"], "status": outcome.word(s.status)}
 
 
 def _totals(summaries: list[RunSummary]) -> dict[str, Any]:
     total: dict[str, Any] = {k: sum(getattr(s, k) for s in summaries) for k in SUM_KEYS}
+    total["status"] = _status(summaries)
     changes: dict[str, int] = {}
     for s in summaries:
         for k, v in s.stage_changes.items():
@@ -204,6 +248,15 @@ def _print_summary(s: RunSummary) -> None:
     if s.missing_fields:
         out.print(f"  [yellow]missing CRM fields[/] (run `leadsync init`): {crm(', '.join(s.missing_fields))}")
     out.print(f"  {s.api_calls:,} API calls in {s.duration_s:.1f}s")
+    if s.failed or s.skipped or s.issues:
+        out.print(LEGEND.format(run=s.run_id))
+
+
+#: What the counts that need a person mean, printed under a run that has any.
+LEGEND = ("  [dim]failed: the CRM rejected the write (retried next run, held after sync.max_attempts; "
+          "`leadsync failures`) · skipped: the CRM says leadsync must not write that record (e.g. a Lead "
+          "converted since it was read) · data issues: values leadsync could not read and scored as missing "
+          "(`leadsync runs show {run}`)[/]")
 
 
 @app.callback()
@@ -212,7 +265,9 @@ def _main(log_format: str = typer.Option("text", "--log-format", help="text or j
     """leadsync: one honest lead score for HubSpot and Salesforce."""
     logs.setup(log_format, verbose)
     BUSY.clear()  # one invocation's locked CRMs (an in-process caller may invoke many)
+    STOP.clear()
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
+    signal.signal(signal.SIGINT, _on_sigint)
 
 
 # ---------------------------------------------------------------------------- commands
@@ -222,18 +277,25 @@ def _main(log_format: str = typer.Option("text", "--log-format", help="text or j
 def backfill(source: str | None = SOURCE,
              resume: bool = typer.Option(False, "--resume", help="Continue a killed or paused backfill."),
              since: datetime | None = typer.Option(None, "--since", help="Only records changed since (UTC date)."),
-             yes: bool = typer.Option(False, "--yes", help=YES_HELP), as_json: bool = JSON) -> None:
+             yes: bool = typer.Option(False, "--yes", help=YES_HELP), new_state: bool = NEW_STATE,
+             as_json: bool = JSON) -> None:
     """Full pull, score and writeback: one CRM, or every configured CRM as one (persons decided once)."""
     settings = Settings()
     state = State(settings.state_url)
     names = _sources(settings, source)
+    model = _model(settings)
+    for name in names:  # a first backfill scores every contact: today's decay rescore is done (sync/schedule.py)
+        if since is None and not state.count_contacts(name):
+            note_rescore(state, name, datetime.now(timezone.utc).date())
     with _Progress(not as_json) as progress:
-        summaries = [s for s, _ in run_sources(settings, state, names, "backfill", _model(settings), progress,
-                                               resume, since, yes=yes)]
+        summaries = [s for s, _ in run_sources(settings, state, names, "backfill", model, progress,
+                                               resume, since, new_state, yes=yes)]
     if not summaries:
-        raise typer.Exit(3)  # every CRM asked for was locked by another run (said on stderr)
+        if as_json:
+            _emit({"runs": [], "busy": list(BUSY)}, status="busy")
+        raise typer.Exit(outcome.BUSY)  # every CRM asked for was locked by another run (said on stderr)
     if as_json:
-        _emit(summaries[0].to_dict() if source else _totals(summaries))
+        _emit(_run_json(summaries[0]) if source else _totals(summaries))
     else:
         for s in summaries:
             _print_summary(s)
@@ -242,52 +304,79 @@ def backfill(source: str | None = SOURCE,
 
 @app.command()
 def sync(once: bool = typer.Option(False, "--once", help="Run one incremental pass and exit."),
-         every: str | None = typer.Option(None, "--every", help="Run repeatedly, e.g. 15m, 1h, 90s."),
+         every: str | None = typer.Option(None, "--every", help=(
+             "Run repeatedly: a number and a unit (s, m, h, d), at least 1m; e.g. 15m, 1h, 1d. An edited "
+             "scoring model is loaded again on the next cycle.")),
          source: str | None = SOURCE,
          rescore: bool = typer.Option(False, "--rescore", help=(
-             "Score every stored contact again, not only those with new data: time decay lowers scores of "
-             "people who went quiet (run it daily, e.g. from cron).")),
-         yes: bool = typer.Option(False, "--yes", help=YES_HELP), as_json: bool = JSON) -> None:
-    """Incremental sync from the stored watermarks."""
+             "Score every stored contact again now. Not needed for time decay: the first sync of each UTC "
+             "day does it by itself.")),
+         yes: bool = typer.Option(False, "--yes", help=YES_HELP), new_state: bool = NEW_STATE,
+         as_json: bool = JSON) -> None:
+    """Incremental sync from the stored watermarks; the day's first one also rescores everyone (time decay)."""
     if not once and not every:
         raise typer.BadParameter("say --once or --every INTERVAL")
+    interval = _interval(every) if every else 0.0
     settings = Settings()
     state = State(settings.state_url)
-    model = _model(settings)
-    interval = _parse_interval(every) if every else 0.0
-    while True:
-        names = _sources(settings, source)
-        with _Progress(not as_json) as progress:
-            summaries = [s for s, _ in run_sources(settings, state, names, "sync", model, progress,
-                                                   rescore=rescore, yes=yes)]
-        if as_json:
-            _emit(_totals(summaries))
-        else:
-            for s in summaries:
-                _print_summary(s)
-        if once:
-            raise typer.Exit(_exit_code(summaries))
-        if STOP.wait(interval):
-            break
-
-
-def _parse_interval(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
+    watch = ModelWatch(settings.model_path, lambda path: load_model(path) if path else default_model())
+    STOPPABLE.set()  # Ctrl-C between cycles ends the loop too
     try:
-        return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
-    except (ValueError, IndexError) as exc:
-        raise typer.BadParameter(f"interval {text!r}: use e.g. 90s, 15m or 1h") from exc
+        while True:
+            summaries = _sync_cycle(settings, state, source, watch, rescore, yes, new_state, as_json)
+            if once or STOP.is_set():
+                break
+            if STOP.wait(interval):
+                break
+    finally:
+        STOPPABLE.clear()
+    stopped_mid_run = any(s.status == "stopped" for s in summaries)
+    raise typer.Exit(_exit_code(summaries) if once or stopped_mid_run else outcome.OK)
+
+
+def _sync_cycle(settings: Settings, state: State, source: str | None, watch: Any, rescore: bool, yes: bool,
+                new_state: bool, as_json: bool) -> list[RunSummary]:
+    """One pass of `sync`: the model as its file is now, today's rescore if due, the runs, their output.
+
+    The day's rescore (time decay, same model) is marked here; `--rescore` and a changed model go to the run,
+    which re-scores everyone behind the safety guard (sync/guard.py)."""
+    names = _sources(settings, source)
+    model = watch.current()
+    rescored = daily_rescore(state, names, datetime.now(timezone.utc).date())
+    with _Progress(not as_json) as progress:
+        summaries = [s for s, _ in run_sources(settings, state, names, "sync", model, progress,
+                                               new_state=new_state, rescore=rescore, yes=yes)]
+    if as_json:
+        _emit({**_totals(summaries), "rescored": rescored, "model_problem": watch.problem})
+        return summaries
+    if watch.problem:
+        err.print(f"[red]{crm(watch.problem)}[/]")
+    if rescored:
+        out.print(f"[dim]rescored every contact of {', '.join(rescored)} (time decay, once a day)[/]")
+    for s in summaries:
+        _print_summary(s)
+    return summaries
+
+
+def _interval(text: str) -> float:
+    try:
+        return parse_interval(text)
+    except IntervalError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--every") from exc
 
 
 @app.command()
 def plan(source: str | None = SOURCE, as_json: bool = JSON,
-         limit: int = typer.Option(50, "--limit", help="Rows to show per CRM (human output)."),
+         limit: int = typer.Option(50, "--limit", min=1, help="Records, tasks and hand-offs to show per CRM "
+                                   "(human output); the rest are counted, never silently cut."),
+         show_all: bool = typer.Option(False, "--all", help="Show every change, task and hand-off."),
          model_path: Path | None = typer.Option(None, "--model", help=(
              "Preview this scoring model (a TOML file) instead of the configured one: everyone is re-scored "
              "with it, nothing is written.")),
          rescore: bool = typer.Option(False, "--rescore", help="Re-score every stored contact, as "
                                       "`sync --once --rescore` would.")) -> None:
-    """The changes a sync would make, with a preview of who moves and why. Writes nothing to the CRM."""
+    """The changes a sync would make, with a preview of who moves and why. Writes nothing to the CRM. Exit
+    code as for `sync` (README)."""
     settings = Settings()
     state = State(settings.state_url)
     model = load_model(model_path) if model_path else _model(settings)
@@ -295,8 +384,11 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
                         rescore=rescore or model_path is not None)
     summaries = [s for s, _ in plans]
     preview = _preview(state, plans, model)
+    # A plan never refuses (it writes nothing), but it says what a backfill or sync from this state would do.
+    warnings = [why for s in summaries if (why := adopt.refusal(state, [s.source], new_state=False, dry=True))]
     if as_json:
         result = _totals(summaries)
+        result["warnings"] = warnings
         result["preview"] = preview
         result["changes"] = [
             {"source": c.source, "object_type": c.object_type, "record_id": c.record_id, "email": c.email,
@@ -312,26 +404,48 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
         result["handoffs"] = [_handoff_json(h) for _, p in plans for h in p.handoffs]
         result["nurture"] = [nurture_json(m) for _, p in plans for m in p.nurture]
         _emit(result)
-        return
+        raise typer.Exit(_exit_code(summaries))
+    shown = None if show_all else limit
     print_preview(preview, out, settings.safety.max_stage_moves_share)
+    for why in warnings:
+        err.print(f"[yellow]A sync from this state would refuse:[/] {crm(why)}")
     for s, p in plans:
         _print_summary(s)
-        table = Table("record", "field", "before", "after", "why", title=f"{s.source}: planned changes",
-                      show_lines=False)
-        for c in p.set_fields[:limit]:
-            for i, (f, fc) in enumerate(c.fields.items()):
-                table.add_row(crm(c.email or c.record_id) if i == 0 else "", crm(f), crm(str(fc.before)),
-                              crm(str(fc.after)), crm("; ".join(c.reasons[:2])) if i == 0 else "")
-        if p.set_fields:
-            out.print(table)
-        if len(p.set_fields) > limit:
-            out.print(f"  … and {len(p.set_fields) - limit:,} more records (use --json for all)")
-        for t in p.tasks[:limit]:
-            out.print(f"  [bold]task[/] for {crm(t.email or t.contact_id)}: {crm(t.subject)}")
-        for h in p.handoffs[:limit]:
-            out.print(f"  [bold]create[/] {h.target} {h.object_type} for {crm(h.values.get('email') or h.origin)} "
-                      f"({h.origin}, reached {h.stage.value}): {crm('; '.join(h.reasons[:2]))}")
-        _print_nurture_plan(s, p.nurture, limit)
+        _print_plan(s.source, p, shown)
+        _print_nurture_plan(s, p.nurture, shown)
+    raise typer.Exit(_exit_code(summaries))
+
+
+def _hidden(n: int, shown: int | None, what: str) -> None:
+    """Say how many rows were left out and how to see them: output is never cut silently."""
+    _hidden_rows(n, shown, what, "leadsync plan --all")
+
+
+NO_TASK_OWNER = "(none sent: the API user in Salesforce, unassigned in HubSpot)"
+
+
+def _print_plan(source: str, p: Any, shown: int | None) -> None:
+    """One CRM's planned changes, tasks with their owners, and hand-offs: `shown` of each, or all."""
+    table = Table("record", "field", "before", "after", "why", title=f"{source}: planned changes",
+                  show_lines=False)
+    for c in p.set_fields[:shown]:
+        for i, (f, fc) in enumerate(c.fields.items()):
+            table.add_row(crm(c.email or c.record_id) if i == 0 else "", crm(f), crm(str(fc.before)),
+                          crm(str(fc.after)), crm("; ".join(c.reasons[:2])) if i == 0 else "")
+    if p.set_fields:
+        out.print(table)
+    _hidden(len(p.set_fields), shown, "records with changes")
+    if p.tasks:
+        tasks = Table("for", "owner", "task", title=f"{source}: follow-up tasks to create ({len(p.tasks):,})")
+        for t in p.tasks[:shown]:
+            tasks.add_row(crm(t.email or t.contact_id), crm(t.owner_id or NO_TASK_OWNER), crm(t.subject))
+        out.print(tasks)
+    _hidden(len(p.tasks), shown, "tasks")
+    for h in p.handoffs[:shown]:
+        out.print(f"  [bold]create[/] {h.target} {h.object_type} for {crm(h.values.get('email') or h.origin)} "
+                  f"({h.origin}, reached {h.stage.value}), owner {crm(h.values.get('owner_id') or '(default)')}: "
+                  f"{crm('; '.join(h.reasons[:2]))}")
+    _hidden(len(p.handoffs), shown, "hand-offs")
 
 
 def _print_nurture_plan(s: RunSummary, changes: list[Any], limit: int) -> None:
@@ -371,9 +485,12 @@ def explain(email: str, as_json: bool = JSON) -> None:
     now = scoring_time(datetime.now(timezone.utc))
     found = state.contact_by_email(email)
     if not found:
-        err.print(f"[red]No contact with email {crm(repr(email))}[/] in the state store ({state.describe_url()}). "
-                  "Run a backfill first.")
-        raise typer.Exit(1)
+        message = f"no contact with email {email!r} in the state store ({state.describe_url()}); run a backfill first"
+        if as_json:
+            _emit({"email": email, "contacts": [], "error": message}, status="error")
+        else:
+            err.print(f"[red]{crm(message)}[/]")
+        raise typer.Exit(outcome.FAILED)
     results = []
     for person, records, d in _decisions(state, model, settings, found, now):
         routing = _routing_of(state, settings, d, records, now)
@@ -483,7 +600,8 @@ def report(since: datetime | None = typer.Option(None, "--since", help="Start of
 
 @app.command()
 def runs(words: list[str] | None = typer.Argument(None, metavar="[show] [RUN_ID]"), as_json: bool = JSON,
-         limit: int = typer.Option(20, "--limit")) -> None:
+         limit: int = typer.Option(20, "--limit", min=1, help="Runs to list; with `show`, rows per section."),
+         show_all: bool = typer.Option(False, "--all", help="With `show`: every write, task and issue.")) -> None:
     """Recent runs; `runs show RUN_ID` (or `runs RUN_ID`) for one run with its audit trail."""
     state = State(Settings().state_url)
     words = [w for w in (words or []) if w != "show"]
@@ -491,19 +609,17 @@ def runs(words: list[str] | None = typer.Argument(None, metavar="[show] [RUN_ID]
     if run_id:
         run = state.run(run_id)
         if not run:
-            err.print(f"[red]No run {run_id!r}[/]")
-            raise typer.Exit(1)
+            if as_json:
+                _emit({"run_id": run_id, "error": f"no run {run_id!r}"}, status="error")
+            err.print(f"[red]No run {crm(repr(run_id))}[/] — `leadsync runs` lists them.")
+            raise typer.Exit(outcome.FAILED)
         run["audit"] = state.audit_for_run(run_id)
         run["tasks"] = state.tasks_for_run(run_id)
         run["issues"] = state.issues(run_id)
         if as_json:
             _emit(run)
             return
-        out.print(f"[bold]{run['id']}[/] {run['kind']} {run['source']} {run['status']} "
-                  f"{run['started_at']} → {run['finished_at']}")
-        for a in run["audit"][:200]:
-            out.print(f"  {crm(a['object_type'])} {crm(a['record_id'])} {crm(a['field'])}: "
-                      f"{crm(str(a['before']))} → {crm(str(a['after']))}")
+        _print_run(run, None if show_all else limit)
         return
     rows = state.runs(limit)
     if as_json:
@@ -559,9 +675,10 @@ def undo(run_id: str, as_json: bool = JSON,
         summary = _locked(state, run["source"], lambda: undo_run(state, connector, run_id))
     finally:
         connector.close()
+    done = outcome.word(summary.status)
     if as_json:
-        _emit(summary.to_dict())
-        return
+        _emit({**summary.to_dict(), "run_status": summary.status}, status=done)
+        raise typer.Exit(outcome.exit_code(done))
     out.print(f"undo of {run_id} ({summary.run_id}): restored {summary.fields_restored} fields on "
               f"{summary.records_updated} records, closed {summary.tasks_closed} tasks, failed {summary.failed}")
     if summary.records_deleted or summary.records_left:
@@ -573,6 +690,37 @@ def undo(run_id: str, as_json: bool = JSON,
         out.print(f"  [yellow]left[/] hand-off record {crm(left['record_id'])} (from {crm(left['origin'])}): "
                   f"{crm(left['why'])}")
     _print_left(summary.fields_left)
+    raise typer.Exit(outcome.exit_code(done))
+
+
+def _print_run(run: dict[str, Any], shown: int | None) -> None:
+    """`runs show`: the run, then its writes, tasks and data issues, each with the record's email."""
+    out.print(f"[bold]{run['id']}[/] {run['kind']} {run['source']} {run['status']} "
+              f"{run['started_at']} → {run['finished_at']}")
+    if run["summary"].get("message"):
+        out.print(f"  {crm(run['summary']['message'])}")
+    for a in run["audit"][:shown]:
+        who = f" <{crm(a['email'])}>" if a.get("email") else ""
+        out.print(f"  {crm(a['object_type'])} {crm(a['record_id'])}{who} {crm(a['field'])}: "
+                  f"{crm(str(a['before']))} → {crm(str(a['after']))}")
+    _hidden_rows(len(run["audit"]), shown, "writes", f"leadsync runs show {run['id']} --all")
+    for t in run["tasks"][:shown]:
+        out.print(f"  [bold]task[/] for {crm(t['contact_id'])} <{crm(t['email'] or '')}> owner "
+                  f"{crm(t['owner_id'] or '(none)')}: {t['status']}" + (f" ({crm(t['crm_id'])})" if t["crm_id"] else ""))
+    _hidden_rows(len(run["tasks"]), shown, "tasks", f"leadsync runs show {run['id']} --all")
+    for i in run["issues"][:shown]:
+        who = f" <{crm(i['email'])}>" if i.get("email") else ""
+        out.print(f"  [yellow]data issue[/] {crm(i['source'])} {crm(i['record_id'])}{who} {crm(i['field'])}: "
+                  f"{crm(i['message'])}")
+    _hidden_rows(len(run["issues"]), shown, "data issues", f"leadsync runs show {run['id']} --all")
+    if run["issues"]:
+        out.print("  [dim]data issue: a value leadsync could not read; it was scored as missing and the record "
+                  "still synced[/]")
+
+
+def _hidden_rows(n: int, shown: int | None, what: str, how: str) -> None:
+    if shown is not None and n > shown:
+        out.print(f"  … {n - shown:,} more {what} not shown (of {n:,}): `{how}`, `--limit N` or `--json`")
 
 
 def _locked(state: State, source: str, fn: Any) -> Any:
@@ -628,13 +776,23 @@ def failures(source: str | None = SOURCE, retry: bool = typer.Option(False, "--r
         result["retry"] = _totals(summaries)
         result["failures"] = state.failures(source)
     if as_json:
-        _emit(result)
+        _emit(result, status=result["retry"]["status"] if retry else "ok")
+        if retry:
+            raise typer.Exit(_exit_code(summaries))
         return
-    table = Table("source", "record", "change", "code", "message", "attempts", "status")
+    if retry:
+        for s in summaries:
+            _print_summary(s)
+    table = Table("source", "record", "email", "change", "code", "message", "attempts", "status")
     for f in result["failures"]:
-        table.add_row(f["source"], crm(f["record_id"]), f["kind"], crm(f["error_code"]), crm((f["message"] or "")[:80]),
-                      str(f["attempts"]), f["status"])
+        table.add_row(f["source"], crm(f["record_id"]), crm(f["email"] or ""), f["kind"], crm(f["error_code"]),
+                      crm((f["message"] or "")[:80]), str(f["attempts"]), f["status"])
     out.print(table if result["failures"] else "No failures.")
+    if result["failures"]:
+        out.print("  [dim]retry: tried again on the next run · held: refused sync.max_attempts times, left for a "
+                  "person (fix the record or the rule, then `leadsync failures --retry`)[/]")
+    if retry:
+        raise typer.Exit(_exit_code(summaries))
 
 
 @app.command("alerts")
@@ -669,29 +827,37 @@ def init(source: str | None = SOURCE, as_json: bool = JSON,
     """Create the CRM fields leadsync writes (idempotent) and a starter leadsync.toml."""
     settings = Settings()
     result: dict[str, Any] = {"created": {}, "config": None}
+    failed: dict[str, str] = {}
     for name in _sources(settings, source):
         connector = make_connector(name, settings)
         try:
             result["created"][name] = connector.ensure_fields()
+        except ConnectorError as exc:  # credentials or permissions: say which CRM and why, go on with the rest
+            failed[name] = f"{type(exc).__name__}: {exc}"
+            err.print(f"[red]{name}: {crm(failed[name])}[/]")
         finally:
             connector.close()
+    result["errors"] = failed
     cfg = Path("leadsync.toml")
     if write_config and not cfg.exists():
         cfg.write_text(STARTER_CONFIG)
         result["config"] = str(cfg)
     if as_json:
-        _emit(result)
-        return
-    for name, created in result["created"].items():
-        out.print(f"{name}: " + (f"created {', '.join(created)}" if created else "all fields present"))
-    if result["config"]:
-        out.print(f"wrote {result['config']}")
+        _emit(result, status="error" if failed else "ok")
+    else:
+        for name, created in result["created"].items():
+            out.print(f"{name}: " + (f"created {', '.join(created)}" if created else "all fields present"))
+        if result["config"]:
+            out.print(f"wrote {result['config']}")
+    raise typer.Exit(outcome.FAILED if failed else outcome.OK)
 
 
 STARTER_CONFIG = """\
 # leadsync settings. Environment variables (LEADSYNC_…, nested with __) override this file.
 # Secrets (tokens, passwords, keys) belong in the environment, not here.
-state_url = "sqlite:///.leadsync/state.db"
+# state_url = "postgresql://user@db.example/leadsync"   # default: SQLite in the per-user data directory
+#   (the same from any folder; `leadsync status` prints where). A relative sqlite path would depend on the
+#   folder leadsync runs from: give an absolute one.
 # model_path = "scoring.toml"   # your scoring model; the shipped default when unset
 
 [hubspot]
@@ -752,11 +918,12 @@ def demo(contacts: int = typer.Option(2000, "--contacts", help="People to seed t
         from sync.demo_routing import routing_story
 
         result["routing"] = routing_story(state, quiet)
+        done = outcome.overall([s.status for s in backfills])
         if as_json:
-            _emit(result)
+            _emit(result, status=done)
         else:
             out.print(f"Funnel report (open in a browser): [bold]{html}[/]")
-        ok = all(s.status == "ok" for s in backfills)
+        ok = done == "ok"
     finally:
         sb.stop()
     raise typer.Exit(0 if ok else 1)
@@ -855,6 +1022,7 @@ def _calibrate_from_state(history: HistorySettings, since: str) -> HistoryCalibr
 
 register_scoring(app, _calibrate_from_state)
 register_backtest(app, outcomes_from_state)
+app.command()(status)
 
 
 def main() -> None:
@@ -864,7 +1032,7 @@ def main() -> None:
         app()
     except (SettingsError, ModelError) as exc:
         err.print(f"[red]{crm(exc, lines=True)}[/]")
-        raise SystemExit(2) from None
+        raise SystemExit(outcome.USAGE) from None
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ A source that is not part of this run keeps its dirty records and its planned ha
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -58,8 +58,10 @@ class Sync(WholeRuns):
         self.batch_size = first.batch_size
         self.stop = first.stop
 
-    def run(self, kind: str, resume: bool = False, since: datetime | None = None
-            ) -> dict[str, tuple[RunSummary, PlanOutput]]:
+    def run(self, kind: str, resume: bool = False, since: datetime | None = None,
+            check: Callable[[list[str]], str | None] | None = None) -> dict[str, tuple[RunSummary, PlanOutput]]:
+        """`check(pulled sources)`, called after the pulls and before anything is decided or written, may
+        refuse the run with a reason (sync/adopt.py: a fresh state meeting a CRM leadsync already wrote to)."""
         self.kind = kind
         self.summaries = {src: e.begin(kind) for src, e in self.engines.items()}
         self._nurture_buffer: dict[str, dict[str, Membership]] = {}  # per source: record id -> unwritten change
@@ -69,17 +71,23 @@ class Sync(WholeRuns):
         try:
             for src, e in self.engines.items():
                 self._step(e.prepare, self.summaries[src], resume, since)
-            for src, e in self.engines.items():
-                self._step(e.before_write, self.summaries[src])
-            self._policy_for_run()
-            self._start_routing()
-            everyone = self._everyone()
-            if everyone and kind != "plan":
-                self._mark_everyone(everyone)
-            self._decide_dirty(everyone=bool(everyone))
-            self._handoffs()
-            self._flush_nurture()
-            self._send_alerts()
+            refusal = check(list(self._live())) if check else None
+            if refusal:
+                for s in self.summaries.values():
+                    if s.status == "running":
+                        s.status, s.message = "refused", refusal
+            else:
+                for src, e in self.engines.items():
+                    self._step(e.before_write, self.summaries[src])
+                self._policy_for_run()
+                self._start_routing()
+                everyone = self._everyone()
+                if everyone and kind != "plan":
+                    self._mark_everyone(everyone)
+                self._decide_dirty(everyone=bool(everyone))
+                self._handoffs()
+                self._flush_nurture()
+                self._send_alerts()
         except Stopped:
             for s in self.summaries.values():
                 if s.status == "running":

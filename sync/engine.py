@@ -79,6 +79,7 @@ class RunSummary:
     calls_by_phase: dict[str, int] = field(default_factory=dict)  # setup, pull, write
     alerts: dict[str, int] = field(default_factory=dict)  # hand-off alerts / escalations by outcome (sent, queued…)
     message: str | None = None
+    quota: dict[str, int] | None = None  # the CRM's daily API allocation left at the end (connector.quota())
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -189,7 +190,7 @@ class Engine:
                     self.out.set_fields.append(p.set_fields)
                     self._count_planned(p, summary)
                 if p.task:
-                    self.out.tasks.append(p.task)
+                    self.out.tasks.append(self._as_sent(p.task))
                     summary.tasks_created += 1
             return
         with self.guard(summary), self._phase(summary, "write"):
@@ -208,11 +209,19 @@ class Engine:
             with self.state.tx():
                 self.state.set_connector_cache(self.source, cache)
 
+    def _as_sent(self, task: CreateTask) -> CreateTask:
+        """A planned task with the owner the connector will give it (a queue's router, a default user), so
+        `plan` shows who gets each task; connectors that send the record's owner as is have no `task_owner`."""
+        route = getattr(self.connector, "task_owner", None)
+        return replace(task, owner_id=route(task.owner_id)) if route else task
+
     def finish(self, summary: RunSummary) -> None:
         self._save_cache()
         if summary.status == "running":
             summary.status = "ok" if not summary.failed else "ok with failures"
         summary.api_calls = self.connector.api_calls - self._calls0
+        quota = getattr(self.connector, "quota", None)
+        summary.quota = quota() if quota else None
         summary.duration_s = round(time.perf_counter() - self._started, 3)
         self.state.finish_run(summary.run_id, summary.status, summary.to_dict())
         log.info("run %s %s: %s", summary.run_id, summary.status, json.dumps(summary.to_dict(), sort_keys=True))
@@ -577,30 +586,37 @@ class Engine:
         log.warning("duplicate hand-off task for contact %s: %s", contact_id, message)
 
     def _read_back_tasks(self) -> None:
-        """Which hand-off tasks the owners closed since the last run (the report's SLA figures).
+        """Which hand-off tasks the owners closed since the last run, and who holds each (the report's SLA
+        figures credit the task's holder, who may not be the record's owner).
 
-        Reading every open task's state costs a call per 100–200 open tasks on every sync, however quiet. A
-        connector that can list leadsync's tasks closed since a time (`closed_tasks_since`: one query) is asked
-        that instead, from the last read-back's start less an overlap; the first read-back reads every open one.
+        Reading every open task costs a call per 100–200 open tasks on every sync, however quiet. A connector
+        that can list leadsync's tasks closed since a time (`closed_tasks_since`: one query) is asked that
+        instead, from the last read-back's start less an overlap, and only the tasks it names are read for
+        their holder; the first read-back reads every open one. An open task handed to another rep is seen
+        when it closes.
         """
         open_tasks = self.state.open_tasks(self.source)
-        by_id = {t["crm_id"]: t["key"] for t in open_tasks if t["crm_id"]}
+        by_id = {t["crm_id"]: t for t in open_tasks if t["crm_id"]}
         closed_since = getattr(self.connector, "closed_tasks_since", None)
         last = self.state.watermarks(self.source).get(TASK_READ_BACK)
         started = datetime.now(timezone.utc)
         if closed_since is not None and last is not None:
             since = datetime.fromtimestamp(datetime.fromisoformat(last).timestamp() - TASK_READ_BACK_OVERLAP_S,
                                            timezone.utc)
-            done = [crm_id for crm_id in closed_since(since) if crm_id in by_id] if by_id else []
-            with self.state.tx():
-                for crm_id in done:
-                    self.state.task_completed(by_id[crm_id], self.wall_now)
+            ids = [crm_id for crm_id in closed_since(since) if crm_id in by_id] if by_id else []
         else:
-            for part in chunks(list(by_id), 100):
-                done = [crm_id for crm_id, closed in self.connector.task_states(part).items() if closed]
-                with self.state.tx():
-                    for crm_id in done:
-                        self.state.task_completed(by_id[crm_id], self.wall_now)
+            ids = list(by_id)
+        details = getattr(self.connector, "task_details", None)
+        for part in chunks(ids, 100):
+            found = (details(part) if details else
+                     {i: (closed, None) for i, closed in self.connector.task_states(part).items()})
+            with self.state.tx():
+                for crm_id, (closed, holder) in found.items():
+                    entry = by_id[crm_id]
+                    if holder and holder != entry.get("owner_id"):
+                        self.state.task_owner(entry["key"], holder)
+                    if closed:
+                        self.state.task_completed(entry["key"], self.wall_now)
         if closed_since is not None:
             with self.state.tx():
                 self.state.set_watermark(self.source, TASK_READ_BACK, started.isoformat())

@@ -7,8 +7,6 @@ an email is looked up). Nothing here calls a CRM; the next sync writes what the 
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 import typer
@@ -16,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mapping.identity import normalise_email
+from sync.outcome import emit
 from sync.persons import gather, whole_identity
 from sync.safe_text import crm
 from sync.settings import Settings
@@ -28,7 +27,7 @@ JSON = typer.Option(False, "--json", help="Print one machine-readable JSON objec
 
 
 def _emit(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    emit(obj)
 
 
 def _state() -> State:
@@ -94,6 +93,8 @@ def show(name: str, as_json: bool = JSON) -> None:
     state = _state()
     keys = _record_keys(state, name)
     if not keys:
+        if as_json:
+            emit({"name": name, "error": f"no stored record for {name!r}; run a backfill first"}, status="error")
         err.print(f"[red]No stored record for {crm(name)}[/] — run a backfill first.")
         raise typer.Exit(1)
     batch = gather(state, list(state.records(keys).values()))

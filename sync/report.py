@@ -43,6 +43,7 @@ SCORE_BIN = 10
 _DAY = timedelta(days=1)
 _WEEK = timedelta(days=7)
 _NO_OWNER = "(no owner)"
+_NO_TASK_OWNER = "(no task owner)"
 _NO_COUNTRY = "(unknown)"
 InBucket = Callable[[datetime], bool]
 
@@ -424,7 +425,11 @@ def _task_figures(tasks: Sequence[dict[str, Any]], ref: datetime, sla_hours: flo
 
 def handoff_section(state: State, contacts: Sequence[ContactRow], window: Window, sla_hours: float
                     ) -> dict[str, Any]:
-    """SQL follow-up tasks created in the window, by owner: completed, late, still open, overdue.
+    """SQL follow-up tasks created in the window, by the task's holder: completed, late, still open, overdue.
+
+    The holder is who the CRM says holds the task (read back on each sync: routed from a queue, given to
+    the API user, or reassigned), never the record's owner; a task nobody holds is `(no task owner)`.
+    `sqls_without_open_task` lists the records at SQL that no open follow-up task covers right now.
 
     A task's clock starts when the CRM confirmed it (else when it was planned).
     Tasks closed by `leadsync undo` (status 'undone') and tasks the CRM never
@@ -432,18 +437,17 @@ def handoff_section(state: State, contacts: Sequence[ContactRow], window: Window
     `overdue` = still open past the SLA at the end of the window; `completed_late`
     = closed, but after the SLA; `sla_met_rate` = within / (completed + overdue).
     """
-    owners = {(r.source, r.id): r.owner for r in contacts}
     names = state.owner_names()
     tasks, other = [], Counter[str]()
-    for t in state.report_tasks():
+    ledger = state.report_tasks()
+    for t in ledger:
         start = parse_time(t["confirmed_at"]) or parse_time(t["created_at"])
         if not window.contains(start):
             continue
         if t["status"] != "created":
             other["undone" if t["status"] == "undone" else "not_confirmed"] += 1
             continue
-        owner = owner_label(t["source"], t["owner_id"], names) if t["owner_id"] else \
-            owners.get((t["source"], t["contact_id"]), _NO_OWNER)
+        owner = owner_label(t["source"], t["owner_id"], names) if t["owner_id"] else _NO_TASK_OWNER
         tasks.append({"owner": owner, "source": t["source"], "start": start,
                       "completed": parse_time(t["completed_at"])})
     by_owner: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -454,7 +458,29 @@ def handoff_section(state: State, contacts: Sequence[ContactRow], window: Window
         "total": {**_task_figures(tasks, window.until, sla_hours), "not_confirmed": other["not_confirmed"],
                   "undone": other["undone"]},
         "by_owner": {o: _task_figures(by_owner[o], window.until, sla_hours) for o in sorted(by_owner)},
+        "sqls_without_open_task": _uncovered_sqls(contacts, ledger),
     }
+
+
+def _uncovered_sqls(contacts: Sequence[ContactRow], ledger: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Active records at SQL with no open follow-up task: nobody is on the hook for them right now.
+
+    `task_closed`: their task was completed or undone, yet they are still SQL; `never_had_task`: none was
+    confirmed (tasks off, a hand-off still planned, or the stage set in the CRM by a person)."""
+    tasks: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for t in ledger:
+        tasks[(t["source"], t["contact_id"])].append(t)
+    rows = []
+    for r in contacts:
+        if not r.active or r.stage != "sql":
+            continue
+        mine = [t for t in tasks[(r.source, r.id)] if t["status"] in ("created", "undone")]
+        if any(t["status"] == "created" and not t["completed_at"] for t in mine):
+            continue
+        rows.append({"source": r.source, "id": r.id, "email": r.email, "owner": r.owner,
+                     "task": "closed" if mine else "none"})
+    return {"count": len(rows), "task_closed": sum(r["task"] == "closed" for r in rows),
+            "never_had_task": sum(r["task"] == "none" for r in rows), "examples": rows[:20]}
 
 
 # --------------------------------------------------------------------------- why leads qualify

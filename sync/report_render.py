@@ -140,9 +140,9 @@ def terminal_tables(report: Mapping[str, Any]) -> list[Table]:
         *_history_tables(report.get("history")),
         _table(
             f"Hand-off: SQL follow-up tasks (SLA {h['sla_business_hours']} business hours)",
-            ["owner", "created", "completed", "in SLA", "late", "open", "overdue", "SLA met", "median h"],
+            ["task holder", "created", "completed", "in SLA", "late", "open", "overdue", "SLA met", "median h"],
             [_task_row(o, v) for o, v in h["by_owner"].items()] + [_task_row("total", h["total"])],
-            _handoff_caption(h["total"]),
+            _handoff_caption(h["total"], h.get("sqls_without_open_task")),
         ),
         _table(
             f"Why leads qualify: rules behind the {q['top_rules']['new_sqls']} new SQLs",
@@ -181,8 +181,12 @@ def _task_row(owner: str, v: Mapping[str, Any]) -> list[Any]:
             v["overdue"], pct(v["sla_met_rate"]), v["median_business_hours_to_complete"]]
 
 
-def _handoff_caption(total: Mapping[str, Any]) -> str | None:
+def _handoff_caption(total: Mapping[str, Any], uncovered: Mapping[str, Any] | None = None) -> str | None:
+    """Credited to whoever holds each task in the CRM; plus what the table cannot show."""
     parts = []
+    if uncovered and uncovered["count"]:
+        parts.append(f"{uncovered['count']} SQL record(s) have no open follow-up task "
+                     f"({uncovered['task_closed']} whose task was closed, {uncovered['never_had_task']} never had one)")
     if total["not_confirmed"]:
         parts.append(f"{total['not_confirmed']} task(s) planned but not confirmed by the CRM")
     if total["undone"]:

@@ -6,11 +6,14 @@ shows what is configured without a single secret character.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from platformdirs import user_data_path
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -158,11 +161,86 @@ def _describe(exc: ValidationError) -> str:
     return "invalid settings" + origin + ":\n  " + "\n  ".join(lines)
 
 
+#: `LEADSYNC_*` variables that are not settings: the config file's path, and the tests' re-recording switch.
+NOT_SETTINGS = frozenset({"LEADSYNC_CONFIG", "LEADSYNC_RECORD_LIVE"})
+
+
+def default_state_url() -> str:
+    """SQLite in the per-user data directory (e.g. ~/.local/share/leadsync): the same state from any folder.
+
+    It used to be `.leadsync/state.db` under the working directory, so a run from another folder silently
+    started a fresh state and rewrote the CRM's records as if it had never seen them."""
+    return f"sqlite:///{user_data_path('leadsync', appauthor=False) / 'state.db'}"
+
+
+def _field_model(model: type[BaseModel], name: str) -> type[BaseModel] | None:
+    """The settings section a field holds, or None for a plain value (a string, a list, a dict of rules)."""
+    ann = model.model_fields[name].annotation
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def _unknown(model: type[BaseModel], path: list[str], where: str) -> str | None:
+    """Why `path` (lower-case keys, outermost first) names no setting of `model`, or None if it does."""
+    node: type[BaseModel] | None = model
+    for depth, key in enumerate(path):
+        if node is None:
+            return None  # below a plain value, e.g. identity.field_rules.<field>
+        if key not in node.model_fields:
+            section = ".".join(path[:depth]) or "leadsync"
+            near = difflib.get_close_matches(key, list(node.model_fields), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(sorted(node.model_fields))}"
+            return f"{where}: unknown setting {'.'.join(path)!r} ({section} has no {key!r}{hint})"
+        node = _field_model(node, key)
+    return None
+
+
+def unknown_env(environ: Mapping[str, str], model: type[BaseModel]) -> list[str]:
+    """Each `LEADSYNC_*` variable that sets nothing (a typo would otherwise be ignored silently)."""
+    out = []
+    for name in sorted(environ):
+        if not name.upper().startswith("LEADSYNC_") or name.upper() in NOT_SETTINGS:
+            continue
+        why = _unknown(model, name[len("LEADSYNC_"):].lower().split("__"), f"environment {name}")
+        if why:
+            out.append(why)
+    return out
+
+
+def unknown_toml(data: Mapping[str, Any], model: type[BaseModel], path: Path, prefix: tuple[str, ...] = ()
+                 ) -> list[str]:
+    """Each key of the config file that sets nothing, by its dotted name."""
+    out = []
+    for key, value in data.items():
+        keys = [*prefix, str(key)]
+        why = _unknown(model, keys, str(path))
+        if why:
+            out.append(why)
+            continue
+        node: type[BaseModel] | None = model
+        for k in keys:
+            node = _field_model(node, k) if node is not None else None
+        if node is not None and isinstance(value, Mapping):
+            out.extend(unknown_toml(value, model, path, tuple(keys)))
+    return out
+
+
+def _check_names() -> None:
+    """Unknown `LEADSYNC_*` variables and config keys are one SettingsError naming every one of them."""
+    problems = unknown_env(os.environ, Settings)
+    config = config_path()
+    if config:
+        _toml_source(Settings, config)  # unreadable or invalid TOML: its own clear error first
+        problems += unknown_toml(tomllib.loads(config.read_text(encoding="utf-8")), Settings, config)
+    if problems:
+        raise SettingsError("unknown settings (a typo is never ignored):\n  " + "\n  ".join(problems))
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LEADSYNC_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LEADSYNC_", env_nested_delimiter="__", extra="forbid")
 
     def __init__(self, **values: Any) -> None:
         """Settings from the environment and config file; anything unusable is one SettingsError."""
+        _check_names()
         try:
             super().__init__(**values)
         except ValidationError as exc:
@@ -171,7 +249,7 @@ class Settings(BaseSettings):
     hubspot: HubSpotSettings = Field(default_factory=HubSpotSettings)
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     csv: CsvSettings = Field(default_factory=CsvSettings)
-    state_url: str = "sqlite:///.leadsync/state.db"
+    state_url: str = Field(default_factory=default_state_url)
     model_path: str | None = None  # scoring model TOML; the shipped default when unset
     sync: SyncSettings = Field(default_factory=SyncSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)

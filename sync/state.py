@@ -222,6 +222,8 @@ def norm_value(v: Any) -> str | None:
 
 _RUN_SELECT = "SELECT id, kind, source, status, started_at, finished_at, summary FROM runs"
 _CONTACT_FIELDS = [f.name for f in fields(Contact)]
+#: The email beside a record id in what people read (runs show, failures); NULL for a record not stored.
+_EMAIL_JOIN = "LEFT JOIN contacts c ON c.source = {t}.source AND c.id = {t}.{id}"
 
 
 def _contact_dict(c: Contact) -> dict[str, Any]:
@@ -922,6 +924,52 @@ class State:
                 db.execute("UPDATE audit SET status='unknown' WHERE run_id=? AND status='pending'", (run_id,))
         return killed
 
+    def last_runs(self) -> dict[str, dict[str, Any]]:
+        """The newest run of each (source, kind): what `leadsync status` reports per source."""
+        rows = _dicts(self.db.execute(
+            f"{_RUN_SELECT} r WHERE started_at = (SELECT MAX(started_at) FROM runs q "
+            "WHERE q.source = r.source AND q.kind = r.kind) ORDER BY source, kind, id"))
+        out: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            r["summary"] = json.loads(r["summary"])
+            out[f"{r['source']}:{r['kind']}"] = r
+        return out
+
+    def runs_with_status(self, statuses: Sequence[str], limit: int = 50) -> list[dict[str, Any]]:
+        marks = ",".join("?" * len(statuses))
+        rows = _dicts(self.db.execute(f"{_RUN_SELECT} WHERE status IN ({marks}) ORDER BY started_at DESC, id DESC "
+                                      "LIMIT ?", (*statuses, limit)))
+        for r in rows:
+            r["summary"] = json.loads(r["summary"])
+        return rows
+
+    # ------------------------------------------------------------- meta: small facts about this state
+    def meta_get(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def meta_set(self, key: str, value: str) -> None:
+        self.db.execute(_SET_VERSION, (key, value))
+
+    def has_written_to(self, source: str) -> bool:
+        """Whether a backfill or sync of this source ever finished here (this state knows the CRM's values)."""
+        return self.db.execute(
+            "SELECT 1 FROM runs WHERE source=? AND kind IN ('backfill','sync') AND status IN ('ok','ok with failures') "
+            "LIMIT 1", (source,)).fetchone() is not None
+
+    def record_with_leadsync_values(self, source: str) -> tuple[str, str | None, str] | None:
+        """(record id, email, field) of one stored record whose leadsync fields already hold a value.
+
+        Only the score counts: nobody but leadsync writes it (a Salesforce stage field may be set by sales).
+        Stored JSON spells a set value `"field":"…"` and an empty one `"field":null` (see `snapshot`)."""
+        for field in ("leadsync_score", "leadsync_score__c"):
+            row = self.db.execute(
+                "SELECT id, email FROM contacts WHERE source=? AND LOWER(data) LIKE ? LIMIT 1",
+                (source, f'%"{field}":"%')).fetchone()
+            if row:
+                return row[0], row[1], field
+        return None
+
     # ------------------------------------------------------------- audit
     def audit(self, run_id: str, source: str, object_type: str, record_id: str,
               changes: dict[str, tuple[str | None, str | None]]) -> None:
@@ -950,8 +998,9 @@ class State:
     def audit_for_run(self, run_id: str) -> list[dict[str, Any]]:
         """The run's accepted (and still-pending) writes in the order they were made."""
         return _dicts(self.db.execute(
-            "SELECT source, object_type, record_id, field, before, after, at, status FROM audit WHERE run_id=? "
-            "AND status != 'rejected' ORDER BY seq", (run_id,)
+            "SELECT a.source, a.object_type, a.record_id, a.field, a.before, a.after, a.at, a.status, c.email "
+            f"FROM audit a {_EMAIL_JOIN.format(t='a', id='record_id')} WHERE a.run_id=? "
+            "AND a.status != 'rejected' ORDER BY a.seq", (run_id,)
         ))
 
     def undo_runs_of(self, run_id: str) -> list[str]:
@@ -990,13 +1039,17 @@ class State:
         """Read back from the CRM on sync: the owner closed the task."""
         self.db.execute("UPDATE task_ledger SET completed_at=? WHERE key=?", (_iso(completed_at), key))
 
+    def task_owner(self, key: str, owner_id: str) -> None:
+        """Read back from the CRM on sync: who holds the task now (routed, defaulted or reassigned)."""
+        self.db.execute("UPDATE task_ledger SET owner_id=? WHERE key=?", (owner_id, key))
+
     def task_undone(self, key: str) -> None:
         """Undo closed the task: it is no longer the run's live hand-off, and not the owner's doing."""
         self.db.execute("UPDATE task_ledger SET status='undone' WHERE key=?", (key,))
 
     def open_tasks(self, source: str) -> list[dict[str, Any]]:
         return _dicts(self.db.execute(
-            "SELECT key, crm_id FROM task_ledger WHERE source=? AND status='created' AND completed_at IS NULL "
+            "SELECT key, crm_id, owner_id FROM task_ledger WHERE source=? AND status='created' AND completed_at IS NULL "
             "ORDER BY key", (source,)
         ))
 
@@ -1011,7 +1064,8 @@ class State:
 
     def tasks_for_run(self, run_id: str) -> list[dict[str, Any]]:
         return _dicts(self.db.execute(
-            "SELECT key, source, contact_id, status, crm_id FROM task_ledger WHERE run_id=?", (run_id,)
+            "SELECT t.key, t.source, t.contact_id, t.status, t.crm_id, t.owner_id, c.email FROM task_ledger t "
+            f"{_EMAIL_JOIN.format(t='t', id='contact_id')} WHERE t.run_id=? ORDER BY t.key", (run_id,)
         ))
 
     def task_entries(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -1068,15 +1122,19 @@ class State:
         self.db.executemany("DELETE FROM failures WHERE source=? AND change_key=?", [(source, k) for k in change_keys])
 
     def failures(self, source: str | None = None) -> list[dict[str, Any]]:
-        q = ("SELECT source, change_key, record_id, kind, error_code, message, fields, attempts, status, run_id "
-             "FROM failures" + (" WHERE source=?" if source else "") + " ORDER BY source, record_id")
+        q = ("SELECT f.source, f.change_key, f.record_id, f.kind, f.error_code, f.message, f.fields, f.attempts, "
+             f"f.status, f.run_id, c.email FROM failures f {_EMAIL_JOIN.format(t='f', id='record_id')}"
+             + (" WHERE f.source=?" if source else "") + " ORDER BY f.source, f.record_id")
         return _dicts(self.db.execute(q, (source,) if source else ()))
 
     def requeue_failures(self, source: str) -> list[str]:
-        """Give held and pending failures a fresh start: their records are planned again next run."""
+        """Held and pending failures are tried once more: their records are planned again next run.
+
+        The attempt count is kept, so a record that fails again is held after its true number of attempts
+        (one more than before), and `failures` never under-reports how often the CRM refused it."""
         ids = [r[0] for r in self.db.execute(
             "SELECT DISTINCT record_id FROM failures WHERE source=? AND kind='set_fields'", (source,))]
-        self.db.execute("UPDATE failures SET attempts=0, status='retry' WHERE source=?", (source,))
+        self.db.execute("UPDATE failures SET status='retry' WHERE source=?", (source,))
         self.mark_dirty(source, ids)
         return ids
 
@@ -1088,7 +1146,9 @@ class State:
         )
 
     def issues(self, run_id: str) -> list[dict[str, Any]]:
-        return _dicts(self.db.execute("SELECT source, record_id, field, message FROM issues WHERE run_id=?", (run_id,)))
+        return _dicts(self.db.execute(
+            "SELECT i.source, i.record_id, i.field, i.message, c.email FROM issues i "
+            f"{_EMAIL_JOIN.format(t='i', id='record_id')} WHERE i.run_id=?", (run_id,)))
 
     def failure_keys(self, source: str, kind: str) -> set[str]:
         """The change keys of one kind of failure already on record (so a report is not repeated)."""

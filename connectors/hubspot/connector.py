@@ -46,6 +46,11 @@ class HubSpotConnector:
         """HTTP requests sent so far, retries included."""
         return self._transport.calls
 
+    def quota(self) -> dict[str, int] | None:
+        """The portal's daily API allocation as of the last response, for `leadsync status`."""
+        daily = self._transport.daily
+        return {"daily_limit": daily[0], "daily_remaining": daily[1]} if daily else None
+
     def cursor_at(self, when: datetime) -> str:
         """Watermarks are epoch milliseconds, 13 digits (they compare correctly as text)."""
         return str(int(when.timestamp() * 1000))
@@ -151,6 +156,9 @@ class HubSpotConnector:
 
     def task_states(self, crm_ids: Sequence[str]) -> dict[str, bool]:
         return self._records.task_states(crm_ids)
+
+    def task_details(self, crm_ids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
+        return self._records.task_details(crm_ids)
 
     def complete_tasks(self, crm_ids: Sequence[str]) -> list[str]:
         return self._records.complete_tasks(crm_ids)

@@ -35,8 +35,14 @@ class Records:
 
     def task_states(self, crm_ids: Sequence[str]) -> dict[str, bool]:
         """Whether each task is completed; unknown (deleted) tasks are left out."""
-        rows = self.read_fields("tasks", crm_ids, ["hs_task_status"])
-        return {tid: row.get("hs_task_status") == "COMPLETED" for tid, row in rows.items()}
+        return {tid: closed for tid, (closed, _) in self.task_details(crm_ids).items()}
+
+    def task_details(self, crm_ids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
+        """(completed, owner) of each task in the same read: the owner is who holds it now (reassigned or
+        not), which the hand-off SLA credits; unknown (deleted) tasks are left out."""
+        rows = self.read_fields("tasks", crm_ids, ["hs_task_status", "hubspot_owner_id"])
+        return {tid: (row.get("hs_task_status") == "COMPLETED", row.get("hubspot_owner_id") or None)
+                for tid, row in rows.items()}
 
     def complete_tasks(self, crm_ids: Sequence[str]) -> list[str]:
         """Mark tasks COMPLETED (an idempotent batch update); returns the ids HubSpot did not update."""

@@ -141,6 +141,9 @@ class Transport:
         #: When the last answer left HubSpot, epoch ms by HubSpot's clock (its `Date` header, whole seconds); the
         #: client's clock when it was sent if no header came. Search streams settle at their first query's.
         self.answered_ms: int | None = None
+        #: (daily limit, remaining) from the last response's X-HubSpot-RateLimit-Daily headers (reference §5.3);
+        #: None until a response carried them (OAuth apps get none).
+        self.daily: tuple[int, int] | None = None
         token = "" if settings.uses_oauth or settings.access_token is None else settings.access_token.get_secret_value()
         self.client = hubspot.Client.create(
             access_token=token, host=settings.base_url,
@@ -212,7 +215,13 @@ class Transport:
             raise self._translate(exc) from exc
         date = http_date(_header(getattr(resp, "headers", None), "Date"))
         self.answered_ms = int(date.timestamp() * 1000) if date else sent_ms
+        self._note_daily(getattr(resp, "headers", None))
         return resp.status, _parse_body(resp.data)
+
+    def _note_daily(self, headers: Any) -> None:
+        limit, left = _header(headers, "X-HubSpot-RateLimit-Daily"), _header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
+        if limit and left and limit.isdigit() and left.isdigit():
+            self.daily = (int(limit), int(left))
 
     def _check_budget(self) -> None:
         """Stop before the request that would pass `max_calls_per_run` (one connector serves one run)."""

@@ -132,6 +132,12 @@ class SalesforceConnector:
     def api_calls(self) -> int:
         return self.transport.api_calls
 
+    def quota(self) -> dict[str, int] | None:
+        """The org's daily API allocation as of the last REST response (`Sforce-Limit-Info`, free with every
+        call; shared by every integration in the org), for `leadsync status`."""
+        usage = self.transport.api_usage()
+        return {"daily_limit": usage.total, "daily_remaining": max(0, usage.total - usage.used)} if usage else None
+
     # ------------------------------------------------------------------ metadata
     @property
     def metadata_cache(self) -> dict[str, Any] | None:
@@ -561,6 +567,10 @@ class SalesforceConnector:
             record["OwnerId"] = owner
         return record
 
+    def task_owner(self, owner_id: str | None) -> str | None:
+        """The OwnerId a follow-up task for a record owned by `owner_id` is sent with (None: the API user)."""
+        return self._task_owner(owner_id)
+
     def _task_owner(self, owner_id: str | None) -> str | None:
         """A user who can act on the follow-up (reference §7.8: `Lead.OwnerId` can be a queue).
 
@@ -676,7 +686,13 @@ class SalesforceConnector:
 
     def task_states(self, crm_ids: Sequence[str]) -> dict[str, bool]:
         """Whether each task is closed (`IsClosed`: any closed status counts); deleted tasks are left out."""
-        return {tid: bool(row.get("IsClosed")) for tid, row in self.read_fields("Task", crm_ids, ["IsClosed"]).items()}
+        return {tid: closed for tid, (closed, _) in self.task_details(crm_ids).items()}
+
+    def task_details(self, crm_ids: Sequence[str]) -> dict[str, tuple[bool, str | None]]:
+        """(closed, OwnerId) of each task in one read: the task's holder (a queue's router, the API user, or
+        whoever it was reassigned to) is who the hand-off SLA credits, not the Lead's owner."""
+        rows = self.read_fields("Task", crm_ids, ["IsClosed", "OwnerId"])
+        return {tid: (bool(row.get("IsClosed")), row.get("OwnerId") or None) for tid, row in rows.items()}
 
     def reassign_tasks(self, owners: Mapping[str, str]) -> list[str]:
         """Set tasks' OwnerId (SLA re-routing); returns the ids Salesforce did not update."""

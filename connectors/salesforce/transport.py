@@ -241,6 +241,10 @@ class Transport:
             except requests.RequestException as exc:
                 raise ConnectorError(f"{what}: {exc}") from exc
 
+    def api_usage(self) -> Any:
+        """simple-salesforce's parse of the last `Sforce-Limit-Info` header (used, total), or None."""
+        return self._sf.api_usage.get("api-usage") if self._sf is not None else None
+
     def _check_budget(self, what: str) -> None:
         """Stop before the run's call budget or the org-wide reserve is spent (QuotaExhausted: resume later).
 

@@ -117,14 +117,23 @@ def test_handoff_sla_by_owner(report):
     assert h["total"] == {"created": 4, "completed": 2, "completed_within_sla": 1, "completed_late": 1, "open": 2,
                           "overdue": 1, "sla_met_rate": 0.333, "median_business_hours_to_complete": 35.5,
                           "not_confirmed": 1, "undone": 1}
-    assert h["by_owner"] == {
-        "o1": {"created": 2, "completed": 1, "completed_within_sla": 1, "completed_late": 0, "open": 1,
+    assert h["by_owner"] == {  # credited to the task's holder: t4 has none, though its record's owner is o1
+        "(no task owner)": {"created": 1, "completed": 0, "completed_within_sla": 0, "completed_late": 0,
+                            "open": 1, "overdue": 0, "sla_met_rate": None, "median_business_hours_to_complete": None},
+        "o1": {"created": 1, "completed": 1, "completed_within_sla": 1, "completed_late": 0, "open": 0,
                "overdue": 0, "sla_met_rate": 1.0, "median_business_hours_to_complete": 23.0},
         "o2": {"created": 1, "completed": 0, "completed_within_sla": 0, "completed_late": 0, "open": 1,
                "overdue": 1, "sla_met_rate": 0.0, "median_business_hours_to_complete": None},
         "o3": {"created": 1, "completed": 1, "completed_within_sla": 0, "completed_late": 1, "open": 0,
                "overdue": 0, "sla_met_rate": 0.0, "median_business_hours_to_complete": 48.0},
     }
+
+
+def test_sqls_no_open_task_covers_are_counted(report):
+    # SQL now: h1 (its task t1 was completed, yet it is still SQL) and h4 (t2 still open: covered)
+    assert report["handoff"]["sqls_without_open_task"] == {
+        "count": 1, "task_closed": 1, "never_had_task": 0,
+        "examples": [{"source": "hubspot", "id": "h1", "email": "a@acme.com", "owner": "o1", "task": "closed"}]}
 
 
 def test_tighter_sla_makes_more_overdue(state):

@@ -13,9 +13,9 @@ from sync.state import State
 runner = CliRunner()
 
 
-def cli(*args: str) -> dict:
+def cli(*args: str, code: int = 0) -> dict:
     result = runner.invoke(app, [*args, "--json"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == code, result.output
     return json.loads(result.stdout)
 
 
@@ -177,13 +177,13 @@ def test_a_rejected_record_is_kept_retried_and_never_stops_the_batch(sandbox_env
     sf = sandbox_env.salesforce
     lead = next(r for r in sf.records("Lead") if r.get("IsConverted") is False)
     sf.reject_writes([lead["Id"]])
-    first = cli("backfill", "--source", "salesforce")
-    assert first["failed"] == 1 and first["records_updated"] > 100  # the rest of the batch went through
+    first = cli("backfill", "--source", "salesforce", code=4)  # exit 4: done, but the CRM rejected some
+    assert first["status"] == "partial" and first["failed"] == 1 and first["records_updated"] > 100  # the rest of the batch went through
     failures = cli("failures")["failures"]
     assert [(f["record_id"], f["error_code"], f["attempts"]) for f in failures] == [
         (lead["Id"], "FIELD_CUSTOM_VALIDATION_EXCEPTION", 1)]
     assert "manager" in failures[0]["message"]  # the CRM's own words
-    again = cli("sync", "--once", "--source", "salesforce")
+    again = cli("sync", "--once", "--source", "salesforce", code=4)
     assert again["failed"] == 1 and cli("failures")["failures"][0]["attempts"] == 2  # retried, still refused
     sf.clear_rejections()
     fixed = cli("sync", "--once", "--source", "salesforce")

@@ -50,7 +50,7 @@ def _ok_runs(db) -> int:
 
 def test_sigterm_finishes_cleanly_and_the_next_run_continues(sandbox, tmp_path):
     env = _env(sandbox, tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "sync.cli", "sync", "--every", "1s", "--source", "hubspot",
+    proc = subprocess.Popen([sys.executable, "-m", "sync.cli", "sync", "--every", "1m", "--source", "hubspot",
                              "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     db = tmp_path / "state.db"
     deadline = time.monotonic() + 60

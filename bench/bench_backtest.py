@@ -20,25 +20,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sandbox.history import timeline  # noqa: E402
-from sandbox.seed import people  # noqa: E402
 from scoring.backtest import Subject, backtest, compare  # noqa: E402
 from scoring.calibrate_history import HistorySettings, calibrate_history  # noqa: E402
 from scoring.loader import default_model  # noqa: E402
-from tests.scoring.seeded import to_canonical  # noqa: E402
+from tests.scoring.seeded import seeded_subjects  # noqa: E402
 
 SEED = 3
 ANCHOR = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
 
 def subjects(count: int) -> list[Subject]:
-    out = []
-    for p in people(SEED, count, ANCHOR):
-        contact, engagements = to_canonical(p)
-        t = timeline(SEED, p, ANCHOR)
-        out.append(Subject(f"p:{p.index}", contact, tuple(engagements), p.created_at, t.opportunity_at,
-                           t.customer_at, p.owner.email if p.owner else None))
-    return out
+    return seeded_subjects(SEED, count, ANCHOR)
 
 
 def _cpu() -> float:
@@ -50,13 +42,13 @@ def main() -> dict[str, object]:
     c0 = _cpu()
     people_ = subjects(count)
     built = _cpu() - c0
-    start, end = (ANCHOR - timedelta(weeks=52)).date(), ANCHOR.date()
+    start, end = (ANCHOR - timedelta(weeks=26)).date(), ANCHOR.date()
     model = default_model()
     c0 = _cpu()
     base = backtest(model, people_, start, end)
     backtest_s = _cpu() - c0
     c0 = _cpu()
-    cal = calibrate_history(model, people_, start, end, HistorySettings())
+    cal = calibrate_history(model, people_, start, end, HistorySettings(horizon_days=30))
     calibrate_s = _cpu() - c0
     theirs = backtest(cal.model, people_, start, end)
     diff = compare(base, theirs)

@@ -46,7 +46,7 @@ class HistorySettings:
     horizon_days: int = 60
     step_days: int = 7
     test_share: float = 0.3  # the latest share of moments is held out
-    l2: float = 20.0  # how hard a rule's points are held at the current model's
+    l2: float = 50.0  # how hard a rule's points are held at the current model's
     max_new_rules: int = 8
     min_support: int = 30  # examples a candidate rule must touch to be considered ...
     min_positive: int = 10  # ... and of them, examples that reached an outcome

@@ -56,7 +56,7 @@ def calibrate_cmd(
     folds: int = typer.Option(5, "--folds", min=2, help="Cross-validation folds."),
     max_rules: int = typer.Option(40, "--max-rules", min=1, help="Most rules the model may have."),
     seed: int = typer.Option(0, "--seed", help="Fold assignment seed."),
-    horizon: int = typer.Option(90, "--horizon", min=1, help="--from-state: days after a moment an outcome counts."),
+    horizon: int = typer.Option(60, "--horizon", min=1, help="--from-state: days after a moment an outcome counts."),
     since: str = typer.Option("1y", "--since", help="--from-state: history to learn from (1y, 26w, a date)."),
     new_rules: int = typer.Option(8, "--new-rules", min=0, help="--from-state: most new rules to propose."),
     as_json: bool = typer.Option(False, "--json", help="Print one machine-readable JSON object."),

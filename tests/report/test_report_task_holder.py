@@ -37,6 +37,8 @@ def test_a_reassigned_task_is_credited_to_its_new_holder(sandbox_env):
     _patch_task(sandbox_env, moved["id"], {"hubspot_owner_id": holder, "hs_task_status": "COMPLETED"})
     cli("sync", "--once", "--source", "hubspot")  # reads back who holds each open task, and which closed
     after = cli("report")["handoff"]["by_owner"]
+    name = {o.hubspot_id: f"{o.first_name} {o.last_name}" for o in OWNERS}  # the report shows owners by name
+    was, holder = name[was], name[holder]
     assert after[was]["created"] == before[was]["created"] - 1  # the record's owner no longer carries it
     gained = after[holder]["created"] - before.get(holder, {"created": 0})["created"]
     assert gained == 1 and after[holder]["completed"] >= 1

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from mapping.model import Contact, Engagement, EngagementKind, Stage
+from sandbox.history import timeline
 from sandbox.seed import Person, people
+from scoring.backtest import Subject
 
 
 def to_canonical(p: Person) -> tuple[Contact, list[Engagement]]:
@@ -30,3 +32,15 @@ def seeded(seed: int, count: int, anchor: datetime) -> Iterator[tuple[Person, Co
     for p in people(seed, count, anchor):
         contact, engagements = to_canonical(p)
         yield p, contact, engagements
+
+
+def seeded_subjects(seed: int, count: int, anchor: datetime) -> list[Subject]:
+    """The seed's people as backtest subjects: their engagement and the stage dates `sandbox.history` gives
+    them (what the emulators serve as CRM history)."""
+    out = []
+    for p in people(seed, count, anchor):
+        contact, engagements = to_canonical(p)
+        t = timeline(seed, p, anchor)
+        out.append(Subject(f"p:{p.index}", contact, tuple(engagements), p.created_at, t.opportunity_at,
+                           t.customer_at, p.owner.email if p.owner else None))
+    return out

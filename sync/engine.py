@@ -585,15 +585,24 @@ class Engine:
                                   message, (), summary.run_id, max_attempts=1)
         log.warning("duplicate hand-off task for contact %s: %s", contact_id, message)
 
+    def _settle_tasks(self, by_id: dict[str, dict[str, Any]], found: dict[str, tuple[bool, str | None]]) -> None:
+        """Record who holds each task now and which closed."""
+        with self.state.tx():
+            for crm_id, (closed, holder) in found.items():
+                entry = by_id[crm_id]
+                if holder and holder != entry.get("owner_id"):
+                    self.state.task_owner(entry["key"], holder)
+                if closed:
+                    self.state.task_completed(entry["key"], self.wall_now)
+
     def _read_back_tasks(self) -> None:
         """Which hand-off tasks the owners closed since the last run, and who holds each (the report's SLA
         figures credit the task's holder, who may not be the record's owner).
 
         Reading every open task costs a call per 100–200 open tasks on every sync, however quiet. A connector
         that can list leadsync's tasks closed since a time (`closed_tasks_since`: one query) is asked that
-        instead, from the last read-back's start less an overlap, and only the tasks it names are read for
-        their holder; the first read-back reads every open one. An open task handed to another rep is seen
-        when it closes.
+        instead (with each task's holder), from the last read-back's start less an overlap; the first read-back
+        reads every open one. An open task handed to another rep is seen when it closes.
         """
         open_tasks = self.state.open_tasks(self.source)
         by_id = {t["crm_id"]: t for t in open_tasks if t["crm_id"]}
@@ -603,20 +612,13 @@ class Engine:
         if closed_since is not None and last is not None:
             since = datetime.fromtimestamp(datetime.fromisoformat(last).timestamp() - TASK_READ_BACK_OVERLAP_S,
                                            timezone.utc)
-            ids = [crm_id for crm_id in closed_since(since) if crm_id in by_id] if by_id else []
+            closed = closed_since(since) if by_id else {}
+            self._settle_tasks(by_id, {i: (True, holder) for i, holder in closed.items() if i in by_id})
         else:
-            ids = list(by_id)
-        details = getattr(self.connector, "task_details", None)
-        for part in chunks(ids, 100):
-            found = (details(part) if details else
-                     {i: (closed, None) for i, closed in self.connector.task_states(part).items()})
-            with self.state.tx():
-                for crm_id, (closed, holder) in found.items():
-                    entry = by_id[crm_id]
-                    if holder and holder != entry.get("owner_id"):
-                        self.state.task_owner(entry["key"], holder)
-                    if closed:
-                        self.state.task_completed(entry["key"], self.wall_now)
+            details = getattr(self.connector, "task_details", None)
+            for part in chunks(list(by_id), 100):
+                self._settle_tasks(by_id, details(part) if details else
+                                   {i: (c, None) for i, c in self.connector.task_states(part).items()})
         if closed_since is not None:
             with self.state.tx():
                 self.state.set_watermark(self.source, TASK_READ_BACK, started.isoformat())

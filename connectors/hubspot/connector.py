@@ -142,8 +142,8 @@ class HubSpotConnector:
         """(key, task id) of leadsync's tasks created since `since`: what the duplicate check reads."""
         return self._writer.recent_tasks(int(since.timestamp() * 1000))
 
-    def closed_tasks_since(self, since: datetime) -> list[str]:
-        """Ids of leadsync's tasks completed and modified since `since` (the read-back of closed tasks)."""
+    def closed_tasks_since(self, since: datetime) -> dict[str, str | None]:
+        """leadsync's tasks completed and modified since `since`, each with its holder (the read-back)."""
         return self._writer.closed_tasks_since(int(since.timestamp() * 1000))
 
     @property

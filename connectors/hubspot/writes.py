@@ -219,20 +219,22 @@ class Writer:
                    {"propertyName": "hs_createdate", "operator": "GTE", "value": str(since_ms)}]
         return [(str(r["properties"][TASK_KEY]), str(r["id"])) for r in self._search_tasks(filters)]
 
-    def closed_tasks_since(self, since_ms: int) -> list[str]:
-        """Ids of tasks carrying a `leadsync_key` that are COMPLETED and were modified at or after `since_ms`:
-        one search call per 200, however many tasks are open."""
+    def closed_tasks_since(self, since_ms: int) -> dict[str, str | None]:
+        """Tasks carrying a `leadsync_key` that are COMPLETED and were modified at or after `since_ms`, with who
+        holds each (`hubspot_owner_id`): one search call per 200, however many tasks are open."""
         filters = [{"propertyName": TASK_KEY, "operator": "HAS_PROPERTY"},
                    {"propertyName": "hs_task_status", "operator": "EQ", "value": "COMPLETED"},
                    {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(since_ms)}]
-        return [str(r["id"]) for r in self._search_tasks(filters)]
+        return {str(r["id"]): (r.get("properties") or {}).get("hubspot_owner_id") or None
+                for r in self._search_tasks(filters, [TASK_KEY, "hubspot_owner_id"])}
 
-    def _search_tasks(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _search_tasks(self, filters: list[dict[str, Any]], properties: list[str] | None = None
+                      ) -> list[dict[str, Any]]:
         """All pages of one tasks search, oldest first; none when the key property does not exist yet."""
         out: list[dict[str, Any]] = []
         after: str | None = None
         while True:
-            req = PublicObjectSearchRequest(filter_groups=[{"filters": filters}], properties=[TASK_KEY],
+            req = PublicObjectSearchRequest(filter_groups=[{"filters": filters}], properties=properties or [TASK_KEY],
                                             sorts=[{"propertyName": "hs_createdate", "direction": "ASCENDING"}],
                                             limit=200, after=after)
             try:

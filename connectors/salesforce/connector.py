@@ -677,12 +677,12 @@ class SalesforceConnector:
                 out[rec["Id"]] = {f: rec.get(f) for f in fields}
         return out
 
-    def closed_tasks_since(self, since: datetime) -> list[str]:
-        """Ids of leadsync's tasks (those with a key) closed and modified since `since`: one query, however many
-        tasks are open (closing a task moves its SystemModstamp, Ref §2.3)."""
-        soql = format_soql("SELECT Id FROM Task WHERE {:literal} != null AND IsClosed = true AND SystemModstamp >= {}",
-                           TASK_KEY_FIELD, since.astimezone(UTC))
-        return [r["Id"] for r in self.query(soql)]
+    def closed_tasks_since(self, since: datetime) -> dict[str, str | None]:
+        """leadsync's tasks (those with a key) closed and modified since `since`, each with its holder
+        (`OwnerId`): one query, however many tasks are open (closing a task moves its SystemModstamp, Ref §2.3)."""
+        soql = format_soql("SELECT Id, OwnerId FROM Task WHERE {:literal} != null AND IsClosed = true "
+                           "AND SystemModstamp >= {}", TASK_KEY_FIELD, since.astimezone(UTC))
+        return {r["Id"]: r.get("OwnerId") or None for r in self.query(soql)}
 
     def task_states(self, crm_ids: Sequence[str]) -> dict[str, bool]:
         """Whether each task is closed (`IsClosed`: any closed status counts); deleted tasks are left out."""

@@ -196,7 +196,7 @@ def test_undo_takes_enrolments_back_and_restores_exits(sandbox_env, monkeypatch)
     # Re-applied, the run's decisions come back with their memberships.
     cli("undo", "--reapply", runs["hubspot"]["run_id"])
     cli("undo", "--reapply", runs["salesforce"]["run_id"])
-    back = {r["source"]: r for r in cli("sync", "--once", "--rescore")["runs"]}
+    back = {r["source"]: r for r in cli("sync", "--once", "--rescore", "--yes")["runs"]}
     state = State(Settings().state_url)
     listed, joined = sb.hubspot.list_members(list_id), campaign_members(sf, campaign)
     assert len(listed) == back["hubspot"]["nurture_added"] > 0 and len(joined) == back["salesforce"]["nurture_added"]
@@ -231,7 +231,7 @@ def test_a_bad_list_or_member_status_fails_the_records_with_the_crms_reason_and_
     sb = sandbox_env
     setup_nurture(sb, monkeypatch, member_status="Attended")  # not one of the campaign's member statuses
     monkeypatch.setenv("LEADSYNC_NURTURE__HUBSPOT_LIST_ID", "424242")  # no such list
-    runs = {r["source"]: r for r in cli("backfill")["runs"]}
+    runs = {r["source"]: r for r in cli("backfill", code=4)["runs"]}  # 4: done, some records rejected
     for r in runs.values():
         assert r["status"] == "ok with failures" and r["failed"] > 0 and r["records_updated"] > 0, r
         assert r["nurture_added"] == 0
@@ -244,7 +244,7 @@ def test_a_bad_list_or_member_status_fails_the_records_with_the_crms_reason_and_
     assert State(Settings().state_url).count_nurture_members() == 0
     # Fixed, the next sync enrols them: the refused records were kept for retry.
     monkeypatch.setenv("LEADSYNC_NURTURE__MEMBER_STATUS", "Sent")
-    again = {r["source"]: r for r in cli("sync", "--once")["runs"]}
+    again = {r["source"]: r for r in cli("sync", "--once", code=4)["runs"]}  # the HubSpot list is still wrong
     assert again["salesforce"]["nurture_added"] == len(by_source["salesforce"]) and again["salesforce"]["failed"] == 0
     assert not [f for f in cli("failures")["failures"] if f["source"] == "salesforce" and f["kind"] == "nurture"]
 

@@ -93,11 +93,11 @@ def test_the_loop_scores_its_next_cycle_with_the_edited_model(sandbox_env, tmp_p
     settings = Settings()
     state = State(settings.state_url)
     watch = ModelWatch(settings.model_path, lambda p: load_model(p) if p else default_model())
-    cycle = cli_module._sync_cycle(settings, state, "hubspot", watch, False, False, True)
+    cycle = cli_module._sync_cycle(settings, state, "hubspot", watch, False, False, False, True)
     assert cycle[0].status == "ok" and cycle[0].fields_updated == 0
     _model_file(path, mql_total=20)  # a looser MQL bar: some leads become MQLs
     note_rescore(state, "hubspot", datetime.now(timezone.utc).date() - timedelta(days=1))  # and today's rescore is due
-    cycle = cli_module._sync_cycle(settings, state, "hubspot", watch, False, False, True)
+    cycle = cli_module._sync_cycle(settings, state, "hubspot", watch, False, False, False, True)
     assert cycle[0].status == "ok" and any(k.endswith("->mql") for k in cycle[0].stage_changes), cycle[0]
 
 

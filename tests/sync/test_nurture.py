@@ -9,39 +9,17 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
 from simple_salesforce import Salesforce
-from typer.testing import CliRunner
 
 from sandbox.hubspot.seeding import iso
-from sandbox.run import HUBSPOT_TOKEN, SALESFORCE_SESSION, Sandbox
+from sandbox.run import Sandbox
 from sync.cli import app
 from sync.settings import Settings
 from sync.state import State
+from tests.sync.test_persons import cli, hubspot, runner, salesforce  # helpers both files use
 
-runner = CliRunner()
 NURTURE_ROUTES = ("lists.memberships.add", "lists.memberships.remove", "sf.collection_create",
                   "sf.collection_delete")
-
-
-def cli(*args: str, code: int = 0) -> dict[str, Any]:
-    result = runner.invoke(app, [*args, "--json"], catch_exceptions=False)
-    assert result.exit_code == code, result.output
-    return json.loads(result.stdout)
-
-
-def salesforce(sb: Sandbox) -> Salesforce:
-    s = requests.Session()
-    s.verify = str(sb.salesforce.ca_pem_path)
-    s.trust_env = False
-    return Salesforce(instance_url=sb.salesforce_url, session_id=SALESFORCE_SESSION, version="59.0", session=s)
-
-
-def hubspot(sb: Sandbox, method: str, path: str, **kw: Any) -> Any:
-    r = requests.request(method, f"{sb.hubspot_url}{path}", headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"},
-                         timeout=30, **kw)
-    r.raise_for_status()
-    return r.json() if r.content else None
 
 
 def setup_nurture(sb: Sandbox, monkeypatch: Any, **settings: str) -> tuple[str, str, Salesforce]:

@@ -11,10 +11,13 @@ from typing import Any
 from peers.catalog import Peer
 
 from sandbox.run import HUBSPOT_TOKEN, Sandbox
+from sandbox.salesforce.auth import OAuthConfig
 
 #: Seeded contacts are created up to 720 days before the anchor, so this start date takes every record.
 HISTORY_DAYS = 730
-SF_REFRESH_TOKEN = "sandbox-refresh-token"  # tap-salesforce and Airbyte's source only speak this grant
+#: The refresh token the Salesforce emulator's token endpoint accepts (tap-salesforce and Airbyte's source only
+#: speak this grant).
+SF_REFRESH_TOKEN = OAuthConfig.refresh_token
 
 
 def start_date(anchor: datetime) -> str:

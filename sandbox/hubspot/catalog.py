@@ -341,6 +341,13 @@ def communication_properties() -> list[PropertyDef]:
     ]
 
 
+def _minimal(group: str, *names: tuple[str, str]) -> Callable[[], list[PropertyDef]]:
+    """Properties of an object type leadsync never reads, enough for a peer's schema discovery."""
+    def properties() -> list[PropertyDef]:
+        return [*(PropertyDef(n, label, group=group) for n, label in names), *_system(group)]
+    return properties
+
+
 def product_properties() -> list[PropertyDef]:
     g = "productinformation"
     return [PropertyDef("name", "Name", group=g), PropertyDef("description", "Description", field_type="textarea",
@@ -406,6 +413,18 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
     ObjectType("line_items", "line_item", "0-8", "line_item", line_item_properties, ("lineiteminformation",),
                ("name",)),
     ObjectType("quotes", "quote", "0-14", "quote", quote_properties, ("quoteinformation",), ("hs_title",)),
+    # Types only peers' discovery asks for (Meltano's tap reads every stream's schema at start-up); object type
+    # ids from HubSpot's object-type list (developers.hubspot.com/docs/guides/api/crm/understanding-the-crm).
+    ObjectType("postal_mail", "postal_mail", "0-116", "postal_mail",
+               _minimal("postal_mail", ("hs_timestamp", "Activity date"), ("hs_postal_mail_body", "Body")),
+               ("postal_mail",)),
+    ObjectType("feedback_submissions", "feedback_submission", "0-19", "feedback_submission",
+               _minimal("feedbacksubmissioninformation", ("hs_survey_name", "Survey name")),
+               ("feedbacksubmissioninformation",)),
+    ObjectType("leads", "lead", "0-136", "lead", _minimal("leadinformation", ("hs_lead_name", "Lead name")),
+               ("leadinformation",)),
+    ObjectType("goal_targets", "goal_target", "0-74", "goal_target",
+               _minimal("goal_target_information", ("hs_goal_name", "Goal name")), ("goal_target_information",)),
 )
 OBJECT_TYPE = {t.name: t for t in OBJECT_TYPES}
 #: Singular names and type ids peers use for the same objects (`/crm/v3/objects/contact`, `0-1`).

@@ -152,6 +152,8 @@ class CrmRoutes:
         for legacy in ("v1", "v2"):
             r("GET", f"/properties/{legacy}/{{objectType}}/properties", f"properties.{legacy}.list")(
                 self.legacy_properties)
+        # The legacy Companies API's own properties path (singer-io's tap-hubspot reads it at discovery).
+        r("GET", "/{objectType}/v2/properties", "properties.companies_v2.list")(self.legacy_properties)
         r("GET", "/crm/v3/properties/{objectType}/groups", "properties.groups.list")(self.list_groups)
         r("POST", "/crm/v3/properties/{objectType}/groups", "properties.groups.create")(self.create_group)
         r("GET", "/crm/v3/properties/{objectType}", "properties.list")(self.list_properties)

@@ -44,15 +44,23 @@ def settled(pages: Iterator[RawPage], at: Callable[[], str | None]) -> Iterator[
     read back once, not by every sync. Cursors of one stream compare as text, so the greater is `max`. Only
     the last page carries it: a stream killed part-way keeps the cursor of its last stored page.
     """
+    def settle(last: RawPage) -> None:
+        when = at()
+        if when is not None and (last.cursor is None or when > last.cursor):
+            last.cursor = when
+
+    return with_last(pages, settle)
+
+
+def with_last(pages: Iterator[RawPage], finish: Callable[[RawPage], None]) -> Iterator[RawPage]:
+    """The pages as they come, the last one held back until the stream ends and passed to `finish` first."""
     pending: RawPage | None = None
     for page in pages:
         if pending is not None:
             yield pending
         pending = page
     if pending is not None:
-        when = at()
-        if when is not None and (pending.cursor is None or when > pending.cursor):
-            pending.cursor = when
+        finish(pending)
         yield pending
 
 

@@ -27,7 +27,7 @@ from hubspot.crm.contacts import (
     SimplePublicObjectId,
 )
 
-from connectors.base import RawPage, chunks, settled
+from connectors.base import RawPage, chunks, settled, with_last
 from connectors.hubspot.transport import Transport
 from mapping.hubspot import CONTACT_PROPERTIES, EXTRA_META, parse_datetime
 
@@ -58,14 +58,10 @@ def with_final_cursor(pages: Iterator[RawPage], final: Any) -> Iterator[RawPage]
     For streams whose order does not allow a safe cursor per page (newest-first
     submissions, per-type email queries), the watermark moves only at the end.
     """
-    pending: RawPage | None = None
-    for page in pages:
-        if pending is not None:
-            yield pending
-        pending = page
-    if pending is not None:
-        pending.cursor = final()
-        yield pending
+    def finish(last: RawPage) -> None:
+        last.cursor = final()
+
+    return with_last(pages, finish)
 
 
 class Streams:

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from scoring import ModelError, ScoringModel, default_model, load_model
 from scoring.backtest import Backtest, Subject, backtest, compare
+from sync import cli_context as ctx
 from sync.history_subjects import Outcomes, subjects
 from sync.safe_text import crm, plain
 from sync.settings import Settings
@@ -185,7 +186,7 @@ def register(app: typer.Typer, read_outcomes: OutcomeReader) -> None:
     ) -> None:
         """Replay a model over stored history: when each person would have become MQL and SQL, and how
         those hand-offs turned out (precision and recall against real opportunities, load per owner)."""
-        settings = Settings()
+        settings = ctx.settings()
         today = datetime.now(timezone.utc).date()
         try:
             model = _model(model_path, settings)
@@ -196,7 +197,7 @@ def register(app: typer.Typer, read_outcomes: OutcomeReader) -> None:
             else:
                 _err.print(crm(exc, lines=True), style="red")
             raise typer.Exit(2) from None
-        state = State(settings.state_url)
+        state = ctx.state(settings)
         result = run_backtest(state, read_outcomes(state), model, other, parse_since(since, today), today,
                               settings.person_policy().rules)
         if not result["persons"]:

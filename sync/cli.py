@@ -18,15 +18,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.base import Connector, ConnectorError, registry
+from connectors.base import Connector, ConnectorError
 from scoring import ModelError, ScoringModel, default_model, load_model
 from scoring.calibrate_history import HistoryCalibration, HistorySettings, calibrate_history
 from scoring.cli import register as register_scoring
-from sync import adopt, logs, outcome
+from sync import adopt, logs, outcome, runner
+from sync import cli_context as ctx
 from sync.backtest_cli import parse_since
 from sync.backtest_cli import register as register_backtest
-from sync.engine import Engine, RunSummary, mapping_for, scoring_time
-from sync.guard import MoveGuard
+from sync.engine import RunSummary, mapping_for, scoring_time
 from sync.history_subjects import outcomes_from_state, subjects
 from sync.identity_cli import identity_app
 from sync.interval import IntervalError, parse_interval
@@ -41,9 +41,10 @@ from sync.schedule import ModelWatch, daily_rescore, note_rescore
 from sync.settings import Settings, SettingsError
 from sync.state import State
 from sync.status_cli import status
+from sync.tenants import DEFAULT
 from sync.undo import undo_run
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, cls=ctx.TenantGroup)
 sandbox_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local HubSpot and Salesforce emulators.")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(identity_app, name="identity")
@@ -66,16 +67,14 @@ def _emit(obj: Any, status: str | None = None) -> None:
     outcome.emit(obj, status)
 
 
-def _model(settings: Settings) -> ScoringModel:
-    return load_model(settings.model_path) if settings.model_path else default_model()
+_model = runner.model_of
 
 
 def make_connector(name: str, settings: Settings) -> Connector:
-    classes = registry()
-    if name not in classes:
-        raise typer.BadParameter(f"unknown source {name!r}; installed connectors: {', '.join(sorted(classes))}")
     try:
-        return classes[name](getattr(settings, name))
+        return runner.make_connector(name, settings)
+    except runner.UnknownSource as exc:
+        raise typer.BadParameter(str(exc)) from exc
     except ConnectorError as exc:  # e.g. a settings value the connector cannot use: say which, no traceback
         err.print(f"[red]{name}: {crm(exc)}[/]")
         raise typer.Exit(2) from exc
@@ -144,49 +143,29 @@ def run_sources(settings: Settings, state: State, sources: list[str], kind: str,
                 progress: Any = None, resume: bool = False, since: datetime | None = None,
                 new_state: bool = False, *, rescore: bool = False, yes: bool = False
                 ) -> list[tuple[RunSummary, Any]]:
-    """One run over these CRMs as one sync (persons decided once, across them), holding each CRM's writer
-    lock, taken in name order so two runs never wait on each other crosswise. A CRM whose lock another run
-    holds is left out (said on stderr, exit 3 at the end); the others still run. A plan writes nothing to
-    the CRM, but it refreshes the local snapshot and watermarks, so it takes the locks too. A backfill or sync
-    on a state that has never synced a CRM refuses if that CRM already carries leadsync's values, unless
-    `new_state` (sync/adopt.py)."""
-    from contextlib import ExitStack
+    """`runner.run_sources` in the terminal: a CRM another run holds is said on stderr (exit 3 at the end),
+    Ctrl-C stops the run cleanly, a connector that cannot start is one line and exit 2."""
+    outer = STOPPABLE.is_set()  # inside a `sync --every` loop, which stays stoppable between runs
 
-    from sync.coordinator import Sync
-
-    engines: dict[str, Engine] = {}
-    busy: list[str] = []
-    with ExitStack() as stack:
-        for source in sorted(sources):
-            try:
-                stack.enter_context(writer_lock(state, source))
-            except LockBusy as exc:
-                err.print(f"[red]{crm(str(exc))}[/]")
-                busy.append(source)
-                continue
-            connector = make_connector(source, settings)
-            stack.callback(connector.close)
-            engines[source] = Engine(
-                state, connector, model, max_attempts=settings.sync.max_attempts,
-                batch_size=settings.sync.batch_size, due_days=settings.sync.task_due_days,
-                create_tasks=settings.sync.create_tasks, on_progress=progress, stop=STOP,
-                policy=settings.person_policy())
-        if engines:  # runs a killed process left `running` are marked killed before ours starts
-            state.mark_killed_runs(holding=list(engines))
-        check = None if kind == "plan" else (lambda live: adopt.refusal(state, live, new_state))
-        guard = MoveGuard(settings.safety.max_stage_moves_share, yes, _preview_hint(settings))
-        outer = STOPPABLE.is_set()  # inside a `sync --every` loop, which stays stoppable between runs
+    def started() -> None:
         STOPPABLE.set()
         IN_RUN.set()
-        try:
-            results = (Sync(state, engines, model, settings.person_policy(), settings.routing, settings.alerts,
-                            rescore=rescore, guard=guard).run(kind, resume, since, check) if engines else {})
-        finally:
-            IN_RUN.clear()
-            if not outer:
-                STOPPABLE.clear()
-    BUSY.extend(busy)
-    return [results[s] for s in sources if s in results]
+
+    try:
+        ran = runner.run_sources(settings, state, sources, kind, model, progress, resume, since, new_state,
+                                 rescore=rescore, yes=yes, stop=STOP, on_start=started,
+                                 on_busy=lambda exc: err.print(f"[red]{crm(str(exc))}[/]"))
+    except runner.UnknownSource as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    except ConnectorError as exc:  # e.g. a settings value the connector cannot use: say which, no traceback
+        err.print(f"[red]{crm(exc)}[/]")
+        raise typer.Exit(2) from exc
+    finally:
+        IN_RUN.clear()
+        if not outer:
+            STOPPABLE.clear()
+    BUSY.extend(ran.busy)
+    return ran.results
 
 
 BUSY: list[str] = []  # sources this process found locked by another run (exit 3)
@@ -199,10 +178,6 @@ def run_source(settings: Settings, state: State, source: str, kind: str, model: 
     if not results:
         raise typer.Exit(3)
     return results[0]
-
-
-def _preview_hint(settings: Settings) -> str:
-    return f"leadsync plan --model {settings.model_path}" if settings.model_path else "leadsync plan --rescore"
 
 
 def _status(summaries: list[RunSummary]) -> str:
@@ -261,8 +236,12 @@ LEGEND = ("  [dim]failed: the CRM rejected the write (retried next run, held aft
 
 @app.callback()
 def _main(log_format: str = typer.Option("text", "--log-format", help="text or json (one object per line)."),
-          verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each run's progress.")) -> None:
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="Log each run's progress."),
+          tenant: str = typer.Option(DEFAULT, "--tenant", envvar="LEADSYNC_TENANT", help=(
+              "The team to work on, as declared in tenants.toml (LEADSYNC_TENANTS names the file); may follow "
+              "any command. `default`: the environment and leadsync.toml."))) -> None:
     """leadsync: one honest lead score for HubSpot and Salesforce."""
+    ctx.select(tenant)
     logs.setup(log_format, verbose)
     BUSY.clear()  # one invocation's locked CRMs (an in-process caller may invoke many)
     STOP.clear()
@@ -280,8 +259,8 @@ def backfill(source: str | None = SOURCE,
              yes: bool = typer.Option(False, "--yes", help=YES_HELP), new_state: bool = NEW_STATE,
              as_json: bool = JSON) -> None:
     """Full pull, score and writeback: one CRM, or every configured CRM as one (persons decided once)."""
-    settings = Settings()
-    state = State(settings.state_url)
+    settings = ctx.settings()
+    state = ctx.state(settings)
     names = _sources(settings, source)
     model = _model(settings)
     for name in names:  # a first backfill scores every contact: today's decay rescore is done (sync/schedule.py)
@@ -317,8 +296,8 @@ def sync(once: bool = typer.Option(False, "--once", help="Run one incremental pa
     if not once and not every:
         raise typer.BadParameter("say --once or --every INTERVAL")
     interval = _interval(every) if every else 0.0
-    settings = Settings()
-    state = State(settings.state_url)
+    settings = ctx.settings()
+    state = ctx.state(settings)
     watch = ModelWatch(settings.model_path, lambda path: load_model(path) if path else default_model())
     STOPPABLE.set()  # Ctrl-C between cycles ends the loop too
     try:
@@ -377,8 +356,8 @@ def plan(source: str | None = SOURCE, as_json: bool = JSON,
                                       "`sync --once --rescore` would.")) -> None:
     """The changes a sync would make, with a preview of who moves and why. Writes nothing to the CRM. Exit
     code as for `sync` (README)."""
-    settings = Settings()
-    state = State(settings.state_url)
+    settings = ctx.settings()
+    state = ctx.state(settings)
     model = load_model(model_path) if model_path else _model(settings)
     plans = run_sources(settings, state, _sources(settings, source), "plan", model,
                         rescore=rescore or model_path is not None)
@@ -479,8 +458,8 @@ def _handoff_json(h: Any) -> dict[str, Any]:
 @app.command()
 def explain(email: str, as_json: bool = JSON) -> None:
     """A person's score, stage and every reason with its points, across every CRM that holds them."""
-    settings = Settings()
-    state = State(settings.state_url)
+    settings = ctx.settings()
+    state = ctx.state(settings)
     model = _model(settings)
     now = scoring_time(datetime.now(timezone.utc))
     found = state.contact_by_email(email)
@@ -583,7 +562,7 @@ def report(since: datetime | None = typer.Option(None, "--since", help="Start of
            html: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML report."),
            as_json: bool = JSON) -> None:
     """The funnel marketing and sales share, from the state store (no CRM calls)."""
-    state = State(Settings().state_url)
+    state = ctx.state()
     try:
         figures = build_report(state, now=datetime.now(timezone.utc), since=since, until=until, weeks=weeks)
     except ValueError as exc:
@@ -603,7 +582,7 @@ def runs(words: list[str] | None = typer.Argument(None, metavar="[show] [RUN_ID]
          limit: int = typer.Option(20, "--limit", min=1, help="Runs to list; with `show`, rows per section."),
          show_all: bool = typer.Option(False, "--all", help="With `show`: every write, task and issue.")) -> None:
     """Recent runs; `runs show RUN_ID` (or `runs RUN_ID`) for one run with its audit trail."""
-    state = State(Settings().state_url)
+    state = ctx.state()
     words = [w for w in (words or []) if w != "show"]
     run_id = words[0] if words else None
     if run_id:
@@ -648,8 +627,8 @@ def undo(run_id: str, as_json: bool = JSON,
     from sync.undo import plan_undo
     from sync.undo import reapply as reapply_run
 
-    settings = Settings()
-    state = State(settings.state_url)
+    settings = ctx.settings()
+    state = ctx.state(settings)
     run = state.run(run_id)
     if run is None:
         err.print(f"[red]No run {run_id!r}[/] — `leadsync runs` lists them.")
@@ -764,8 +743,8 @@ def _print_left(left: list[dict[str, Any]]) -> None:
 def failures(source: str | None = SOURCE, retry: bool = typer.Option(False, "--retry",
              help="Plan the failed records again and run a sync now."), as_json: bool = JSON) -> None:
     """Records the CRM rejected, with its reason; --retry tries them again."""
-    settings = Settings()
-    state = State(settings.state_url)
+    settings = ctx.settings()
+    state = ctx.state(settings)
     result: dict[str, Any] = {"failures": state.failures(source)}
     if retry:
         sources = sorted({f["source"] for f in result["failures"]})
@@ -803,7 +782,7 @@ def alerts_cmd(retry: bool = typer.Option(False, "--retry", help="Queue held and
     from sync import routing_state as rs
     from sync.alerts import release
 
-    state = State(Settings().state_url)
+    state = ctx.state()
     rows = rs.alerts(state, ("queued", "sending", "held", "failed", "unconfirmed", "sent", "skipped"))
     requeued = release(state, [r["key"] for r in rows if r["status"] in ("held", "failed")]) if retry else 0
     shown = [{k: r[k] for k in ("key", "kind", "channel", "target", "status", "attempts", "error", "created_at",
@@ -825,7 +804,7 @@ def init(source: str | None = SOURCE, as_json: bool = JSON,
          write_config: bool = typer.Option(True, "--write-config/--no-write-config",
                                            help="Write a starter leadsync.toml if there is none.")) -> None:
     """Create the CRM fields leadsync writes (idempotent) and a starter leadsync.toml."""
-    settings = Settings()
+    settings = ctx.settings()
     result: dict[str, Any] = {"created": {}, "config": None}
     failed: dict[str, str] = {}
     for name in _sources(settings, source):
@@ -1011,8 +990,8 @@ def sandbox_serve(port: int = typer.Option(0, "--port", help="HubSpot port; Sale
 
 def _calibrate_from_state(history: HistorySettings, since: str) -> HistoryCalibration:
     """Point-in-time calibration of the configured model over every person in the state store."""
-    settings = Settings()
-    state = State(settings.state_url)
+    settings = ctx.settings()
+    state = ctx.state(settings)
     today = datetime.now(timezone.utc).date()
     people = subjects(state, outcomes_from_state(state), settings.person_policy().rules)
     if not people:

@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.table import Table
 
 from mapping.identity import normalise_email
+from sync import cli_context as ctx
 from sync.outcome import emit
 from sync.persons import gather, whole_identity
 from sync.safe_text import crm
-from sync.settings import Settings
 from sync.state import State
 
 identity_app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -31,7 +31,7 @@ def _emit(obj: Any) -> None:
 
 
 def _state() -> State:
-    return State(Settings().state_url)
+    return ctx.state()
 
 
 def _record_keys(state: State, name: str) -> list[str]:

@@ -149,20 +149,24 @@ def _toml_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSe
 
 
 def _describe(exc: ValidationError) -> str:
-    """One line per bad setting, dotted as in TOML; values shown only where they cannot be secrets."""
     config = config_path()
-    origin = f" (environment LEADSYNC_… or {config})" if config else " (environment LEADSYNC_…)"
+    return describe_errors(exc, f"environment LEADSYNC_… or {config}" if config else "environment LEADSYNC_…")
+
+
+def describe_errors(exc: ValidationError, origin: str) -> str:
+    """One line per bad setting, dotted as in TOML; values shown only where they cannot be secrets."""
     lines = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         got = err.get("input")
         shown = f", got {got!r}" if loc and loc[0] in _SHOWN_SECTIONS and not isinstance(got, dict) else ""
         lines.append(f"setting {'.'.join(loc)}: {err['msg']}{shown}")
-    return "invalid settings" + origin + ":\n  " + "\n  ".join(lines)
+    return f"invalid settings ({origin}):\n  " + "\n  ".join(lines)
 
 
-#: `LEADSYNC_*` variables that are not settings: the config file's path, and the tests' re-recording switch.
-NOT_SETTINGS = frozenset({"LEADSYNC_CONFIG", "LEADSYNC_RECORD_LIVE"})
+#: `LEADSYNC_*` variables that are not settings: the config and tenants files' paths, the tenant a command
+#: runs for, and the tests' re-recording switch.
+NOT_SETTINGS = frozenset({"LEADSYNC_CONFIG", "LEADSYNC_TENANTS", "LEADSYNC_TENANT", "LEADSYNC_RECORD_LIVE"})
 
 
 def default_state_url() -> str:
@@ -206,7 +210,7 @@ def unknown_env(environ: Mapping[str, str], model: type[BaseModel]) -> list[str]
     return out
 
 
-def unknown_toml(data: Mapping[str, Any], model: type[BaseModel], path: Path, prefix: tuple[str, ...] = ()
+def unknown_toml(data: Mapping[str, Any], model: type[BaseModel], path: Path | str, prefix: tuple[str, ...] = ()
                  ) -> list[str]:
     """Each key of the config file that sets nothing, by its dotted name."""
     out = []

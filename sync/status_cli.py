@@ -8,13 +8,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sync import cli_context as ctx
 from sync.health import health, human_age
 from sync.interval import IntervalError, parse_interval
 from sync.outcome import emit
 from sync.persons import conflicts
 from sync.safe_text import crm
-from sync.settings import Settings
-from sync.state import State
 
 out = Console()
 JSON = typer.Option(False, "--json", help="Print one machine-readable JSON object.")
@@ -30,8 +29,8 @@ def status(as_json: bool = JSON,
         stale = timedelta(seconds=parse_interval(stale_after, minimum=1))
     except IntervalError as exc:
         raise typer.BadParameter(str(exc), param_hint="--stale-after") from exc
-    settings = Settings()
-    state = State(settings.state_url)
+    settings = ctx.settings()
+    state = ctx.state(settings)
     page = health(state, settings.configured_sources(), datetime.now(timezone.utc), stale, len(conflicts(state)))
     if as_json:
         emit(page)

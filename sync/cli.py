@@ -818,7 +818,7 @@ def init(source: str | None = SOURCE, as_json: bool = JSON,
             connector.close()
     result["errors"] = failed
     cfg = Path("leadsync.toml")
-    if write_config and not cfg.exists():
+    if write_config and ctx.tenant() == DEFAULT and not cfg.exists():  # a tenant lives in tenants.toml
         cfg.write_text(STARTER_CONFIG)
         result["config"] = str(cfg)
     if as_json:

@@ -36,7 +36,7 @@ from sync.db import (
     sqlite_path,
     upsert_sql,
 )
-from sync.state_schema import _META_DDL, _MIGRATIONS, SCHEMA_VERSION  # noqa: F401  (_MIGRATIONS: tests' old versions)
+from sync.state_schema import _META_DDL, _MIGRATIONS, SCHEMA_VERSION
 
 #: What a tenant may be called: it names lock files and advisory-lock keys, so nothing that reaches a path.
 _TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")

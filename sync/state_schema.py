@@ -1,7 +1,6 @@
-"""The state store's schema: every migration, in order, in the SQL both engines share.
+"""The state store's schema, as its migrations: `sync/state.py` applies them, one transaction per version.
 
-`sync/state.py` applies them (one transaction per version). `$name` slots are the dialect's words
-(sync/db.py). A version, once released, is never edited: add one.
+Kept apart from the store's queries so each stays readable; versions 1-8 moved here unchanged.
 """
 
 from __future__ import annotations

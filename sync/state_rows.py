@@ -13,6 +13,8 @@ from dataclasses import fields
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
+
 from mapping.model import Contact, Stage
 from sync.db import Cursor, marks, upsert_sql
 
@@ -102,7 +104,13 @@ def _contact_dict(c: Contact) -> dict[str, Any]:
 
 
 def _dumps(d: dict[str, Any]) -> str:
-    return json.dumps(d, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """Canonical JSON: sorted keys, no spaces, UTF-8 as is. orjson spells it as `json.dumps` did (a tenth of
+    the time; only a float's exponent may differ, e.g. 1.5e-7, which re-scores that one contact once); a value
+    orjson refuses (an integer past 64 bits) takes the standard library's path."""
+    try:
+        return orjson.dumps(d, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return json.dumps(d, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def contact_to_json(c: Contact) -> str:
@@ -129,7 +137,7 @@ _JSON_DEFAULTS: dict[str, Any] = {
 
 
 def contact_from_json(s: str) -> Contact:
-    d = json.loads(s)
+    d = orjson.loads(s)
     for k in ("created_at", "updated_at"):
         d[k] = _dt(d.get(k))
     if d.get("lifecycle_stage"):

@@ -44,7 +44,20 @@ from sync.status_cli import status
 from sync.tenants import DEFAULT
 from sync.undo import undo_run
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, cls=ctx.TenantGroup)
+
+class _App(ctx.TenantGroup):
+    """A bad setting, config or tenants file or scoring model is one clear message and exit code 2, not a
+    traceback (the message names the file and the rule, tenant or setting) — in-process callers too."""
+
+    def invoke(self, click_ctx: Any) -> Any:
+        try:
+            return super().invoke(click_ctx)
+        except (SettingsError, ModelError) as exc:
+            err.print(f"[red]{crm(exc, lines=True)}[/]")
+            raise typer.Exit(outcome.USAGE) from None
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, cls=_App)
 sandbox_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Local HubSpot and Salesforce emulators.")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(identity_app, name="identity")
@@ -818,7 +831,7 @@ def init(source: str | None = SOURCE, as_json: bool = JSON,
             connector.close()
     result["errors"] = failed
     cfg = Path("leadsync.toml")
-    if write_config and not cfg.exists():
+    if write_config and ctx.tenant() == DEFAULT and not cfg.exists():  # a tenant lives in tenants.toml
         cfg.write_text(STARTER_CONFIG)
         result["config"] = str(cfg)
     if as_json:
@@ -1005,13 +1018,8 @@ app.command()(status)
 
 
 def main() -> None:
-    """The `leadsync` command: a bad setting, config file or scoring model is one clear message and exit
-    code 2, not a traceback (the message names the file and the rule or setting)."""
-    try:
-        app()
-    except (SettingsError, ModelError) as exc:
-        err.print(f"[red]{crm(exc, lines=True)}[/]")
-        raise SystemExit(outcome.USAGE) from None
+    """The `leadsync` command."""
+    app()
 
 
 if __name__ == "__main__":

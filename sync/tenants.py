@@ -86,7 +86,7 @@ class _TenantSettings(Settings):
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   *_: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+                                   **_: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
 
 

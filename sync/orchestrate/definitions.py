@@ -29,9 +29,9 @@ def split_names(tenants: TenantsFile) -> tuple[TenantsFile, dict[str, str]]:
     for name in tenants.names:
         key = job_name("sync", name)
         if not _DAGSTER_NAME.match(key):
-            unnamed[name] = tenants.errors.get(name) or f"tenant {name!r}: not usable as a Dagster job name"
+            unnamed[name] = tenants.errors.get(name) or "the name cannot name a Dagster job"
         elif key in seen:
-            unnamed[name] = f"tenant {name!r}: its Dagster job name {key} is also {seen[key]!r}'s: rename one"
+            unnamed[name] = f"its Dagster job name {key} is also tenant {seen[key]!r}'s: rename one of them"
         else:
             seen[key] = name
     kept = replace(tenants, tenants={n: t for n, t in tenants.tenants.items() if n not in unnamed},

@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/leadsync demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -167,7 +167,7 @@ def fleet_job(tenants: TenantsFile, retry: dg.RetryPolicy, max_concurrent: int) 
     ops = [tenant_op(tenants, name, "backfill", retry, tag_run=False) for name in tenants.names]
 
     @dg.job(name="backfill_all_tenants", tags={TENANT_TAG: FLEET, KIND_TAG: "backfill"},
-            executor_def=dg.multiprocess_executor.configured({"max_concurrent": max_concurrent}),
+            executor_def=dg.multiprocess_executor, config={"execution": {"config": {"max_concurrent": max_concurrent}}},
             description=fleet_job.__doc__)
     def _job() -> None:
         for op in ops:

@@ -50,8 +50,8 @@ def person_steps(state_url: str, limit: int = 20_000) -> dict:
 
     state = State(state_url)
     model = default_model()
-    keys = [f"{s}:{i}" for s, i in state.db.execute("SELECT source, id FROM contacts ORDER BY source, id LIMIT ?",
-                                                     (limit,))]
+    keys = [f"{s}:{i}" for s, i in state.db.execute(
+        "SELECT source, id FROM contacts WHERE tenant=? ORDER BY source, id LIMIT ?", (state.tenant, limit))]
     t = {"fetch": 0.0, "gather_identity": 0.0, "profile_pool": 0.0, "score": 0.0}
     persons = 0
     now = None

@@ -104,8 +104,8 @@ class Alerts:
         rep = self.policy.rep_by_id(t["source"], t["owner_id"]) if t["owner_id"] else None
         key = f"{t['source']}:{t['contact_id']}"
         keys = [key]
-        row = self.state.db.execute("SELECT origin FROM handoffs WHERE target=? AND crm_id=?",
-                                    (t["source"], t["contact_id"])).fetchone()
+        row = self.state.db.execute("SELECT origin FROM handoffs WHERE tenant=? AND target=? AND crm_id=?",
+                                    (self.state.tenant, t["source"], t["contact_id"])).fetchone()
         if row:
             keys.append(row[0])
         rows = rs.assignment_rows(self.state, keys)
@@ -238,6 +238,6 @@ def release(state: State, keys: list[str]) -> int:
     """A person re-queues held / failed alerts (`leadsync alerts --retry`)."""
     with state.tx():
         for key in keys:
-            state.db.execute("UPDATE alerts SET status='queued', attempts=0 WHERE key=? AND status IN "
-                             "('held', 'failed')", (key,))
+            state.db.execute("UPDATE alerts SET status='queued', attempts=0 WHERE tenant=? AND key=? AND status IN "
+                             "('held', 'failed')", (state.tenant, key))
     return len(keys)

@@ -43,9 +43,11 @@ def demo_routing(today: date) -> tuple[RoutingSettings, AlertSettings]:
 def routing_story(state: State, out: Console) -> dict[str, Any]:
     """Print the routing part of the demo; returns its figures (also for `--json`)."""
     rules = dict(state.db.execute(
-        "SELECT rule, count(DISTINCT person) FROM route_assignments GROUP BY rule ORDER BY rule").fetchall())
+        "SELECT rule, count(DISTINCT person) FROM route_assignments WHERE tenant=? GROUP BY rule ORDER BY rule",
+        (state.tenant,)).fetchall())
     teams: dict[str, dict[str, int]] = {}
-    for team, rep, n in state.db.execute("SELECT team, rep, assigned FROM route_counters ORDER BY team, rep"):
+    for team, rep, n in state.db.execute("SELECT team, rep, assigned FROM route_counters WHERE tenant=? "
+                                         "ORDER BY team, rep", (state.tenant,)):
         teams.setdefault(team, {})[rep] = int(n)
     figures: dict[str, Any] = {"persons_by_rule": rules, "round_robin": teams, "example": None}
     out.rule("Owner routing and alerts")
@@ -73,11 +75,12 @@ def _example(state: State) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """A created hand-off task routed by a territory rule (else any routed one), with its assignment."""
     best = None
     rows_ = state.db.execute("SELECT key, source, contact_id, crm_id, payload FROM task_ledger "
-                             "WHERE status='created' ORDER BY key").fetchall()
+                             "WHERE tenant=? AND status='created' ORDER BY key", (state.tenant,)).fetchall()
     for key, source, contact_id, crm_id, payload in rows_:
         t = {"key": key, "source": source, "contact_id": contact_id, "crm_id": crm_id, "payload": json.loads(payload)}
         keys = [f"{t['source']}:{t['contact_id']}"]
-        origin = state.db.execute("SELECT origin FROM handoffs WHERE crm_id=?", (t["contact_id"],)).fetchone()
+        origin = state.db.execute("SELECT origin FROM handoffs WHERE tenant=? AND crm_id=?",
+                                  (state.tenant, t["contact_id"])).fetchone()
         if origin:
             keys.append(origin[0])
         rows = rs.assignment_rows(state, keys)

@@ -119,8 +119,9 @@ class Router:
                         team[a.rep] = team.get(a.rep, 0) + 1
                     was = a.reasons[0].removeprefix("re-routed from ").removesuffix(" after the SLA")
                     payload = {**t["payload"], "owner_id": a.owner_id, "_rerouted_from": was}
-                    self.state.db.execute("UPDATE task_ledger SET owner_id=?, payload=? WHERE key=?",
-                                          (a.owner_id, json.dumps(payload), t["key"]))
+                    self.state.db.execute(
+                        "UPDATE task_ledger SET owner_id=?, payload=? WHERE tenant=? AND key=?",
+                        (a.owner_id, json.dumps(payload), self.state.tenant, t["key"]))
                     self.state.audit(self.run_id, source, "task", t["crm_id"], {"owner_id": (t["owner_id"], a.owner_id)})
                     moved += 1
         return moved

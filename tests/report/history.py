@@ -108,27 +108,28 @@ def build_state(path: Path) -> State:
         for source, rows in (("hubspot", HUBSPOT), ("salesforce", SALESFORCE)):
             state.upsert_contacts([_contact(source, r) for r in rows], "run-1")
             state.save_scores([s for r in rows if (s := _score_row(source, r))])
-        state.db.executemany("INSERT INTO stage_history VALUES (?,?,?,?,?,?)",
-                             [(s, c, a, b, t(at).isoformat(), "run-1") for s, c, a, b, at in HISTORY])
+        state.db.executemany("INSERT INTO stage_history VALUES (?,?,?,?,?,?,?)",
+                             [(state.tenant, s, c, a, b, t(at).isoformat(), "run-1") for s, c, a, b, at in HISTORY])
         for key, source, cid, owner, confirmed, completed in TASKS:
             state.task_intent(key, source, cid, "sql", "run-1", {"owner_id": owner} if owner else {})
             state.task_confirm(key, f"crm-{key}")
-            state.db.execute("UPDATE task_ledger SET created_at=?, confirmed_at=? WHERE key=?",
+            state.db.execute("UPDATE task_ledger SET created_at=?, confirmed_at=? WHERE tenant='default' AND key=?",
                              (t(confirmed).isoformat(), t(confirmed).isoformat(), key))
             if completed:
                 state.task_completed(key, t(completed))
-        state.db.execute("UPDATE task_ledger SET status='undone' WHERE key='t7'")
+        state.db.execute("UPDATE task_ledger SET status='undone' WHERE tenant='default' AND key='t7'")
         # planned but never confirmed by the CRM: counted apart
         state.task_intent("t5", "salesforce", "s1", "sql", "run-1", {"owner_id": "o3"})
-        state.db.execute("UPDATE task_ledger SET created_at=? WHERE key='t5'", (t("2026-03-17 08:00").isoformat(),))
+        state.db.execute("UPDATE task_ledger SET created_at=? WHERE tenant='default' AND key='t5'",
+                         (t("2026-03-17 08:00").isoformat(),))
         state.record_failure("hubspot", "hubspot:contacts:h2", "h2", "set_fields", "VALIDATION_ERROR",
                              "Property values were not valid", ["leadsync_stage"], "run-1", max_attempts=1)
         state.record_failure("salesforce", "t5", "s1", "create_task", "FIELD_CUSTOM_VALIDATION_EXCEPTION",
                              "Owner inactive", [], "run-1", max_attempts=5)
-        state.db.executemany("INSERT INTO issues VALUES (?,?,?,?,?,?)", [
+        state.db.executemany("INSERT INTO issues VALUES (?,?,?,?,?,?,?)", [(state.tenant, *row) for row in [
             ("run-1", "hubspot", "h5", "email", "missing email", t("2026-03-10 08:00").isoformat()),
             ("run-2", "hubspot", "h5", "email", "missing email", t("2026-03-12 08:00").isoformat()),  # same issue
             ("run-1", "salesforce", "s2", "country", "unknown country 'Fr.'", t("2026-03-05 08:00").isoformat()),
             ("run-0", "hubspot", "h6", "email", "bad email", t("2026-01-02 08:00").isoformat()),  # before window
-        ])
+        ]])
     return state

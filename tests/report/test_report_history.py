@@ -60,7 +60,8 @@ def state(tmp_path_factory):
         s.add_stage_entries([StageEntry(src, cid, st, t(at), o) for src, cid, st, at, o in ENTRIES], "run-1")
         s.add_stage_entries([StageEntry(src, cid, st, t(at), o) for src, cid, st, at, o in ENTRIES], "run-2")  # again
         s.add_stage_change("hubspot", "h2", "lead", "mql", "run-1")
-        s.db.execute("UPDATE stage_history SET at=? WHERE contact_id='h2'", (t("2026-03-10 09:00").isoformat(),))
+        s.db.execute("UPDATE stage_history SET at=? WHERE tenant='default' AND contact_id='h2'",
+                     (t("2026-03-10 09:00").isoformat(),))
         s.upsert_opportunities([Opportunity("salesforce", i, c, t(a), t(b), closed, won, None, 1000.0, "005A")
                                 for i, c, a, b, closed, won in DEALS], "run-1")
         s.save_owners("hubspot", [("o1", "Maya Reed", "maya.reed@example-saas.com", True)])

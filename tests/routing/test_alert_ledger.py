@@ -175,7 +175,7 @@ def test_sla_escalation_once_to_the_manager_and_the_team_channel(state, slack):
     open_key = add_task(state, 1)
     done_key = add_task(state, 2)
     with state.tx():
-        state.db.execute("UPDATE task_ledger SET confirmed_at=?", (MONDAY.isoformat(),))
+        state.db.execute("UPDATE task_ledger SET confirmed_at=? WHERE tenant='default'", (MONDAY.isoformat(),))
         state.task_completed(done_key, MONDAY + timedelta(hours=2))
     hooks = routing(slack, escalation=slack.url("/esc"))
     a = Alerts(state, hooks, settings(sla_business_hours=24))
@@ -184,11 +184,12 @@ def test_sla_escalation_once_to_the_manager_and_the_team_channel(state, slack):
     # Friday 09:00 → Monday 01:00 is 16 business hours (the weekend does not count)
     friday = Alerts(state, hooks, settings(sla_business_hours=20))
     with state.tx():
-        state.db.execute("UPDATE task_ledger SET confirmed_at=? WHERE key=?",
+        state.db.execute("UPDATE task_ledger SET confirmed_at=? WHERE tenant='default' AND key=?",
                          ((MONDAY + timedelta(days=4)).isoformat(), open_key))
     assert friday.run(MONDAY + timedelta(days=7) - timedelta(hours=8), "r2") == {}
     with state.tx():
-        state.db.execute("UPDATE task_ledger SET confirmed_at=? WHERE key=?", (MONDAY.isoformat(), open_key))
+        state.db.execute("UPDATE task_ledger SET confirmed_at=? WHERE tenant='default' AND key=?",
+                         (MONDAY.isoformat(), open_key))
     counts = a.run(MONDAY + timedelta(days=2), "r3")  # 48 business hours open
     assert counts == {"salesforce": {"sent": 2}}
     esc = [d for d in slack.delivered if d["body"]["text"].startswith("*SLA passed")]

@@ -29,7 +29,7 @@ def test_demo_shows_territory_routing_and_the_alert(tmp_path, monkeypatch):
     text = example["slack"]["text"]
     assert text.startswith("*Follow up:") and f"round robin picked {example['rep']}" in text
     st = State(f"sqlite:///{tmp_path}/state.db")
-    rows = st.db.execute("SELECT DISTINCT record_key, rule FROM route_assignments").fetchall()
+    rows = st.db.execute("SELECT DISTINCT record_key, rule FROM route_assignments WHERE tenant='default'").fetchall()
     records = st.records([k for k, _ in rows])
     checked = 0
     for key, rule in rows:

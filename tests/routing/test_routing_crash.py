@@ -39,9 +39,11 @@ def test_killed_runs_keep_every_assignment_and_alert_at_most_once(tmp_path, slac
             if not kill_after(env, ("sync", "--once"), apps, calls):
                 continue
             st = State(state_url)
-            for person, rep in st.db.execute("SELECT DISTINCT person, rep FROM route_assignments"):
+            for person, rep in st.db.execute(
+                    "SELECT DISTINCT person, rep FROM route_assignments WHERE tenant='default'"):
                 assert seen.setdefault(person, rep) == rep, f"{person} moved from {seen[person]} to {rep}"
-            created = st.db.execute("SELECT count(*) FROM task_ledger WHERE status='created'").fetchone()[0]
+            created = st.db.execute(
+                "SELECT count(*) FROM task_ledger WHERE tenant='default' AND status='created'").fetchone()[0]
             mid_routing += bool(seen) and created < len(seen)
             st.close()
         assert mid_routing >= 2, f"too few kills landed between routing and the tasks: {mid_routing}"
@@ -49,20 +51,21 @@ def test_killed_runs_keep_every_assignment_and_alert_at_most_once(tmp_path, slac
         run_to_completion(env, "hubspot")
 
         st = State(state_url)
-        final = dict(st.db.execute("SELECT DISTINCT person, rep FROM route_assignments").fetchall())
+        final = dict(st.db.execute(
+            "SELECT DISTINCT person, rep FROM route_assignments WHERE tenant='default'").fetchall())
         assert all(final[p] == rep for p, rep in seen.items() if p in final)
         tasks = [t for t in sb.salesforce.records("Task") if t.get("LeadSync_Key__c")]
         assert tasks
         # every task is owned by the rep persisted for its person, and counted once in round robin
         per_rep = Counter(REP_OF[t["OwnerId"]] for t in tasks)
-        counters = dict(st.db.execute("SELECT rep, assigned FROM route_counters").fetchall())
+        counters = dict(st.db.execute("SELECT rep, assigned FROM route_counters WHERE tenant='default'").fetchall())
         assert counters == dict(per_rep), (counters, per_rep)
         n = len(tasks)
         assert abs(per_rep["maya"] - n * 2 / 3) <= 1 and abs(per_rep["jonas"] - n / 3) <= 1, per_rep
         # no alert twice; each created task alerted once unless its send was cut by a kill (unconfirmed)
         subjects = Counter(t.split("\n")[0].strip("*") for t in slack.texts())
         assert max(subjects.values()) == 1
-        statuses = Counter(r[0] for r in st.db.execute("SELECT status FROM alerts"))
+        statuses = Counter(r[0] for r in st.db.execute("SELECT status FROM alerts WHERE tenant='default'"))
         assert statuses["sent"] + statuses["unconfirmed"] == n and statuses["sent"] == len(slack.delivered)
         st.close()
     finally:

@@ -55,7 +55,8 @@ def test_round_robin_by_weight_skips_inactive_and_away_and_alerts_once(sandbox_e
     n = len(tasks)
     assert abs(owners["maya"] - n * 2 / 3) <= 1 and abs(owners["jonas"] - n / 3) <= 1, owners
     st = State(f"sqlite:///{tmp_path}/state.db")
-    counts = dict(st.db.execute("SELECT rep, assigned FROM route_counters WHERE team='inbound'").fetchall())
+    counts = dict(st.db.execute(
+        "SELECT rep, assigned FROM route_counters WHERE tenant='default' AND team='inbound'").fetchall())
     assert counts == {"maya": owners["maya"], "jonas": owners["jonas"]}
     for t in tasks:
         assert "Routed: skipped pat is inactive in hubspot" in t["Description"]
@@ -67,7 +68,8 @@ def test_round_robin_by_weight_skips_inactive_and_away_and_alerts_once(sandbox_e
     assert created and all(r["OwnerId"] == next(t["OwnerId"] for t in tasks if t["WhoId"] == r["Id"])
                            for r in created)
     # … and an existing record's owner changes only from a queue or nobody: never over a person's choice
-    owner_writes = st.db.execute("SELECT record_id, before, after FROM audit WHERE field='OwnerId'").fetchall()
+    owner_writes = st.db.execute(
+        "SELECT record_id, before, after FROM audit WHERE tenant='default' AND field='OwnerId'").fetchall()
     assert all(before in (None, "", SF_QUEUE_ID) for _, before, _ in owner_writes), owner_writes
     manual = [t for t in tasks if t["WhoId"] in leads and not leads[t["WhoId"]].get("LeadSync_Person_Key__c")
               and leads[t["WhoId"]]["OwnerId"] != t["OwnerId"]]
@@ -85,7 +87,7 @@ def test_round_robin_by_weight_skips_inactive_and_away_and_alerts_once(sandbox_e
     again = cli("sync", "--once")
     assert all(r["tasks_created"] == 0 and r["alerts"] == {} for r in again["runs"]), again
     assert len(slack.received) == n and len(smtp.messages) == owners["maya"]
-    assert dict(st.db.execute("SELECT rep, assigned FROM route_counters").fetchall()) == counts
+    assert dict(st.db.execute("SELECT rep, assigned FROM route_counters WHERE tenant='default'").fetchall()) == counts
 
     # explain shows the routing of a person who was routed
     email = created[0]["Email"]
@@ -104,14 +106,14 @@ def test_existing_active_owners_are_kept_and_owner_writes_can_be_off(sandbox_env
     cli("backfill")
     st = State(f"sqlite:///{tmp_path}/state.db")
     rules = Counter(r[0] for r in st.db.execute(
-        "SELECT rule FROM route_assignments GROUP BY person, rule").fetchall())
+        "SELECT rule FROM route_assignments WHERE tenant='default' GROUP BY person, rule").fetchall())
     assert rules["existing-owner"] > 0, rules
     tasks = leadsync_tasks(sb)
     for t in tasks:
         if "kept the existing owner" in t["Description"]:
             assert REP_OF.get(t["OwnerId"]) not in ("pat", "leo")  # kept only when active and not away
     # nobody's owner was written: not on existing records, not on created Leads (no OwnerId sent)
-    assert st.db.execute("SELECT count(*) FROM audit WHERE field='OwnerId'").fetchone()[0] == 0
+    assert st.db.execute("SELECT count(*) FROM audit WHERE tenant='default' AND field='OwnerId'").fetchone()[0] == 0
     running_user = OWNERS[0].salesforce_id
     assert all(r["OwnerId"] == running_user for r in sb.salesforce.records("Lead") if r.get("LeadSync_Person_Key__c"))
 
@@ -120,8 +122,8 @@ def test_plan_routes_without_persisting(sandbox_env, tmp_path, slack):
     (tmp_path / "leadsync.toml").write_text(routing_toml(slack.url("/team")))
     plan = cli("plan")
     st = State(f"sqlite:///{tmp_path}/state.db")
-    assert st.db.execute("SELECT count(*) FROM route_assignments").fetchone()[0] == 0
-    assert st.db.execute("SELECT count(*) FROM route_counters").fetchone()[0] == 0
+    assert st.db.execute("SELECT count(*) FROM route_assignments WHERE tenant='default'").fetchone()[0] == 0
+    assert st.db.execute("SELECT count(*) FROM route_counters WHERE tenant='default'").fetchone()[0] == 0
     assert slack.received == []
     handoffs = plan.get("handoffs") or []
     assert handoffs and all("Routed:" in h["task"]["body"] for h in handoffs if h.get("task"))
@@ -176,7 +178,8 @@ def test_sla_reroute_moves_the_task_to_another_rep_once(sandbox_env, tmp_path, s
     # each to another available member of the team (a week on, leo is back; pat is still inactive)
     assert all(REP_OF[after[i]] != REP_OF[o] and REP_OF[after[i]] in ("maya", "jonas", "leo")
                for i, o in before.items())
-    ledger = dict(st.db.execute("SELECT crm_id, owner_id FROM task_ledger WHERE status='created'").fetchall())
+    ledger = dict(st.db.execute(
+        "SELECT crm_id, owner_id FROM task_ledger WHERE tenant='default' AND status='created'").fetchall())
     assert ledger == after
     Alerts(st, settings.routing, settings.alerts).run(later, "sla-run")
     esc = [d["body"]["text"] for d in slack.delivered if d["path"] == "/esc"]

@@ -60,7 +60,7 @@ def test_tasks_say_why_and_are_never_duplicated(sandbox_env):
     assert "requested a demo" in bodies or "/pricing" in bodies
     # A second full backfill re-plans everything from scratch: still no second task for anyone.
     state = State(Settings().state_url)
-    state.db.execute("DELETE FROM contacts")
+    state.db.execute("DELETE FROM contacts WHERE tenant='default'")
     state.close()
     cli("backfill", "--source", "hubspot")
     assert len(sandbox_env.hubspot.tasks()) == len(tasks)
@@ -86,7 +86,7 @@ def test_explain_gives_points_and_reasons(sandbox_env):
     cli("backfill", "--source", "hubspot")
     state = State(Settings().state_url)
     email = state.db.execute(
-        "SELECT json_extract(detail, '$.contact.email') FROM scores WHERE stage='sql' "
+        "SELECT json_extract(detail, '$.contact.email') FROM scores WHERE tenant='default' AND stage='sql' "
         "AND json_extract(detail, '$.contact.email') IS NOT NULL LIMIT 1"
     ).fetchone()[0]
     state.close()
@@ -130,7 +130,8 @@ def test_closed_tasks_are_read_back_for_the_report(sandbox_env):
     assert r.status_code == 200, r.text
     cli("sync", "--once", "--source", "hubspot")
     state = State(Settings().state_url)
-    done = state.db.execute("SELECT crm_id FROM task_ledger WHERE completed_at IS NOT NULL").fetchall()
+    done = state.db.execute(
+        "SELECT crm_id FROM task_ledger WHERE tenant='default' AND completed_at IS NOT NULL").fetchall()
     assert done == [(task["id"],)]
     report = cli("report")
     assert report["handoff"]["total"]["completed"] == 1

@@ -46,7 +46,8 @@ def _running(db: Path) -> bool:
         return False
     try:
         with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
-            return conn.execute("SELECT count(*) FROM runs WHERE status='running'").fetchone()[0] > 0
+            query = "SELECT count(*) FROM runs WHERE tenant='default' AND status='running'"
+            return conn.execute(query).fetchone()[0] > 0
     except sqlite3.OperationalError:
         return False
 
@@ -149,7 +150,8 @@ def test_ctrl_c_ends_a_run_as_stopped_and_the_next_run_resumes(sandbox, tmp_path
     body = json.loads(out)
     assert body["status"] == "stopped" and body["run_status"] == "stopped"
     with contextlib.closing(sqlite3.connect(tmp_path / "state.db")) as conn:
-        assert conn.execute("SELECT status, finished_at IS NOT NULL FROM runs").fetchall() == [("stopped", 1)]
+        runs = conn.execute("SELECT status, finished_at IS NOT NULL FROM runs WHERE tenant='default'").fetchall()
+        assert runs == [("stopped", 1)]
     sandbox.hubspot.app.faults.clear()
     again = subprocess.run([sys.executable, "-m", "sync.cli", "backfill", "--resume", "--source", "hubspot",
                             "--json"], env=_env(sandbox, tmp_path), capture_output=True, text=True, timeout=120)
@@ -194,7 +196,7 @@ def test_the_next_run_marks_a_killed_run_killed(sandbox, tmp_path):
                               "--json"], env=_env(sandbox, tmp_path), capture_output=True, text=True, timeout=120)
     assert resumed.returncode == OK, resumed.stderr[-2000:]
     with contextlib.closing(sqlite3.connect(tmp_path / "state.db")) as conn:
-        rows = conn.execute("SELECT status FROM runs ORDER BY started_at").fetchall()
+        rows = conn.execute("SELECT status FROM runs WHERE tenant='default' ORDER BY started_at").fetchall()
     assert rows == [("killed",), ("ok",)]
 
 
@@ -208,7 +210,7 @@ def test_ctrl_c_between_cycles_ends_a_sync_loop_cleanly(sandbox, tmp_path):
         with contextlib.suppress(sqlite3.OperationalError):
             if db.exists():
                 with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
-                    if conn.execute("SELECT count(*) FROM runs WHERE status='ok'").fetchone()[0]:
+                    if conn.execute("SELECT count(*) FROM runs WHERE tenant='default' AND status='ok'").fetchone()[0]:
                         break
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
@@ -216,7 +218,7 @@ def test_ctrl_c_between_cycles_ends_a_sync_loop_cleanly(sandbox, tmp_path):
     assert proc.returncode == OK, (proc.returncode, err[-2000:])
     assert "Traceback" not in err and json.loads(out)["status"] == "ok"
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        assert {r[0] for r in conn.execute("SELECT status FROM runs")} <= {"ok", "stopped"}
+        assert {r[0] for r in conn.execute("SELECT status FROM runs WHERE tenant='default'")} <= {"ok", "stopped"}
 
 
 # --------------------------------------------------------------------------- leadsync status

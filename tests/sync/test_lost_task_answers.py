@@ -33,7 +33,8 @@ def keys_in_crm(sb) -> Counter:
 
 
 def ledger(state: State) -> dict[str, tuple[str, str | None]]:
-    return {k: (s, c) for k, s, c in state.db.execute("SELECT key, status, crm_id FROM task_ledger")}
+    return {k: (s, c) for k, s, c in state.db.execute(
+        "SELECT key, status, crm_id FROM task_ledger WHERE tenant='default'")}
 
 
 def wait_for(cond, what: str, limit_s: float = 30.0) -> None:

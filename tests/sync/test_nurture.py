@@ -68,12 +68,12 @@ def test_mqls_join_sqls_do_not_and_a_rerun_makes_no_nurture_call(sandbox_env, mo
         assert props.get("hs_email_optout") != "true" and props.get("hs_lead_status") != "UNQUALIFIED"
     state = State(Settings().state_url)
     mqls = [cid for cid, stage in state.db.execute(
-        "SELECT contact_id, crm_stage FROM scores WHERE source='hubspot'") if stage == "mql"]
+        "SELECT contact_id, crm_stage FROM scores WHERE tenant='default' AND source='hubspot'") if stage == "mql"]
     contacts = state.contacts("hubspot", mqls)
     wanted = {cid for cid, c in contacts.items() if not (c.do_not_contact or c.archived or c.read_only)}
     assert wanted - set(members) == set(), "an MQL was not enrolled"
-    sqls = [cid for cid, stage in state.db.execute("SELECT contact_id, crm_stage FROM scores WHERE source='hubspot'")
-            if stage == "sql"]
+    sqls = [cid for cid, stage in state.db.execute(
+        "SELECT contact_id, crm_stage FROM scores WHERE tenant='default' AND source='hubspot'") if stage == "sql"]
     assert sqls and not set(sqls) & set(members)
     on_campaign = campaign_members(sf, campaign)
     assert len(on_campaign) == runs["salesforce"]["nurture_added"] > 0
@@ -81,7 +81,8 @@ def test_mqls_join_sqls_do_not_and_a_rerun_makes_no_nurture_call(sandbox_env, mo
         obj = "Contact" if rid.startswith("003") else "Lead"
         rec = sf.__getattr__(obj).get(rid)
         assert rec["LeadSync_Stage__c"] == "MQL" and not rec["HasOptedOutOfEmail"] and member["Status"] == "Sent"
-    believed = state.db.execute("SELECT source, count(*) FROM nurture_members GROUP BY source").fetchall()
+    believed = state.db.execute(
+        "SELECT source, count(*) FROM nurture_members WHERE tenant='default' GROUP BY source").fetchall()
     assert dict(believed) == {"hubspot": len(members), "salesforce": len(on_campaign)}
     # The audit trail names every enrolment.
     trail = cli("runs", "show", runs["hubspot"]["run_id"])["audit"]
@@ -262,7 +263,7 @@ def test_changes_wait_for_a_full_batch_and_a_run_that_dies_before_writing_them_l
     assert sb.hubspot.list_members(list_id) == []
     state = State(Settings().state_url)
     mqls = [cid for cid, stage in state.db.execute(
-        "SELECT contact_id, crm_stage FROM scores WHERE source='hubspot'") if stage == "mql"]
+        "SELECT contact_id, crm_stage FROM scores WHERE tenant='default' AND source='hubspot'") if stage == "mql"]
     wanted = [cid for cid, c in state.contacts("hubspot", mqls).items() if not c.do_not_contact]
     assert wanted and set(wanted) <= set(state.dirty("hubspot"))  # the unwritten enrolments kept their records
     again = {r["source"]: r for r in cli("sync", "--once")["runs"]}

@@ -43,7 +43,7 @@ def _ok_runs(db) -> int:
         return 0
     try:
         with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
-            return conn.execute("SELECT count(*) FROM runs WHERE status='ok'").fetchone()[0]
+            return conn.execute("SELECT count(*) FROM runs WHERE tenant='default' AND status='ok'").fetchone()[0]
     except sqlite3.OperationalError:  # no file or table yet, or the WAL switch under way
         return 0
 
@@ -59,7 +59,7 @@ def test_sigterm_finishes_cleanly_and_the_next_run_continues(sandbox, tmp_path):
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
-    statuses = [r[0] for r in sqlite3.connect(db).execute("SELECT status FROM runs")]
+    statuses = [r[0] for r in sqlite3.connect(db).execute("SELECT status FROM runs WHERE tenant='default'")]
     # Between runs it just exits; mid-run the run ends "stopped". Never left "running".
     assert statuses and set(statuses) <= {"ok", "stopped"}
     after = subprocess.run([sys.executable, "-m", "sync.cli", "sync", "--once", "--source", "hubspot", "--json"],

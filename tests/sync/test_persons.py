@@ -88,8 +88,9 @@ def test_one_backfill_links_persons_hands_off_once_and_settles(sandbox_env):
     # Every person in both CRMs carries one score on both records.
     state = State(Settings().state_url)
     pairs = state.db.execute(
-        "SELECT h.total, s.total FROM scores h JOIN scores s ON s.source='salesforce' AND h.source='hubspot' AND "
-        "json_extract(h.detail, '$.person.key') = json_extract(s.detail, '$.person.key')").fetchall()
+        "SELECT h.total, s.total FROM scores h JOIN scores s ON s.tenant=h.tenant AND s.source='salesforce' AND "
+        "h.source='hubspot' AND json_extract(h.detail, '$.person.key') = json_extract(s.detail, '$.person.key') "
+        "WHERE h.tenant='default'").fetchall()
     state.close()
     assert pairs and all(a == b for a, b in pairs)
     report = cli("report")  # each human once: fewer persons than records, and fewer new SQLs
@@ -154,8 +155,9 @@ def _linked_pair(sb: Sandbox) -> tuple[str, str, str]:
     """A HubSpot contact and the Salesforce Lead leadsync linked it to: (hubspot id, lead id, email)."""
     state = State(Settings().state_url)
     rows = state.db.execute(
-        "SELECT h.id, s.id, h.email FROM contacts h JOIN contacts s ON s.email = h.email AND s.source='salesforce' "
-        "AND s.object_type='Lead' WHERE h.source='hubspot' AND coalesce(json_extract(s.data, '$.read_only'), 0) = 0 "
+        "SELECT h.id, s.id, h.email FROM contacts h JOIN contacts s ON s.tenant = h.tenant AND s.email = h.email "
+        "AND s.source='salesforce' AND s.object_type='Lead' WHERE h.tenant='default' AND h.source='hubspot' "
+        "AND coalesce(json_extract(s.data, '$.read_only'), 0) = 0 "
         "AND json_extract(s.data, '$.lead_status') NOT LIKE 'Closed%' ORDER BY h.id").fetchall()
     state.close()
     for hid, lid, email in rows:

@@ -69,7 +69,7 @@ def test_an_undone_backfill_stays_undone_through_later_syncs(sandbox_env):
     snap = state.contacts("hubspot", sb.hubspot.contact_ids())
     assert {cid: tuple(_blank(c.managed.get(f)) for f in MANAGED_FIELDS) for cid, c in snap.items()} == untouched
     assert state.dirty("hubspot") == []
-    assert {s for (s,) in state.db.execute("SELECT status FROM task_ledger")} == {"undone"}
+    assert {s for (s,) in state.db.execute("SELECT status FROM task_ledger WHERE tenant='default'")} == {"undone"}
 
     # a person changes one contact's inputs: that contact alone is decided afresh (its hand-off key stays used)
     cid = next(iter(written_ids(state, first["run_id"])))
@@ -110,13 +110,14 @@ def test_undo_plan_writes_nothing_and_undo_asks_first(sandbox_env):
 def local_state(db_path) -> tuple:
     """What leadsync's own state says after an undo: snapshots' managed values, holds, ledger, dirty set."""
     db = sqlite3.connect(db_path)
-    managed = {cid: json.loads(data)["managed"] for cid, data in db.execute("SELECT id, data FROM contacts")}
+    managed = {cid: json.loads(data)["managed"]
+               for cid, data in db.execute("SELECT id, data FROM contacts WHERE tenant='default'")}
     holds = {}
-    for cid, detail, crm_stage in db.execute("SELECT contact_id, detail, crm_stage FROM scores"):
+    for cid, detail, crm_stage in db.execute("SELECT contact_id, detail, crm_stage FROM scores WHERE tenant='default'"):
         hold = json.loads(detail).get("undo_hold")
         holds[cid] = (crm_stage, hold and {k: v for k, v in hold.items() if k not in ("undo", "run")})  # ids differ per setup
-    ledger = sorted(db.execute("SELECT key, status, crm_id IS NOT NULL FROM task_ledger"))
-    dirty = sorted(db.execute("SELECT contact_id FROM dirty"))
+    ledger = sorted(db.execute("SELECT key, status, crm_id IS NOT NULL FROM task_ledger WHERE tenant='default'"))
+    dirty = sorted(db.execute("SELECT contact_id FROM dirty WHERE tenant='default'"))
     return managed, holds, ledger, dirty
 
 

@@ -1,0 +1,244 @@
+"""The state store's schema, as its migrations: `sync/state.py` applies them, one transaction per version.
+
+Kept apart from the store's queries so each stays readable; versions 1-8 moved here unchanged.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 9
+
+# Each migration is a list of statements in the SQL both engines share; `$name` slots are
+# the dialect's words (sync/db.py). A version, once released, is never edited: add one.
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE contacts (
+        source TEXT NOT NULL, id TEXT NOT NULL, object_type TEXT NOT NULL, email TEXT,
+        data TEXT NOT NULL, hash TEXT NOT NULL, updated_at TEXT, seen_run TEXT,
+        PRIMARY KEY (source, id))""",
+        "CREATE INDEX contacts_email ON contacts (source, email)",
+        """CREATE TABLE engagements (
+        source TEXT NOT NULL, id TEXT NOT NULL, contact_id TEXT NOT NULL, contact_email TEXT,
+        kind TEXT NOT NULL, occurred_at TEXT NOT NULL, detail TEXT NOT NULL, campaign TEXT NOT NULL,
+        PRIMARY KEY (source, id))""",
+        "CREATE INDEX engagements_contact ON engagements (source, contact_id)",
+        "CREATE TABLE dirty (source TEXT NOT NULL, contact_id TEXT NOT NULL, PRIMARY KEY (source, contact_id))",
+        """CREATE TABLE watermarks (source TEXT NOT NULL, stream TEXT NOT NULL, value TEXT NOT NULL,
+        updated_at TEXT NOT NULL, PRIMARY KEY (source, stream))""",
+        """CREATE TABLE scores (
+        source TEXT NOT NULL, contact_id TEXT NOT NULL, fit INTEGER, engagement INTEGER, total INTEGER,
+        stage TEXT, crm_stage TEXT, detail TEXT NOT NULL, scored_at TEXT NOT NULL,
+        PRIMARY KEY (source, contact_id))""",
+        """CREATE TABLE stage_history (
+        source TEXT NOT NULL, contact_id TEXT NOT NULL, from_stage TEXT, to_stage TEXT NOT NULL,
+        at TEXT NOT NULL, run_id TEXT NOT NULL)""",
+        """CREATE TABLE runs (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, source TEXT NOT NULL, status TEXT NOT NULL,
+        started_at TEXT NOT NULL, finished_at TEXT, summary TEXT NOT NULL DEFAULT '{}')""",
+        """CREATE TABLE audit (
+        run_id TEXT NOT NULL, source TEXT NOT NULL, object_type TEXT NOT NULL, record_id TEXT NOT NULL,
+        field TEXT NOT NULL, before TEXT, after TEXT, at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'ok')""",
+        "CREATE INDEX audit_run ON audit (run_id, record_id)",
+        """CREATE TABLE task_ledger (
+        key TEXT PRIMARY KEY, source TEXT NOT NULL, contact_id TEXT NOT NULL, stage TEXT NOT NULL,
+        status TEXT NOT NULL, crm_id TEXT, run_id TEXT NOT NULL, created_at TEXT NOT NULL,
+        confirmed_at TEXT, owner_id TEXT, due_at TEXT, completed_at TEXT, payload TEXT NOT NULL DEFAULT '{}')""",
+        """CREATE TABLE failures (
+        source TEXT NOT NULL, change_key TEXT NOT NULL, record_id TEXT NOT NULL, kind TEXT NOT NULL,
+        error_code TEXT, message TEXT, fields TEXT, attempts INTEGER NOT NULL, status TEXT NOT NULL,
+        run_id TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (source, change_key))""",
+        """CREATE TABLE issues (
+        run_id TEXT NOT NULL, source TEXT NOT NULL, record_id TEXT NOT NULL, field TEXT NOT NULL,
+        message TEXT NOT NULL, at TEXT NOT NULL)""",
+    ],
+    # The audit log is read back in write order (undo replays it). That order was SQLite's
+    # rowid, which PostgreSQL lacks: give it an explicit auto-numbered `seq`, numbering the
+    # rows an old file already holds in their rowid order.
+    2: [
+        """CREATE TABLE audit_v2 (
+        seq $autoid, run_id TEXT NOT NULL, source TEXT NOT NULL, object_type TEXT NOT NULL,
+        record_id TEXT NOT NULL, field TEXT NOT NULL, before TEXT, after TEXT, at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'ok')""",
+        """INSERT INTO audit_v2 (run_id, source, object_type, record_id, field, before, after, at, status)
+        SELECT run_id, source, object_type, record_id, field, before, after, at, status FROM audit
+        ORDER BY $insertion_order""",
+        "DROP TABLE audit",
+        "ALTER TABLE audit_v2 RENAME TO audit",
+        "CREATE INDEX audit_run ON audit (run_id, record_id)",
+    ],
+    # The person layer: cross-CRM links each record names (looked up both ways), a person's manual
+    # identity decisions, and the hand-off ledger (records created in another CRM, exactly once).
+    3: [
+        """CREATE TABLE record_links (source TEXT NOT NULL, id TEXT NOT NULL, target TEXT NOT NULL,
+        PRIMARY KEY (source, id, target))""",
+        "CREATE INDEX record_links_target ON record_links (target)",
+        "CREATE INDEX contacts_email_any ON contacts (email)",
+        """CREATE TABLE identity_overrides (kind TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, at TEXT NOT NULL,
+        PRIMARY KEY (kind, a, b))""",
+        """CREATE TABLE handoffs (
+        key TEXT PRIMARY KEY, origin TEXT NOT NULL, target TEXT NOT NULL, object_type TEXT NOT NULL,
+        status TEXT NOT NULL, crm_id TEXT, run_id TEXT NOT NULL, created_at TEXT NOT NULL, confirmed_at TEXT,
+        payload TEXT NOT NULL)""",
+        "CREATE INDEX handoffs_target ON handoffs (target, status)",
+    ],
+    # Compact engagement rows (about a third of the bytes): the time as epoch milliseconds, each distinct
+    # detail and campaign text stored once in `texts` and named by number, and on SQLite no rowid beside the
+    # (source, id) key. Nothing is dropped: every row and every text comes across.
+    4: [
+        "CREATE TABLE texts (id $autoid, text TEXT NOT NULL UNIQUE)",
+        "INSERT INTO texts (text) SELECT DISTINCT detail FROM engagements UNION SELECT DISTINCT campaign FROM engagements",
+        """CREATE TABLE engagements_v4 (
+        source TEXT NOT NULL, id TEXT NOT NULL, contact_id TEXT NOT NULL, contact_email TEXT, kind TEXT NOT NULL,
+        at BIGINT NOT NULL, detail BIGINT NOT NULL, campaign BIGINT NOT NULL, PRIMARY KEY (source, id)) $without_rowid""",
+        """INSERT INTO engagements_v4 (source, id, contact_id, contact_email, kind, at, detail, campaign)
+        SELECT e.source, e.id, e.contact_id, e.contact_email, e.kind, $occurred_ms, d.id, c.id
+        FROM engagements e JOIN texts d ON d.text = e.detail JOIN texts c ON c.text = e.campaign""",
+        "DROP TABLE engagements",
+        "ALTER TABLE engagements_v4 RENAME TO engagements",
+        "CREATE INDEX engagements_contact ON engagements (source, contact_id)",
+    ],
+    # Stage history the CRMs keep (field history, stage-date properties, creation and conversion dates), each
+    # entry marked with its origin, and the records' opportunities: the funnel's past from the first backfill.
+    5: [
+        """CREATE TABLE crm_stage_history (
+        source TEXT NOT NULL, contact_id TEXT NOT NULL, stage TEXT NOT NULL, entered_at TEXT NOT NULL,
+        origin TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (source, contact_id, stage, origin, entered_at))""",
+        """CREATE TABLE opportunities (
+        source TEXT NOT NULL, id TEXT NOT NULL, contact_id TEXT, created_at TEXT NOT NULL, close_date TEXT,
+        is_closed INTEGER NOT NULL, is_won INTEGER NOT NULL, stage_name TEXT, amount DOUBLE PRECISION, owner_id TEXT,
+        run_id TEXT NOT NULL, PRIMARY KEY (source, id))""",
+        "CREATE INDEX opportunities_contact ON opportunities (source, contact_id)",
+        """CREATE TABLE owners (source TEXT NOT NULL, id TEXT NOT NULL, name TEXT, email TEXT, active INTEGER NOT NULL,
+        updated_at TEXT NOT NULL, PRIMARY KEY (source, id))""",
+    ],
+    # What a connector keeps between runs besides watermarks: metadata it would otherwise read every run
+    # (Salesforce describes, checked with one conditional call), as the connector's own JSON.
+    6: [
+        """CREATE TABLE connector_cache (source TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
+        updated_at TEXT NOT NULL, PRIMARY KEY (source, name))""",
+    ],
+    # Owner routing and alerts (sync/routing_state.py): each person's assignment (looked up by any of their
+    # record keys, so a re-run keeps the rep), round-robin counts per team and rep, and the alert ledger
+    # (one row per alert and target, committed before it is sent: at most once).
+    7: [
+        """CREATE TABLE route_assignments (record_key TEXT PRIMARY KEY, person TEXT NOT NULL, rep TEXT,
+        team TEXT, rule TEXT NOT NULL, owner_id TEXT, reasons TEXT NOT NULL, run_id TEXT NOT NULL, at TEXT NOT NULL)""",
+        """CREATE TABLE route_counters (team TEXT NOT NULL, rep TEXT NOT NULL, assigned INTEGER NOT NULL,
+        PRIMARY KEY (team, rep))""",
+        """CREATE TABLE alerts (key TEXT PRIMARY KEY, kind TEXT NOT NULL, task_key TEXT NOT NULL,
+        channel TEXT NOT NULL, target TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
+        error TEXT, payload TEXT NOT NULL, run_id TEXT NOT NULL, created_at TEXT NOT NULL, sent_at TEXT)""",
+        "CREATE INDEX alerts_status ON alerts (status)",
+        "CREATE INDEX alerts_task ON alerts (task_key)",
+    ],
+    # Nurture: the records leadsync believes are members of a nurture target (a HubSpot list, a Salesforce
+    # Campaign), with the CampaignMember id, so a sync whose decision is unchanged makes no membership call.
+    8: [
+        """CREATE TABLE nurture_members (source TEXT NOT NULL, target TEXT NOT NULL, record_id TEXT NOT NULL,
+        member_id TEXT, status TEXT, run_id TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (source, target, record_id))""",
+    ],
+}
+
+
+
+def _keyed_by_tenant(table: str, columns: str, key: str, indexes: tuple[str, ...] = (), after: str = "") -> list[str]:
+    """Migration 9's rebuild of one table: `tenant` first, every existing row under 'default' with its values as
+    they were. SQLite cannot alter a primary key, so both engines copy into a new table and rename it; indexes are
+    made after the old table (and its index names) is gone. Part of a released migration: never edit it.
+    """
+    names = ", ".join(c.split()[0] for c in columns.split(","))
+    return [
+        f"CREATE TABLE {table}_v9 (tenant TEXT NOT NULL, {columns}{', ' + key if key else ''}) {after}",
+        f"INSERT INTO {table}_v9 (tenant, {names}) SELECT 'default', {names} FROM {table}",
+        f"DROP TABLE {table}",
+        f"ALTER TABLE {table}_v9 RENAME TO {table}",
+        *(f"CREATE INDEX {name} ON {table} (tenant, {cols})" for name, _, cols in (i.partition(" ") for i in indexes)),
+    ]
+
+
+# Tenancy: many teams (tenants) share one state database, and two teams' CRMs can hold the same record ids, so
+# every table's key leads with the tenant. Ids unique by construction (a run's uuid, audit's `seq`, a text's `id`)
+# stay the key, the tenant beside them; audit's `seq` and texts' `id` keep their values (undo reads audit by `seq`,
+# engagement rows name texts by `id`) and the identity moves past them. `meta` keeps the schema version only: the
+# per-team facts move to `tenant_meta`. A single-team state becomes tenant 'default' with nothing lost.
+_MIGRATIONS[9] = [
+    *_keyed_by_tenant(
+        "contacts", "source TEXT NOT NULL, id TEXT NOT NULL, object_type TEXT NOT NULL, email TEXT, "
+        "data TEXT NOT NULL, hash TEXT NOT NULL, updated_at TEXT, seen_run TEXT", "PRIMARY KEY (tenant, source, id)",
+        ("contacts_email source, email", "contacts_email_any email")),
+    *_keyed_by_tenant(
+        "engagements", "source TEXT NOT NULL, id TEXT NOT NULL, contact_id TEXT NOT NULL, contact_email TEXT, "
+        "kind TEXT NOT NULL, at BIGINT NOT NULL, detail BIGINT NOT NULL, campaign BIGINT NOT NULL",
+        "PRIMARY KEY (tenant, source, id)", ("engagements_contact source, contact_id",), "$without_rowid"),
+    *_keyed_by_tenant("texts", "id $autoid, text TEXT NOT NULL", "UNIQUE (tenant, text)"),
+    *_keyed_by_tenant("dirty", "source TEXT NOT NULL, contact_id TEXT NOT NULL",
+                      "PRIMARY KEY (tenant, source, contact_id)"),
+    *_keyed_by_tenant("watermarks", "source TEXT NOT NULL, stream TEXT NOT NULL, value TEXT NOT NULL, "
+                      "updated_at TEXT NOT NULL", "PRIMARY KEY (tenant, source, stream)"),
+    *_keyed_by_tenant(
+        "scores", "source TEXT NOT NULL, contact_id TEXT NOT NULL, fit INTEGER, engagement INTEGER, total INTEGER, "
+        "stage TEXT, crm_stage TEXT, detail TEXT NOT NULL, scored_at TEXT NOT NULL",
+        "PRIMARY KEY (tenant, source, contact_id)"),
+    *_keyed_by_tenant("stage_history", "source TEXT NOT NULL, contact_id TEXT NOT NULL, from_stage TEXT, "
+                      "to_stage TEXT NOT NULL, at TEXT NOT NULL, run_id TEXT NOT NULL", ""),
+    *_keyed_by_tenant("runs", "id TEXT PRIMARY KEY, kind TEXT NOT NULL, source TEXT NOT NULL, status TEXT NOT NULL, "
+                      "started_at TEXT NOT NULL, finished_at TEXT, summary TEXT NOT NULL DEFAULT '{}'", ""),
+    *_keyed_by_tenant(
+        "audit", "seq $autoid, run_id TEXT NOT NULL, source TEXT NOT NULL, object_type TEXT NOT NULL, "
+        "record_id TEXT NOT NULL, field TEXT NOT NULL, before TEXT, after TEXT, at TEXT NOT NULL, "
+        "status TEXT NOT NULL DEFAULT 'ok'", "", ("audit_run run_id, record_id",)),
+    *_keyed_by_tenant(
+        "task_ledger", "key TEXT NOT NULL, source TEXT NOT NULL, contact_id TEXT NOT NULL, stage TEXT NOT NULL, "
+        "status TEXT NOT NULL, crm_id TEXT, run_id TEXT NOT NULL, created_at TEXT NOT NULL, confirmed_at TEXT, "
+        "owner_id TEXT, due_at TEXT, completed_at TEXT, payload TEXT NOT NULL DEFAULT '{}'",
+        "PRIMARY KEY (tenant, key)"),
+    *_keyed_by_tenant(
+        "failures", "source TEXT NOT NULL, change_key TEXT NOT NULL, record_id TEXT NOT NULL, kind TEXT NOT NULL, "
+        "error_code TEXT, message TEXT, fields TEXT, attempts INTEGER NOT NULL, status TEXT NOT NULL, "
+        "run_id TEXT NOT NULL, updated_at TEXT NOT NULL", "PRIMARY KEY (tenant, source, change_key)"),
+    *_keyed_by_tenant("issues", "run_id TEXT NOT NULL, source TEXT NOT NULL, record_id TEXT NOT NULL, "
+                      "field TEXT NOT NULL, message TEXT NOT NULL, at TEXT NOT NULL", ""),
+    *_keyed_by_tenant("record_links", "source TEXT NOT NULL, id TEXT NOT NULL, target TEXT NOT NULL",
+                      "PRIMARY KEY (tenant, source, id, target)", ("record_links_target target",)),
+    *_keyed_by_tenant("identity_overrides", "kind TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, at TEXT NOT NULL",
+                      "PRIMARY KEY (tenant, kind, a, b)"),
+    *_keyed_by_tenant(
+        "handoffs", "key TEXT NOT NULL, origin TEXT NOT NULL, target TEXT NOT NULL, object_type TEXT NOT NULL, "
+        "status TEXT NOT NULL, crm_id TEXT, run_id TEXT NOT NULL, created_at TEXT NOT NULL, confirmed_at TEXT, "
+        "payload TEXT NOT NULL", "PRIMARY KEY (tenant, key)", ("handoffs_target target, status",)),
+    *_keyed_by_tenant(
+        "crm_stage_history", "source TEXT NOT NULL, contact_id TEXT NOT NULL, stage TEXT NOT NULL, "
+        "entered_at TEXT NOT NULL, origin TEXT NOT NULL, run_id TEXT NOT NULL",
+        "PRIMARY KEY (tenant, source, contact_id, stage, origin, entered_at)"),
+    *_keyed_by_tenant(
+        "opportunities", "source TEXT NOT NULL, id TEXT NOT NULL, contact_id TEXT, created_at TEXT NOT NULL, "
+        "close_date TEXT, is_closed INTEGER NOT NULL, is_won INTEGER NOT NULL, stage_name TEXT, "
+        "amount DOUBLE PRECISION, owner_id TEXT, run_id TEXT NOT NULL", "PRIMARY KEY (tenant, source, id)",
+        ("opportunities_contact source, contact_id",)),
+    *_keyed_by_tenant("owners", "source TEXT NOT NULL, id TEXT NOT NULL, name TEXT, email TEXT, "
+                      "active INTEGER NOT NULL, updated_at TEXT NOT NULL", "PRIMARY KEY (tenant, source, id)"),
+    *_keyed_by_tenant("connector_cache", "source TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, "
+                      "updated_at TEXT NOT NULL", "PRIMARY KEY (tenant, source, name)"),
+    *_keyed_by_tenant(
+        "route_assignments", "record_key TEXT NOT NULL, person TEXT NOT NULL, rep TEXT, team TEXT, rule TEXT NOT NULL, "
+        "owner_id TEXT, reasons TEXT NOT NULL, run_id TEXT NOT NULL, at TEXT NOT NULL",
+        "PRIMARY KEY (tenant, record_key)"),
+    *_keyed_by_tenant("route_counters", "team TEXT NOT NULL, rep TEXT NOT NULL, assigned INTEGER NOT NULL",
+                      "PRIMARY KEY (tenant, team, rep)"),
+    *_keyed_by_tenant(
+        "alerts", "key TEXT NOT NULL, kind TEXT NOT NULL, task_key TEXT NOT NULL, channel TEXT NOT NULL, "
+        "target TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT, payload TEXT NOT NULL, "
+        "run_id TEXT NOT NULL, created_at TEXT NOT NULL, sent_at TEXT", "PRIMARY KEY (tenant, key)",
+        ("alerts_status status", "alerts_task task_key")),
+    *_keyed_by_tenant(
+        "nurture_members", "source TEXT NOT NULL, target TEXT NOT NULL, record_id TEXT NOT NULL, member_id TEXT, "
+        "status TEXT, run_id TEXT NOT NULL, at TEXT NOT NULL", "PRIMARY KEY (tenant, source, target, record_id)"),
+    # Explicit values leave PostgreSQL's identity behind them: the next audit row or text must get a fresh number.
+    "SELECT $identity_past_max FROM (SELECT 'audit' AS t, 'seq' AS c, max(seq) AS m FROM audit) AS x",
+    "SELECT $identity_past_max FROM (SELECT 'texts' AS t, 'id' AS c, max(id) AS m FROM texts) AS x",
+    "CREATE TABLE tenant_meta (tenant TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
+    "PRIMARY KEY (tenant, key))",
+    "INSERT INTO tenant_meta (tenant, key, value) SELECT 'default', key, value FROM meta WHERE key <> 'schema_version'",
+    "DELETE FROM meta WHERE key <> 'schema_version'",
+]
+
+_META_DDL = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"

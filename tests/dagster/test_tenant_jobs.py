@@ -62,8 +62,8 @@ def fleet(pg_server, tmp_path_factory):
     ours = {name: start_sandbox(contacts=CONTACTS, seed=seed) for name, seed in SEEDS.items()}
     alone = {name: start_sandbox(contacts=CONTACTS, seed=seed) for name, seed in SEEDS.items()}
     root = tmp_path_factory.mktemp("tenants")
-    # TODO(tenant-state): one shared database once State is keyed by tenant; a database each until then.
-    text = "".join(tenant_table(name, sb, database(pg_server)) for name, sb in ours.items())
+    shared = database(pg_server)  # one state for every tenant: each table carries the tenant
+    text = "".join(tenant_table(name, sb, shared) for name, sb in ours.items())
     text += '[tenants.broken]\nhubspot.access_token_env = "BROKEN_TOKEN_NOT_SET"\n'
     (root / "tenants.toml").write_text(text)
     tenants = load_tenants(root / "tenants.toml", environ=SECRETS)

@@ -97,8 +97,6 @@ def execute(context: dg.OpExecutionContext, tenants: TenantsFile, name: str, kin
         ran: TenantRun = run_tenant(tenant, kind, since=since, resume=resume, new_state=options.new_state,
                                     yes=options.yes)
         held, clashes = held_and_conflicts(tenant)
-    except dg.Failure:
-        raise
     except Exception as exc:
         raise failure(exception_verdict(exc)) from exc
     meta = metadata(ran, held, clashes)

@@ -76,3 +76,14 @@ def test_a_tenants_file_with_no_usable_tenant_still_loads(tmp_path):
     defs = build_definitions(load_tenants(path, environ={}))
     dg.Definitions.validate_loadable(defs)
     assert not defs.get_repository_def().schedule_defs
+
+
+def test_a_backfill_since_that_is_no_date_fails_without_a_retry(tenants_file):
+    defs = build_definitions(load_tenants(tenants_file, environ={"TOKEN": "t"}))
+    result = defs.get_job_def("backfill_tenants").execute_in_process(
+        partition_key="acme", raise_on_error=False,
+        run_config={"ops": {"backfill_tenant": {"config": {"since": "last tuesday"}}}})
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "since 'last tuesday': expected an ISO date" in failure.event_specific_data.error.message
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]

@@ -91,7 +91,10 @@ def execute(context: dg.OpExecutionContext, tenants: TenantsFile, name: str, kin
     since, resume = None, False
     if isinstance(options, BackfillOptions):
         since = parse_since(options.since or context.run.tags.get(SINCE_TAG))
-        resume = options.resume
+        # A retry (of this op, or a re-execution of a run whose worker died) continues from the checkpoints;
+        # one with `since` starts again, as a resume would drop `since` if nothing was checkpointed yet.
+        again = context.retry_number > 0 or context.run.parent_run_id is not None
+        resume = options.resume or (again and since is None)
     context.log.info(f"leadsync {kind} for tenant {name}" + (f" since {since.isoformat()}" if since else ""))
     try:
         ran: TenantRun = run_tenant(tenant, kind, since=since, resume=resume, new_state=options.new_state,

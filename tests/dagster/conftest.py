@@ -7,13 +7,8 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-import pytest
-import yaml
-
-pytest.importorskip("dagster")
-
-from sandbox.run import HUBSPOT_TOKEN, SALESFORCE_SESSION, Sandbox  # noqa: E402
-from tests.sync.test_state_postgres import PgServer, pg_server  # noqa: E402, F401  (the session's server)
+from sandbox.run import HUBSPOT_TOKEN, SALESFORCE_SESSION, Sandbox
+from tests.sync.test_state_postgres import PgServer, pg_server  # noqa: F401  (the session's server)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "deploy" / "dagster" / "dagster.yaml"
@@ -25,7 +20,8 @@ _numbers = itertools.count(1)
 def shipped_instance(home: Path, **overrides: Any):
     """A Dagster instance from deploy/dagster/dagster.yaml (storage: SQLite under `home`), with `overrides`
     replacing top-level keys."""
-    import dagster as dg
+    import dagster as dg  # here, not at the top: without the extra each test module skips itself
+    import yaml
 
     config = yaml.safe_load(SHIPPED.read_text())
     config.update(overrides)

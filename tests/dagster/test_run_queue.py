@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 dg = pytest.importorskip("dagster")
 
+import yaml  # noqa: E402
 from dagster._core.remote_origin import InProcessCodeLocationOrigin  # noqa: E402
 from dagster._core.test_utils import create_test_daemon_workspace_context  # noqa: E402
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin  # noqa: E402

@@ -81,5 +81,5 @@ def test_the_cli_reports_a_bad_routing_rule_and_exits(tmp_path, monkeypatch):
     monkeypatch.setenv("LEADSYNC_STATE_URL", f"sqlite:///{tmp_path}/state.db")
     result = CliRunner().invoke(app, ["plan"])
     assert result.exit_code != 0
-    assert "team 'apac' is not defined" in (result.stderr if result.stderr_bytes else result.output) or \
-        "team 'apac' is not defined" in str(result.exception)
+    said = " ".join((result.stderr if result.stderr_bytes else result.output).split())
+    assert result.exit_code == 2 and "team 'apac' is not defined" in said

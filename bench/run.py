@@ -1,8 +1,8 @@
 """Run every bench/bench_*.py, each in its own process; collect their JSON into bench/results/.
 
 Each benchmark prints one JSON object as its last stdout line. Pass names to run a subset:
-`python bench/run.py scoring sync`. `bench_peers.py` installs other tools and runs only by name
-(`make bench-peers`).
+`python bench/run.py scoring sync`. `bench_peers.py` installs other tools and `bench_tenants.py` runs 20
+sandboxes through Dagster: each runs only by name (`make bench-peers`, `make bench-tenants`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def main(names: list[str]) -> int:
     if names:
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in names]
     else:
-        scripts = [s for s in scripts if s.stem != "bench_peers"]
+        scripts = [s for s in scripts if s.stem not in ("bench_peers", "bench_tenants")]
     combined, failed = {}, []
     for script in scripts:
         name = script.stem.removeprefix("bench_")

@@ -86,17 +86,41 @@ class ConnectorError(Exception):
         self.code = code
         self.status = status
 
+    @property
+    def transient(self) -> bool:
+        """Worth the same run again later, unchanged: the CRM answered 5xx, or could not be reached, even
+        after the client's own retries. An orchestrator retries such a run, never a refusal (4xx)."""
+        if self.status is not None:
+            return self.status >= 500
+        return any(isinstance(e, OSError) for e in causes(self))
+
+
+def causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what it was raised from (or during), outermost first."""
+    out: list[BaseException] = []
+    node: BaseException | None = exc
+    while node is not None and node not in out:
+        out.append(node)
+        node = node.__cause__ or node.__context__
+    return out
+
 
 class AuthError(ConnectorError):
     """Credentials are wrong or expired and one re-authentication did not help."""
+
+    transient = False  # type: ignore[assignment]  # a person must act
 
 
 class QuotaExhausted(ConnectorError):
     """The daily allocation (or the run's budget) is spent: end the run as 'paused: quota'."""
 
+    transient = False  # type: ignore[assignment]  # a pause, not a failure: the run resumes in a later window
+
 
 class ConfigError(ConnectorError):
     """The CRM is missing something leadsync needs (a field, a scope): a person must act."""
+
+    transient = False  # type: ignore[assignment]
 
 
 # ------------------------------------------------------------------ protocol

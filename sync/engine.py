@@ -27,6 +27,7 @@ from mapping.base import MappingIssue
 from mapping.identity import OTHER_CRM
 from mapping.model import STAGE_RANK, ChangeResult, CreateTask, SetFields, Stage
 from scoring import Score, ScoringModel
+from sync import outcome
 from sync.decide import PersonPolicy
 from sync.logs import run_id_var
 from sync.plan import ContactPlan
@@ -80,6 +81,8 @@ class RunSummary:
     alerts: dict[str, int] = field(default_factory=dict)  # hand-off alerts / escalations by outcome (sent, queued…)
     message: str | None = None
     quota: dict[str, int] | None = None  # the CRM's daily API allocation left at the end (connector.quota())
+    code: str | None = None  # the CRM's or connector's code for a pause or an error (BUDGET, DAILY, 401 …)
+    transient: bool = False  # an error that may pass by itself (sync/outcome.py): an orchestrator retries it
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -243,12 +246,14 @@ class Engine:
         except QuotaExhausted as exc:
             summary.status = "paused: quota"
             summary.message = str(exc)
+            summary.code = exc.code
             log.warning("run %s paused: quota (%s)", summary.run_id, exc)
             self.alive = False
             raise _Skip() from exc
         except ConnectorError as exc:  # credentials, configuration, an API refusing: a person must act
             summary.status = "error"
             summary.message = f"{type(exc).__name__}: {exc}" + (f" [{exc.code}]" if exc.code else "")
+            summary.code, summary.transient = exc.code, outcome.transient(exc)
             log.error("run %s failed: %s", summary.run_id, summary.message)
             self.alive = False
             raise _Skip() from exc
@@ -257,6 +262,7 @@ class Engine:
         except Exception as exc:
             summary.status = "error"
             summary.message = f"{type(exc).__name__}: {exc}"
+            summary.transient = outcome.transient(exc)
             log.exception("run %s failed", summary.run_id)
             self.alive = False
             raise _Skip() from exc

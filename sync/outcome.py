@@ -45,6 +45,18 @@ def overall(run_statuses: Iterable[str], busy: bool = False) -> str:
     return min(words, key=_RANK.__getitem__) if words else "ok"
 
 
+def transient(exc: BaseException) -> bool:
+    """Whether the same run may succeed later, unchanged (an orchestrator retries it; a person need not act):
+    a CRM that failed or was unreachable after its client's retries, a state database that went away."""
+    import psycopg
+
+    from connectors.base import ConnectorError, causes
+
+    if isinstance(exc, ConnectorError):
+        return exc.transient
+    return any(isinstance(e, OSError | psycopg.OperationalError) for e in causes(exc))
+
+
 def exit_code(status: str) -> int:
     return STATUS_EXIT.get(status, FAILED)
 

@@ -62,6 +62,8 @@ class RateLimited(HubSpotError):
 class Transient(ConnectorError):
     """5xx, timeout or dropped connection: the request may or may not have been processed."""
 
+    transient = True  # type: ignore[assignment]
+
 
 class Throttle:
     """Sliding-window pacing so a normal run never meets a 429 (shared per token = per tenant)."""

@@ -107,6 +107,13 @@ def _run(server_cmd: list[str], what: str, log: Path | None = None) -> None:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
+    with running_server() as server:
+        yield server
+
+
+@contextmanager
+def running_server() -> Iterator[PgServer]:
+    """A throw-away server for as long as the block runs (the session fixture's, and bench_tenants.py's)."""
     bindir = _postgres_bin()
     root = Path(tempfile.mkdtemp(prefix="leadsync-pg-"))
     as_postgres: list[str] = []

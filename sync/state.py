@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
+
 from mapping.model import Opportunity, StageEntry
 from sync.db import (
     DEFAULT_TENANT,
@@ -188,11 +190,30 @@ class State(RecordsMixin, LedgersMixin):
     def save_scores(self, rows: Sequence[tuple[str, str, int, int, int, str, str | None, str, str]]) -> None:
         """Rows of (source, contact_id, fit, engagement, total, stage, crm_stage, detail, scored_at)."""
         self.db.executemany(upsert_sql("scores", _SCORE_COLUMNS, ["tenant", "source", "contact_id"]),
-                            [(self.tenant, *r) for r in rows])
+                            [(self.tenant, *r[:7], self._pack_detail(r[7]), r[8]) for r in rows])
 
     def score_detail(self, source: str, contact_id: str) -> dict[str, Any] | None:
         row = self.db.execute(_SCORE_DETAIL, (self.tenant, source, contact_id)).fetchone()
-        return json.loads(row[0]) if row else None
+        return self._unpack_detail(row[0]) if row else None
+
+    def _pack_detail(self, text: str) -> str:
+        """A score's reasons stored by number: a few hundred distinct reasons serve every contact, and they were
+        two thirds of a score row's bytes. A detail with no reasons is stored as it came."""
+        detail = orjson.loads(text)
+        reasons = detail.pop("reasons", None)
+        if not reasons:
+            return text
+        spelt = [_dumps(r) for r in reasons]
+        ids = self._text_ids(set(spelt))
+        return _dumps({**detail, "reason_ids": [ids[r] for r in spelt]})
+
+    def _unpack_detail(self, text: str) -> dict[str, Any]:
+        detail = orjson.loads(text)
+        ids = detail.pop("reason_ids", None)
+        if ids is not None:  # a row stored before reasons were numbered keeps them inline
+            texts = self._texts(set(ids))
+            detail["reasons"] = [orjson.loads(texts[i]) for i in ids]
+        return detail
 
     def score_totals(self, source: str, ids: Sequence[str]) -> dict[str, tuple[int | None, str | None]]:
         """(total, stage) of the last score written for these contacts: what a preview compares against."""

@@ -134,3 +134,28 @@ def test_two_runs_opening_a_new_state_file_together_both_get_in(tmp_path) -> Non
         for t in threads:
             t.join()
     assert failures == []
+
+
+def test_score_reasons_are_stored_once_and_read_back_whole(tmp_path):
+    """Reasons are kept by number (one text per distinct reason, per tenant); a reader sees them inline, and
+    a row written before that, with its reasons inline, still reads."""
+    import json
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    reasons = [{"kind": "fit", "points": 5, "rule": "title_function", "text": "works in marketing"},
+               {"kind": "engagement", "points": 9, "rule": "intent_pages", "text": "read pricing (5×)"}]
+    detail = {"total": 14, "stage": "lead", "reasons": reasons, "person": {"key": "hubspot:1"}}
+    a, b = State(url), State(url, tenant="acme")
+    with a.tx():
+        a.save_scores([("hubspot", cid, 5, 9, 14, "lead", None, json.dumps(detail), T0.isoformat())
+                       for cid in ("1", "2")])
+    b.save_scores([("hubspot", "1", 5, 0, 5, "lead", None, json.dumps({**detail, "reasons": reasons[:1]}),
+                    T0.isoformat())])
+    b.db.execute("UPDATE scores SET detail=? WHERE tenant='acme' AND contact_id='1'",
+                 (json.dumps({"total": 5, "reasons": reasons[:1]}),))  # as a v9-era row spelt it
+    fresh = State(url)  # no texts cached: read from the table
+    assert fresh.score_detail("hubspot", "1") == detail == fresh.score_detail("hubspot", "2")
+    assert b.score_detail("hubspot", "1") == {"total": 5, "reasons": reasons[:1]}
+    stored = a.db.execute("SELECT detail FROM scores WHERE tenant='default' AND contact_id='2'").fetchone()[0]
+    assert "works in marketing" not in stored and json.loads(stored)["reason_ids"]
+    assert a.db.execute("SELECT count(*) FROM texts WHERE tenant='default'").fetchone()[0] == 2

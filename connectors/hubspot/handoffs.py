@@ -17,7 +17,7 @@ from hubspot.crm.contacts import (
 )
 
 from connectors.base import chunks
-from connectors.hubspot.transport import HubSpotError, Transport
+from connectors.hubspot.transport import HubSpotError, Transport, model
 from mapping.hubspot import PERSON_KEY_FIELD
 from mapping.model import ChangeResult, CreateRecord
 
@@ -31,7 +31,7 @@ class Handoffs:
         api = self.t.api("crm.contacts.batch_api")
         out: dict[str, str] = {}
         for part in chunks(list(keys), self.t.settings.batch_size):
-            req = BatchReadInputSimplePublicObjectId(inputs=[SimplePublicObjectId(id=k) for k in part],
+            req = model(BatchReadInputSimplePublicObjectId, inputs=[model(SimplePublicObjectId, id=k) for k in part],
                                                      properties=[PERSON_KEY_FIELD], properties_with_history=[],
                                                      id_property=PERSON_KEY_FIELD)
             _, body = self.t.call(api.read, req, archived=False)
@@ -45,11 +45,11 @@ class Handoffs:
         api = self.t.api("crm.contacts.batch_api")
         failed: dict[str, ChangeResult] = {}
         for part in chunks(list(batch), self.t.settings.batch_size):
-            inputs = [SimplePublicObjectBatchInputUpsert(
+            inputs = [model(SimplePublicObjectBatchInputUpsert,
                 id=c.idempotency_key, id_property=PERSON_KEY_FIELD,
                 properties={k: "" if v is None else str(v) for k, v in c.fields.items()}) for c in part]
             try:
-                self.t.call(api.upsert, BatchInputSimplePublicObjectBatchInputUpsert(inputs=inputs))
+                self.t.call(api.upsert, model(BatchInputSimplePublicObjectBatchInputUpsert, inputs=inputs))
             except HubSpotError as err:  # the whole batch refused (e.g. an email another contact has)
                 if err.status != 400 or len(part) == 1:
                     if err.status != 400:

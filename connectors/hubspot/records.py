@@ -13,7 +13,7 @@ from hubspot.crm.objects import (
 )
 
 from connectors.base import chunks
-from connectors.hubspot.transport import Transport
+from connectors.hubspot.transport import Transport, model
 
 
 class Records:
@@ -25,7 +25,7 @@ class Records:
         api = self.t.api("crm.objects.batch_api")
         out: dict[str, dict[str, Any]] = {}
         for part in chunks(list(ids), self.t.settings.batch_size):
-            req = BatchReadInputSimplePublicObjectId(inputs=[SimplePublicObjectId(id=i) for i in part],
+            req = model(BatchReadInputSimplePublicObjectId, inputs=[model(SimplePublicObjectId, id=i) for i in part],
                                                      properties=list(fields), properties_with_history=[])
             _, body = self.t.call(api.read, object_type, req, archived=False)
             for rec in body.get("results") or []:
@@ -49,8 +49,8 @@ class Records:
         api = self.t.api("crm.objects.batch_api")
         failed: list[str] = []
         for part in chunks(list(crm_ids), self.t.settings.batch_size):
-            inputs = [SimplePublicObjectBatchInput(id=i, properties={"hs_task_status": "COMPLETED"}) for i in part]
-            _, body = self.t.call(api.update, "tasks", BatchInputSimplePublicObjectBatchInput(inputs=inputs))
+            inputs = [model(SimplePublicObjectBatchInput, id=i, properties={"hs_task_status": "COMPLETED"}) for i in part]
+            _, body = self.t.call(api.update, "tasks", model(BatchInputSimplePublicObjectBatchInput, inputs=inputs))
             done = {str(r.get("id")) for r in body.get("results") or []}
             failed += [i for i in part if i not in done]
         return failed
@@ -60,8 +60,8 @@ class Records:
         api = self.t.api("crm.objects.batch_api")
         failed: list[str] = []
         for part in chunks(list(owners), self.t.settings.batch_size):
-            inputs = [SimplePublicObjectBatchInput(id=i, properties={"hubspot_owner_id": owners[i]}) for i in part]
-            _, body = self.t.call(api.update, "tasks", BatchInputSimplePublicObjectBatchInput(inputs=inputs))
+            inputs = [model(SimplePublicObjectBatchInput, id=i, properties={"hubspot_owner_id": owners[i]}) for i in part]
+            _, body = self.t.call(api.update, "tasks", model(BatchInputSimplePublicObjectBatchInput, inputs=inputs))
             done = {str(r.get("id")) for r in body.get("results") or []}
             failed += [i for i in part if i not in done]
         return failed

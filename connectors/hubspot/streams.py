@@ -28,7 +28,7 @@ from hubspot.crm.contacts import (
 )
 
 from connectors.base import RawPage, chunks, settled, with_last
-from connectors.hubspot.transport import Transport
+from connectors.hubspot.transport import Transport, model
 from mapping.hubspot import CONTACT_PROPERTIES, EXTRA_META, parse_datetime
 
 LIST_PREFIX = "0list:"
@@ -114,7 +114,7 @@ class Streams:
         api = self.t.api("crm.contacts.batch_api")
         found: dict[str, dict[str, Any]] = {}
         for part in chunks(ids, self.s.batch_size):
-            req = BatchReadInputSimplePublicObjectId(inputs=[SimplePublicObjectId(id=i) for i in part],
+            req = model(BatchReadInputSimplePublicObjectId, inputs=[model(SimplePublicObjectId, id=i) for i in part],
                                                      properties=list(self.properties), properties_with_history=[])
             _, body = self.t.call(api.read, req, archived=False)
             found.update((str(r["id"]), r) for r in body.get("results") or [])
@@ -143,7 +143,7 @@ class Streams:
         """
         low, seen, cursor, after = since_ms - self.s.overlap_ms, set[str](), since_ms, 0
         while True:
-            req = PublicObjectSearchRequest(
+            req = model(PublicObjectSearchRequest,
                 filter_groups=[{"filters": [{"propertyName": prop, "operator": "GTE", "value": str(low)}]}],
                 sorts=[{"propertyName": prop, "direction": "ASCENDING"}],
                 properties=list(properties), limit=self.s.search_page_size, after=str(after))
@@ -346,8 +346,8 @@ class Streams:
 
     def _attach_contacts(self, meetings: list[dict[str, Any]]) -> None:
         api = self.t.api("crm.associations.v4.batch_api")
-        req = BatchInputPublicFetchAssociationsBatchRequest(
-            inputs=[PublicFetchAssociationsBatchRequest(id=m["id"]) for m in meetings])
+        req = model(BatchInputPublicFetchAssociationsBatchRequest,
+            inputs=[model(PublicFetchAssociationsBatchRequest, id=m["id"]) for m in meetings])
         _, body = self.t.call(api.get_page, "meetings", "contacts", req)
         linked = {str(r["from"]["id"]): r.get("to") or [] for r in body.get("results") or []}
         for m in meetings:

@@ -23,7 +23,7 @@ from hubspot.crm.objects.tasks import (
 )
 
 from connectors.base import chunks
-from connectors.hubspot.transport import HubSpotError, Transient, Transport, embedded_details
+from connectors.hubspot.transport import HubSpotError, Transient, Transport, embedded_details, model
 from mapping.base import crm_text
 from mapping.hubspot import MAX_TEXT, parse_stage
 from mapping.model import STAGE_RANK, ChangeResult, CreateTask, SetFields
@@ -111,9 +111,9 @@ class Writer:
 
     def _update(self, items: list[tuple[SetFields, dict[str, str | None]]]) -> dict[str, Any]:
         api = self.t.api("crm.contacts.batch_api")
-        inputs = [SimplePublicObjectBatchInput(id=c.record_id, properties={k: v or "" for k, v in values.items()})
+        inputs = [model(SimplePublicObjectBatchInput, id=c.record_id, properties={k: v or "" for k, v in values.items()})
                   for c, values in items]
-        _, body = self.t.call(api.update, BatchInputSimplePublicObjectBatchInput(inputs=inputs))
+        _, body = self.t.call(api.update, model(BatchInputSimplePublicObjectBatchInput, inputs=inputs))
         return body
 
     def _results(self, batch: list[SetFields], body: dict[str, Any]) -> list[ChangeResult]:
@@ -151,7 +151,7 @@ class Writer:
         if not ids or not self.s.read_back_stage:
             return {}
         api = self.t.api("crm.contacts.batch_api")
-        req = BatchReadInputSimplePublicObjectId(inputs=[SimplePublicObjectId(id=i) for i in ids],
+        req = model(BatchReadInputSimplePublicObjectId, inputs=[model(SimplePublicObjectId, id=i) for i in ids],
                                                  properties=["lifecyclestage"], properties_with_history=[])
         _, body = self.t.call(api.read, req, archived=False)
         return {str(r["id"]): (r.get("properties") or {}).get("lifecyclestage") for r in body.get("results") or []}
@@ -172,8 +172,8 @@ class Writer:
             by_key = {c.idempotency_key: c for c in batch}
             lost: Transient | None = None
             try:
-                req = BatchInputSimplePublicObjectBatchInputForCreate(inputs=[
-                    SimplePublicObjectBatchInputForCreate(properties=t.properties, associations=t.associations)
+                req = model(BatchInputSimplePublicObjectBatchInputForCreate, inputs=[
+                    model(SimplePublicObjectBatchInputForCreate, properties=t.properties, associations=t.associations)
                     for t in map(self._task_input, batch)])
                 _, body = self.t.call(self.t.api("crm.objects.tasks.batch_api").create, req, idempotent=False)
                 for r in body.get("results") or []:
@@ -234,7 +234,7 @@ class Writer:
         out: list[dict[str, Any]] = []
         after: str | None = None
         while True:
-            req = PublicObjectSearchRequest(filter_groups=[{"filters": filters}], properties=properties or [TASK_KEY],
+            req = model(PublicObjectSearchRequest, filter_groups=[{"filters": filters}], properties=properties or [TASK_KEY],
                                             sorts=[{"propertyName": "hs_createdate", "direction": "ASCENDING"}],
                                             limit=200, after=after)
             try:
@@ -276,7 +276,7 @@ class Writer:
         link = PublicAssociationsForObject(
             to=PublicObjectId(id=change.contact_id),
             types=[AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=TASK_TO_CONTACT)])
-        return SimplePublicObjectInputForCreate(properties=props, associations=[link])
+        return model(SimplePublicObjectInputForCreate, properties=props, associations=[link])
 
     def find_task(self, key: str) -> str | None:
         """The task carrying this `leadsync_key`, via tasks search (idempotent, retried)."""

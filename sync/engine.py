@@ -664,7 +664,7 @@ class Engine:
             if p.contact.id in details:
                 detail["person"] = details[p.contact.id]
             rows.append((self.source, p.contact.id, s.fit, s.engagement, s.total, s.stage.value,
-                         crm_stage.value if crm_stage else None, _compact(detail), now.isoformat()))
+                         crm_stage.value if crm_stage else None, detail, now.isoformat()))
         self.state.save_scores(rows)
 
 
@@ -677,10 +677,6 @@ def stored_detail(s: Score) -> dict[str, Any]:
     return {"model": s.model, "fit": s.fit, "engagement": s.engagement, "total": s.total, "stage": s.stage.value,
             "disqualified": s.disqualified, "signals": list(s.signals), "interests": list(s.interests),
             "reasons": [{"rule": r.rule, "kind": r.kind, "points": r.points, "text": r.text} for r in s.reasons]}
-
-
-def _compact(d: dict[str, Any]) -> str:
-    return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _count_stage(summary: RunSummary, before: Stage | None, after: Stage) -> None:

@@ -187,8 +187,10 @@ class State(RecordsMixin, LedgersMixin):
         )
 
     # ------------------------------------------------------------- scores
-    def save_scores(self, rows: Sequence[tuple[str, str, int, int, int, str, str | None, str, str]]) -> None:
-        """Rows of (source, contact_id, fit, engagement, total, stage, crm_stage, detail, scored_at)."""
+    def save_scores(self, rows: Sequence[tuple[str, str, int, int, int, str, str | None, str | dict[str, Any], str]]
+                    ) -> None:
+        """Rows of (source, contact_id, fit, engagement, total, stage, crm_stage, detail, scored_at); the detail
+        as a dict, or as its JSON text."""
         self.db.executemany(upsert_sql("scores", _SCORE_COLUMNS, ["tenant", "source", "contact_id"]),
                             [(self.tenant, *r[:7], self._pack_detail(r[7]), r[8]) for r in rows])
 
@@ -196,13 +198,13 @@ class State(RecordsMixin, LedgersMixin):
         row = self.db.execute(_SCORE_DETAIL, (self.tenant, source, contact_id)).fetchone()
         return self._unpack_detail(row[0]) if row else None
 
-    def _pack_detail(self, text: str) -> str:
+    def _pack_detail(self, given: str | dict[str, Any]) -> str:
         """A score's reasons stored by number: a few hundred distinct reasons serve every contact, and they were
         two thirds of a score row's bytes. A detail with no reasons is stored as it came."""
-        detail = orjson.loads(text)
+        detail = dict(given) if isinstance(given, dict) else orjson.loads(given)
         reasons = detail.pop("reasons", None)
         if not reasons:
-            return text
+            return given if isinstance(given, str) else _dumps(detail)
         spelt = [_dumps(r) for r in reasons]
         ids = self._text_ids(set(spelt))
         return _dumps({**detail, "reason_ids": [ids[r] for r in spelt]})

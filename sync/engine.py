@@ -31,6 +31,7 @@ from sync import outcome
 from sync.decide import PersonPolicy
 from sync.logs import run_id_var
 from sync.plan import ContactPlan
+from sync.prefetch import prefetched
 from sync.state import State
 
 log = logging.getLogger("leadsync.sync")
@@ -297,7 +298,8 @@ class Engine:
         held: list[RawPage] = []  # pulled, not stored yet
         rows, since = 0, time.monotonic()
         try:
-            for page in self.connector.pull({s: c for s, c in watermarks.items() if s != PULL_DONE}):
+            # the next page is pulled while this one is stored (sync/prefetch.py)
+            for page in prefetched(self.connector.pull({s: c for s, c in watermarks.items() if s != PULL_DONE})):
                 held.append(page)
                 rows += len(page.records)
                 if rows >= PULL_COMMIT_ROWS or time.monotonic() - since >= PULL_COMMIT_S or self.stop.is_set():

@@ -9,6 +9,8 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -83,14 +85,21 @@ def _emit(obj: Any, status: str | None = None) -> None:
 _model = runner.model_of
 
 
-def make_connector(name: str, settings: Settings) -> Connector:
+@contextmanager
+def _connector_setup(name: str | None = None) -> Iterator[None]:
+    """A connector that cannot start (an unknown source, a settings value it cannot use) is one line, exit 2."""
     try:
-        return runner.make_connector(name, settings)
+        yield
     except runner.UnknownSource as exc:
         raise typer.BadParameter(str(exc)) from exc
-    except ConnectorError as exc:  # e.g. a settings value the connector cannot use: say which, no traceback
-        err.print(f"[red]{name}: {crm(exc)}[/]")
+    except ConnectorError as exc:
+        err.print(f"[red]{f'{name}: ' if name else ''}{crm(exc)}[/]")
         raise typer.Exit(2) from exc
+
+
+def make_connector(name: str, settings: Settings) -> Connector:
+    with _connector_setup(name):
+        return runner.make_connector(name, settings)
 
 
 def _sources(settings: Settings, source: str | None) -> list[str]:
@@ -165,14 +174,10 @@ def run_sources(settings: Settings, state: State, sources: list[str], kind: str,
         IN_RUN.set()
 
     try:
-        ran = runner.run_sources(settings, state, sources, kind, model, progress, resume, since, new_state,
-                                 rescore=rescore, yes=yes, stop=STOP, on_start=started,
-                                 on_busy=lambda exc: err.print(f"[red]{crm(str(exc))}[/]"))
-    except runner.UnknownSource as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    except ConnectorError as exc:  # e.g. a settings value the connector cannot use: say which, no traceback
-        err.print(f"[red]{crm(exc)}[/]")
-        raise typer.Exit(2) from exc
+        with _connector_setup():
+            ran = runner.run_sources(settings, state, sources, kind, model, progress, resume, since, new_state,
+                                     rescore=rescore, yes=yes, stop=STOP, on_start=started,
+                                     on_busy=lambda exc: err.print(f"[red]{crm(str(exc))}[/]"))
     finally:
         IN_RUN.clear()
         if not outer:

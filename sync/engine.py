@@ -295,20 +295,20 @@ class Engine:
             log.info(summary.message)
             self._keep_undone(summary)
             return
-        held: list[RawPage] = []  # pulled, not stored yet
+        in_hand: list[RawPage] = []  # pulled, not stored yet
         rows, since = 0, time.monotonic()
         try:
             # the next page is pulled while this one is stored (sync/prefetch.py)
             for page in prefetched(self.connector.pull({s: c for s, c in watermarks.items() if s != PULL_DONE})):
-                held.append(page)
+                in_hand.append(page)
                 rows += len(page.records)
                 if rows >= PULL_COMMIT_ROWS or time.monotonic() - since >= PULL_COMMIT_S or self.stop.is_set():
-                    self._store_pages(held, summary, backfill)
+                    self._store_pages(in_hand, summary, backfill)
                     rows, since = 0, time.monotonic()
                 self.on_progress("pull", len(page.records))
                 self._check_stop()
         finally:  # whatever ended the pull (its end, a quota pause, an error), what was paid for is kept
-            self._store_pages(held, summary, backfill)
+            self._store_pages(in_hand, summary, backfill)
         if backfill:
             with self.state.tx():
                 for stream, cursor in self.state.checkpoints(self.source).items():

@@ -191,25 +191,21 @@ class State(RecordsMixin, LedgersMixin):
                     ) -> None:
         """Rows of (source, contact_id, fit, engagement, total, stage, crm_stage, detail, scored_at); the detail
         as a dict, or as its JSON text."""
+        details = [dict(r[7]) if isinstance(r[7], dict) else orjson.loads(r[7]) for r in rows]
+        spelt = [[_dumps(x) for x in d.get("reasons") or ()] for d in details]
+        ids = self._text_ids({t for texts in spelt for t in texts})  # one look-up for the batch's reasons
+        stored = [_dumps({**{k: v for k, v in d.items() if k != "reasons"}, "reason_ids": [ids[t] for t in texts]}
+                         if texts else d) for d, texts in zip(details, spelt, strict=True)]
         self.db.executemany(upsert_sql("scores", _SCORE_COLUMNS, ["tenant", "source", "contact_id"]),
-                            [(self.tenant, *r[:7], self._pack_detail(r[7]), r[8]) for r in rows])
+                            [(self.tenant, *r[:7], text, r[8]) for r, text in zip(rows, stored, strict=True)])
 
     def score_detail(self, source: str, contact_id: str) -> dict[str, Any] | None:
         row = self.db.execute(_SCORE_DETAIL, (self.tenant, source, contact_id)).fetchone()
         return self._unpack_detail(row[0]) if row else None
 
-    def _pack_detail(self, given: str | dict[str, Any]) -> str:
-        """A score's reasons stored by number: a few hundred distinct reasons serve every contact, and they were
-        two thirds of a score row's bytes. A detail with no reasons is stored as it came."""
-        detail = dict(given) if isinstance(given, dict) else orjson.loads(given)
-        reasons = detail.pop("reasons", None)
-        if not reasons:
-            return given if isinstance(given, str) else _dumps(detail)
-        spelt = [_dumps(r) for r in reasons]
-        ids = self._text_ids(set(spelt))
-        return _dumps({**detail, "reason_ids": [ids[r] for r in spelt]})
-
     def _unpack_detail(self, text: str) -> dict[str, Any]:
+        """A stored score detail with its reasons written out again (save_scores keeps them by number: a few
+        hundred distinct reasons serve every contact, and they were two thirds of a score row's bytes)."""
         detail = orjson.loads(text)
         ids = detail.pop("reason_ids", None)
         if ids is not None:  # a row stored before reasons were numbered keeps them inline

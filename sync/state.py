@@ -38,6 +38,7 @@ from sync.db import (
     sqlite_path,
     upsert_sql,
 )
+from sync.state_codec import Codec
 from sync.state_ledgers import LedgersMixin
 from sync.state_records import RecordsMixin
 from sync.state_rows import (
@@ -90,6 +91,8 @@ class State(RecordsMixin, LedgersMixin):
         # transaction get here, and a rolled-back transaction empties both (see `tx`).
         self._texts_by_value: dict[str, int] = {}
         self._texts_by_id: dict[int, str] = {}
+        self.codec = Codec(self.db, tenant)  # snapshots and score details are stored packed
+        self.db.on_rollback.append(self._forget_uncommitted)
         self._migrate()
 
     @property
@@ -127,20 +130,24 @@ class State(RecordsMixin, LedgersMixin):
                 self.db.execute(self.db.dialect.migration_lock)
             if self._schema_version() >= version:
                 return
-            for statement in _MIGRATIONS[version]:
-                self.db.execute(self.db.dialect.ddl(statement))
+            for step in _MIGRATIONS[version]:
+                if callable(step):
+                    step(self.db)
+                else:
+                    self.db.execute(self.db.dialect.ddl(step))
             self.db.execute(_SET_VERSION, ("schema_version", str(version)))
 
     @contextmanager
     def tx(self) -> Iterator[Database]:
         """Group writes: all land or none (a write lock from the start on SQLite)."""
-        try:
-            with self.db.transaction() as db:
-                yield db
-        except BaseException:
-            self._texts_by_value.clear()  # texts this transaction added are gone with it
-            self._texts_by_id.clear()
-            raise
+        with self.db.transaction() as db:
+            yield db
+
+    def _forget_uncommitted(self) -> None:
+        """After a rollback: texts and dictionaries the transaction added are gone with it."""
+        self._texts_by_value.clear()
+        self._texts_by_id.clear()
+        self.codec.forget()
 
     def close(self) -> None:
         self.db.close()
@@ -192,21 +199,28 @@ class State(RecordsMixin, LedgersMixin):
         """Rows of (source, contact_id, fit, engagement, total, stage, crm_stage, detail, scored_at); the detail
         as a dict, or as its JSON text."""
         details = [dict(r[7]) if isinstance(r[7], dict) else orjson.loads(r[7]) for r in rows]
+        holds = [d.pop("undo_hold", None) for d in details]  # kept in a column: runs ask who is held
         spelt = [[_dumps(x) for x in d.get("reasons") or ()] for d in details]
         ids = self._text_ids({t for texts in spelt for t in texts})  # one look-up for the batch's reasons
         stored = [_dumps({**{k: v for k, v in d.items() if k != "reasons"}, "reason_ids": [ids[t] for t in texts]}
                          if texts else d) for d, texts in zip(details, spelt, strict=True)]
-        self.db.executemany(upsert_sql("scores", _SCORE_COLUMNS, ["tenant", "source", "contact_id"]),
-                            [(self.tenant, *r[:7], text, r[8]) for r, text in zip(rows, stored, strict=True)])
+        by_source: dict[str, list[int]] = {}
+        for i, r in enumerate(rows):
+            by_source.setdefault(r[0], []).append(i)
+        for source, at in by_source.items():
+            packed = self.codec.pack(f"scores:{source}", [stored[i] for i in at])
+            self.db.executemany(upsert_sql("scores", _SCORE_COLUMNS, ["tenant", "source", "contact_id"]), [
+                (self.tenant, *rows[i][:7], data, _dumps(holds[i]) if holds[i] else None, rows[i][8])
+                for i, data in zip(at, packed, strict=True)])
 
     def score_detail(self, source: str, contact_id: str) -> dict[str, Any] | None:
         row = self.db.execute(_SCORE_DETAIL, (self.tenant, source, contact_id)).fetchone()
-        return self._unpack_detail(row[0]) if row else None
+        return self._unpack_detail(source, row[0]) if row else None
 
-    def _unpack_detail(self, text: str) -> dict[str, Any]:
+    def _unpack_detail(self, source: str, stored: bytes | str) -> dict[str, Any]:
         """A stored score detail with its reasons written out again (save_scores keeps them by number: a few
         hundred distinct reasons serve every contact, and they were two thirds of a score row's bytes)."""
-        detail = orjson.loads(text)
+        detail = orjson.loads(self.codec.unpack(f"scores:{source}", stored))
         ids = detail.pop("reason_ids", None)
         if ids is not None:  # a row stored before reasons were numbered keeps them inline
             texts = self._texts(set(ids))
@@ -262,59 +276,46 @@ class State(RecordsMixin, LedgersMixin):
             (self.tenant, run_id))}
 
     def undo_holds(self, source: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The undo holds of these contacts: kept in the score row's detail, so re-deciding the contact (a new
-        score row) ends its hold by itself."""
+        """The undo holds of these contacts: kept in the score row, so re-deciding the contact (a new score row)
+        ends its hold by itself."""
         out: dict[str, dict[str, Any]] = {}
         for i in range(0, len(ids), 500):
             part = list(ids[i : i + 500])
-            for cid, detail in self.db.execute(
-                f"SELECT contact_id, detail FROM scores WHERE tenant=? AND source=? AND contact_id IN "
-                f"({marks(len(part))}) AND detail LIKE '%\"undo_hold\"%'", (self.tenant, source, *part),
+            for cid, hold in self.db.execute(
+                f"SELECT contact_id, hold FROM scores WHERE tenant=? AND source=? AND contact_id IN "
+                f"({marks(len(part))}) AND hold IS NOT NULL", (self.tenant, source, *part),
             ):
-                hold = json.loads(detail).get("undo_hold")
-                if hold:
-                    out[cid] = hold
+                out[cid] = json.loads(hold)
         return out
 
     def set_undo_hold(self, source: str, contact_id: str, hold: dict[str, Any], crm_stage: str | None) -> None:
         """Hold a contact as undo left it (and record the stage the CRM now holds for the funnel)."""
-        row = self.db.execute("SELECT detail, crm_stage FROM scores WHERE tenant=? AND source=? AND contact_id=?",
+        row = self.db.execute("SELECT crm_stage FROM scores WHERE tenant=? AND source=? AND contact_id=?",
                               (self.tenant, source, contact_id)).fetchone()
         if row is None:
             self.db.execute(
-                "INSERT INTO scores (tenant, source, contact_id, crm_stage, detail, scored_at) VALUES (?,?,?,?,?,?)",
-                (self.tenant, source, contact_id, crm_stage, json.dumps({"undo_hold": hold}, sort_keys=True),
-                 _iso(datetime.now(timezone.utc))))
+                "INSERT INTO scores (tenant, source, contact_id, crm_stage, detail, hold, scored_at) "
+                "VALUES (?,?,?,?,?,?,?)", (self.tenant, source, contact_id, crm_stage,
+                                           self.codec.pack(f"scores:{source}", ["{}"])[0], _dumps(hold),
+                                           _iso(datetime.now(timezone.utc))))
             return
-        detail = {**json.loads(row[0]), "undo_hold": hold}
-        self.db.execute("UPDATE scores SET detail=?, crm_stage=? WHERE tenant=? AND source=? AND contact_id=?",
-                        (json.dumps(detail, sort_keys=True), crm_stage or row[1], self.tenant, source, contact_id))
+        self.db.execute("UPDATE scores SET hold=?, crm_stage=? WHERE tenant=? AND source=? AND contact_id=?",
+                        (_dumps(hold), crm_stage or row[0], self.tenant, source, contact_id))
 
     def release_undo_holds(self, source: str, ids: Sequence[str]) -> None:
         """End these contacts' holds: the next run decides them afresh."""
-        for cid in ids:
-            row = self.db.execute(_SCORE_DETAIL, (self.tenant, source, cid)).fetchone()
-            if row is not None:
-                detail = json.loads(row[0])
-                detail.pop("undo_hold", None)
-                self.db.execute("UPDATE scores SET detail=? WHERE tenant=? AND source=? AND contact_id=?",
-                                (json.dumps(detail, sort_keys=True), self.tenant, source, cid))
+        self.db.executemany("UPDATE scores SET hold=NULL WHERE tenant=? AND source=? AND contact_id=?",
+                            [(self.tenant, source, cid) for cid in ids])
 
     def count_undo_holds(self, source: str) -> int:
-        return self.db.execute(
-            "SELECT count(*) FROM scores WHERE tenant=? AND source=? AND detail LIKE '%\"undo_hold\"%'",
-            (self.tenant, source)).fetchone()[0]
+        return self.db.execute("SELECT count(*) FROM scores WHERE tenant=? AND source=? AND hold IS NOT NULL",
+                               (self.tenant, source)).fetchone()[0]
 
     def undo_held_by(self, source: str, undone_run: str) -> list[str]:
         """Contacts still held by an undo of `undone_run`."""
-        out = []
-        for cid, detail in self.db.execute(
-            "SELECT contact_id, detail FROM scores WHERE tenant=? AND source=? AND detail LIKE '%\"undo_hold\"%' "
-            "ORDER BY contact_id", (self.tenant, source),
-        ):
-            if (json.loads(detail).get("undo_hold") or {}).get("run") == undone_run:
-                out.append(cid)
-        return out
+        return [cid for cid, hold in self.db.execute(
+            "SELECT contact_id, hold FROM scores WHERE tenant=? AND source=? AND hold IS NOT NULL "
+            "ORDER BY contact_id", (self.tenant, source)) if json.loads(hold).get("run") == undone_run]
 
     # ------------------------------------------------------------- nurture membership
     def nurture_members(self, source: str, target: str, ids: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
@@ -433,13 +434,22 @@ class State(RecordsMixin, LedgersMixin):
         """(record id, email, field) of one stored record whose leadsync fields already hold a value.
 
         Only the score counts: nobody but leadsync writes it (a Salesforce stage field may be set by sales).
-        Stored JSON spells a set value `"field":"…"` and an empty one `"field":null` (see `snapshot`)."""
-        for field in ("leadsync_score", "leadsync_score__c"):
-            row = self.db.execute(
-                "SELECT id, email FROM contacts WHERE tenant=? AND source=? AND LOWER(data) LIKE ? LIMIT 1",
-                (self.tenant, source, f'%"{field}":"%')).fetchone()
-            if row:
-                return row[0], row[1], field
+        Stored JSON spells a set value `"field":"…"` and an empty one `"field":null` (see `snapshot`). Read once,
+        before a source is first adopted; snapshots are packed, so this reads them (in key order) until one has it.
+        """
+        fields = ("leadsync_score", "leadsync_score__c")
+        first: dict[str, tuple[str, str | None]] = {}
+        for rid, email, data in self.db.execute(
+                "SELECT id, email, data FROM contacts WHERE tenant=? AND source=? ORDER BY id", (self.tenant, source)):
+            text = self._snapshot_text(source, data).lower()
+            for field in fields:
+                if field not in first and f'"{field}":"' in text:
+                    first[field] = (rid, email)
+            if fields[0] in first:
+                break
+        for field in fields:
+            if field in first:
+                return *first[field], field
         return None
 
     # ------------------------------------------------------------- stage history (CRM history + leadsync's writes)
@@ -490,11 +500,11 @@ class State(RecordsMixin, LedgersMixin):
     # ------------------------------------------------------------- report queries (read-only, for sync/report.py)
     def report_contacts(self) -> list[tuple[str, str, str | None, str, str | None, int | None]]:
         """(source, id, email, data, crm_stage, total) for every contact; score columns None if never scored."""
-        return self.db.execute(
+        return [(source, cid, email, self._snapshot_text(source, data), crm_stage, total)
+                for source, cid, email, data, crm_stage, total in self.db.execute(
             "SELECT c.source, c.id, c.email, c.data, s.crm_stage, s.total FROM contacts c "
             "LEFT JOIN scores s ON s.tenant = c.tenant AND s.source = c.source AND s.contact_id = c.id "
-            "WHERE c.tenant=? ORDER BY c.source, c.id", (self.tenant,)
-        ).fetchall()
+            "WHERE c.tenant=? ORDER BY c.source, c.id", (self.tenant,))]
 
     def report_stage_history(self) -> list[tuple[str, str, str | None, str, str]]:
         """(source, contact_id, from_stage, to_stage, at), oldest first.

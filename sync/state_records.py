@@ -12,6 +12,7 @@ from typing import Any
 
 from mapping.model import Contact, Engagement, EngagementKind, Stage
 from sync.db import Database, marks, upsert_sql
+from sync.state_codec import Codec
 from sync.state_rows import (
     _DIRTY_KEY,
     _REWRITE_SNAPSHOT,
@@ -30,6 +31,7 @@ class RecordsMixin:
 
     db: Database
     tenant: str
+    codec: Codec
 
     # ------------------------------------------------------------- contacts
     def upsert_contacts(self, contacts: Sequence[Contact], run_id: str) -> list[str]:
@@ -44,7 +46,7 @@ class RecordsMixin:
                 (self.tenant, src, *ids),
             ).fetchall()
         )
-        rows, changed, echoes = [], [], []
+        fresh, echoes = [], []
         for c in contacts:
             text, h = snapshot(c)
             if known.get(c.id) == h:
@@ -52,10 +54,9 @@ class RecordsMixin:
                 # snapshot keeps its time, so "most recent value" profile rules see when a person last changed it.
                 echoes.append((run_id, self.tenant, c.source, c.id))
                 continue
-            changed.append(c.id)
-            email = c.email.strip().lower() if c.email else None
-            rows.append((self.tenant, c.source, c.id, c.object_type, email, text, h, _iso(c.updated_at), run_id))
-        self.db.executemany(_UPSERT_CONTACT, rows)
+            fresh.append((c, text, h))
+        changed = [c.id for c, _, _ in fresh]
+        self.db.executemany(_UPSERT_CONTACT, self._contact_rows(fresh, run_id))
         self.db.executemany("UPDATE contacts SET seen_run=? WHERE tenant=? AND source=? AND id=?", echoes)
         self._set_links([c for c in contacts if c.id in set(changed)])
         self.mark_dirty(src, changed)
@@ -72,11 +73,24 @@ class RecordsMixin:
 
     def put_contact(self, c: Contact, run_id: str) -> None:
         """Store a record leadsync itself created (a hand-off), as if pulled: its echo is then no change."""
-        text, h = snapshot(c)
-        email = c.email.strip().lower() if c.email else None
-        self.db.execute(_UPSERT_CONTACT,
-                        (self.tenant, c.source, c.id, c.object_type, email, text, h, _iso(c.updated_at), run_id))
+        self.db.executemany(_UPSERT_CONTACT, self._contact_rows([(c, *snapshot(c))], run_id))
         self._set_links([c])
+
+    def _contact_rows(self, snapshots: Sequence[tuple[Contact, str, str]], run_id: str) -> list[tuple[Any, ...]]:
+        """Rows of `_UPSERT_CONTACT` for (contact, snapshot JSON, hash) of one source, the JSON packed."""
+        if not snapshots:
+            return []
+        packed = self.codec.pack(f"contacts:{snapshots[0][0].source}", [text for _, text, _ in snapshots])
+        return [(self.tenant, c.source, c.id, c.object_type, c.email.strip().lower() if c.email else None,
+                 int(c.archived), data, h, _iso(c.updated_at), run_id)
+                for (c, _, h), data in zip(snapshots, packed, strict=True)]
+
+    def _rewrite_rows(self, source: str, contacts: Sequence[Contact]) -> list[tuple[Any, ...]]:
+        """Rows of `_REWRITE_SNAPSHOT` for these contacts of one source."""
+        snaps = [snapshot(c) for c in contacts]
+        packed = self.codec.pack(f"contacts:{source}", [text for text, _ in snaps])
+        return [(int(c.archived), data, h, self.tenant, source, c.id)
+                for c, (_, h), data in zip(contacts, snaps, packed, strict=True)]
 
     # ------------------------------------------------------------- identity (persons across CRMs)
     def records(self, keys: Iterable[str]) -> dict[str, Contact]:
@@ -111,9 +125,15 @@ class RecordsMixin:
 
     def identity_refs(self) -> Iterator[tuple[str, str, str, str | None, str]]:
         """(source, id, object_type, email, data) of every record, for a whole-state identity pass."""
-        yield from self.db.execute(
-            "SELECT source, id, object_type, email, data FROM contacts WHERE tenant=? ORDER BY source, id",
-            (self.tenant,))
+        for source, rid, object_type, email, data in self.db.execute(
+                "SELECT source, id, object_type, email, data FROM contacts WHERE tenant=? ORDER BY source, id",
+                (self.tenant,)):
+            yield source, rid, object_type, email, self._snapshot_text(source, data)
+
+    def _snapshot_text(self, source: str, data: bytes | str) -> str:
+        """A stored snapshot's JSON text (the state keeps it packed, sync/state_codec.py)."""
+        text = self.codec.unpack(f"contacts:{source}", data)
+        return text if isinstance(text, str) else text.decode()
 
     def add_override(self, kind: str, a: str, b: str = "") -> None:
         """A person's identity decision; a new one about a record replaces what it said before."""
@@ -152,7 +172,8 @@ class RecordsMixin:
                       writes: Sequence[tuple[str, Mapping[str, str | None], Stage | None, str | None]]) -> None:
         """`set_managed` for a batch of accepted writes: one read and one write of the snapshots, not one each."""
         found = self.contacts(source, [w[0] for w in writes])
-        rows, linked = [], []
+        changed: dict[str, Contact] = {}
+        linked = []
         for contact_id, values, stage, link in writes:
             c = found.get(contact_id)
             if c is None:
@@ -161,11 +182,10 @@ class RecordsMixin:
             managed.update({k: norm_value(v) for k, v in values.items()})
             links = tuple(sorted({*c.links, link})) if link else c.links
             c = replace(c, managed=managed, lifecycle_stage=stage or c.lifecycle_stage, links=links)
-            found[contact_id] = c
-            rows.append((*snapshot(c), self.tenant, source, contact_id))
+            found[contact_id] = changed[contact_id] = c
             if link:
                 linked.append(c)
-        self.db.executemany(_REWRITE_SNAPSHOT, rows)
+        self.db.executemany(_REWRITE_SNAPSHOT, self._rewrite_rows(source, list(changed.values())))
         self._set_links(linked)
 
     def set_stage(self, source: str, contact_id: str, stage: Stage) -> None:
@@ -175,25 +195,26 @@ class RecordsMixin:
             self._rewrite_snapshot(replace(c, lifecycle_stage=stage))
 
     def _rewrite_snapshot(self, c: Contact) -> None:
-        self.db.execute(_REWRITE_SNAPSHOT, (*snapshot(c), self.tenant, c.source, c.id))
+        self.db.executemany(_REWRITE_SNAPSHOT, self._rewrite_rows(c.source, [c]))
 
     def contacts(self, source: str, ids: Iterable[str]) -> dict[str, Contact]:
         ids = list(ids)
         out: dict[str, Contact] = {}
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
+            kind = f"contacts:{source}"
             for (data,) in self.db.execute(
                 f"SELECT data FROM contacts WHERE tenant=? AND source=? AND id IN ({marks(len(part))})",
                 (self.tenant, source, *part),
             ):
-                c = contact_from_json(data)
+                c = contact_from_json(self.codec.unpack(kind, data))
                 out[c.id] = c
         return out
 
     def contact_by_email(self, email: str, source: str | None = None) -> list[Contact]:
-        q = "SELECT data FROM contacts WHERE tenant=? AND email=?" + (" AND source=?" if source else "")
+        q = "SELECT source, data FROM contacts WHERE tenant=? AND email=?" + (" AND source=?" if source else "")
         args = (self.tenant, email.strip().lower()) + ((source,) if source else ())
-        return [contact_from_json(d) for (d,) in self.db.execute(q, args)]
+        return [contact_from_json(self.codec.unpack(f"contacts:{s}", d)) for s, d in self.db.execute(q, args)]
 
     def ids_by_email(self, source: str, emails: Iterable[str]) -> dict[str, str]:
         emails = list({e.strip().lower() for e in emails if e})
@@ -203,7 +224,7 @@ class RecordsMixin:
             # A live contact wins over an archived (deleted or merged-away) one; then the lowest id.
             for email, cid in self.db.execute(
                 f"SELECT email, id FROM contacts WHERE tenant=? AND source=? AND email IN ({marks(len(part))}) "
-                "ORDER BY CASE WHEN data LIKE '%\"archived\":true%' THEN 1 ELSE 0 END, id",
+                "ORDER BY archived, id",
                 (self.tenant, source, *part),
             ):
                 out.setdefault(email, cid)

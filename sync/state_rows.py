@@ -25,9 +25,10 @@ _SET_VERSION = upsert_sql("meta", ["key", "value"], ["key"])
 _SET_META = upsert_sql("tenant_meta", ["tenant", "key", "value"], ["tenant", "key"])
 
 # Every row leads with its tenant; the upserts' conflict targets are the tables' keys (sync/state_schema.py, v9).
-_CONTACT_COLUMNS = ["tenant", "source", "id", "object_type", "email", "data", "hash", "updated_at", "seen_run"]
+_CONTACT_COLUMNS = ["tenant", "source", "id", "object_type", "email", "archived", "data", "hash", "updated_at",
+                    "seen_run"]
 _SCORE_COLUMNS = ["tenant", "source", "contact_id", "fit", "engagement", "total", "stage", "crm_stage", "detail",
-                  "scored_at"]
+                  "hold", "scored_at"]
 _FAILURE_COLUMNS = ["tenant", "source", "change_key", "record_id", "kind", "error_code", "message", "fields",
                     "attempts", "status", "run_id", "updated_at"]
 _HISTORY_COLUMNS = ["tenant", "source", "contact_id", "stage", "entered_at", "origin", "run_id"]
@@ -36,7 +37,7 @@ _OPPORTUNITY_COLUMNS = ["tenant", "source", "id", "contact_id", "created_at", "c
 _OWNER_COLUMNS = ["tenant", "source", "id", "name", "email", "active", "updated_at"]
 _AUDIT_COLUMNS = "tenant, run_id, source, object_type, record_id, field, before, after, at, status"
 _UPSERT_CONTACT = upsert_sql("contacts", _CONTACT_COLUMNS, ["tenant", "source", "id"])
-_REWRITE_SNAPSHOT = "UPDATE contacts SET data=?, hash=? WHERE tenant=? AND source=? AND id=?"
+_REWRITE_SNAPSHOT = "UPDATE contacts SET archived=?, data=?, hash=? WHERE tenant=? AND source=? AND id=?"
 _DIRTY_KEY = ["tenant", "source", "contact_id"]
 _SCORE_DETAIL = "SELECT detail FROM scores WHERE tenant=? AND source=? AND contact_id=?"
 

@@ -5,11 +5,21 @@ Kept apart from the store's queries so each stays readable; versions 1-8 moved h
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 9
+from collections.abc import Callable, Iterator, Sequence
+from itertools import groupby
+from typing import Any
+
+import orjson
+
+from sync.db import Database
+from sync.state_codec import Codec
+
+SCHEMA_VERSION = 10
 
 # Each migration is a list of statements in the SQL both engines share; `$name` slots are
-# the dialect's words (sync/db.py). A version, once released, is never edited: add one.
-_MIGRATIONS: dict[int, list[str]] = {
+# the dialect's words (sync/db.py). A step SQL cannot spell is a function of the database, run
+# in the same transaction. A version, once released, is never edited: add one.
+_MIGRATIONS: dict[int, list[str | Callable[[Database], None]]] = {
     1: [
         """CREATE TABLE contacts (
         source TEXT NOT NULL, id TEXT NOT NULL, object_type TEXT NOT NULL, email TEXT,
@@ -239,6 +249,76 @@ _MIGRATIONS[9] = [
     "PRIMARY KEY (tenant, key))",
     "INSERT INTO tenant_meta (tenant, key, value) SELECT 'default', key, value FROM meta WHERE key <> 'schema_version'",
     "DELETE FROM meta WHERE key <> 'schema_version'",
+]
+
+
+
+def _rows_in_key_order(db: Database, select: str, key: Sequence[str], size: int = 1000) -> Iterator[list[Any]]:
+    """A table's rows a chunk at a time in key order (the key columns first in `select`), never all in memory."""
+    order = ", ".join(key)
+    after = f"({order}) > ({', '.join('?' * len(key))})"
+    rows = db.execute(f"{select} ORDER BY {order} LIMIT {size}").fetchall()
+    while rows:
+        yield rows
+        rows = db.execute(f"{select} WHERE {after} ORDER BY {order} LIMIT {size}", rows[-1][:len(key)]).fetchall()
+
+
+def _pack_payloads(db: Database) -> None:
+    """Migration 10's data step: every snapshot and score detail packed (sync/state_codec.py) into the new tables,
+    each tenant's dictionaries trained from its own first rows; the archived flag and undo hold lifted into
+    columns (the queries that filtered on them cannot read a packed payload). Part of a released migration."""
+    codecs: dict[str, Codec] = {}
+    for rows in _rows_in_key_order(db, "SELECT tenant, source, id, object_type, email, data, hash, updated_at, "
+                                   "seen_run FROM contacts", ("tenant", "source", "id")):
+        out = []
+        for (tenant, source), group in groupby(rows, key=lambda r: (r[0], r[1])):
+            part = list(group)
+            codec = codecs.setdefault(tenant, Codec(db, tenant))
+            packed = codec.pack(f"contacts:{source}", [r[5] for r in part])
+            out += [(*r[:5], int('"archived":true' in r[5]), p, *r[6:]) for r, p in zip(part, packed, strict=True)]
+        db.executemany("INSERT INTO contacts_v10 (tenant, source, id, object_type, email, archived, data, hash, "
+                       "updated_at, seen_run) VALUES (?,?,?,?,?,?,?,?,?,?)", out)
+    for rows in _rows_in_key_order(db, "SELECT tenant, source, contact_id, fit, engagement, total, stage, crm_stage, "
+                                   "detail, scored_at FROM scores", ("tenant", "source", "contact_id")):
+        out = []
+        for (tenant, source), group in groupby(rows, key=lambda r: (r[0], r[1])):
+            part = list(group)
+            details = [orjson.loads(r[8]) for r in part]
+            holds = [d.pop("undo_hold", None) for d in details]
+            codec = codecs.setdefault(tenant, Codec(db, tenant))
+            packed = codec.pack(f"scores:{source}", [orjson.dumps(d, option=orjson.OPT_SORT_KEYS) for d in details])
+            out += [(*r[:8], p, orjson.dumps(h, option=orjson.OPT_SORT_KEYS).decode() if h else None, r[9])
+                    for r, p, h in zip(part, packed, holds, strict=True)]
+        db.executemany("INSERT INTO scores_v10 (tenant, source, contact_id, fit, engagement, total, stage, crm_stage, "
+                       "detail, hold, scored_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)", out)
+
+
+# Lean rows (a hundred tenants on one machine): snapshots and score details packed with per-tenant zstd
+# dictionaries (a tenth of their JSON), kept beside their key on SQLite without a rowid; the archived flag and a
+# contact's undo hold in columns of their own; crm_stage_history without the rowid its key index duplicated; and
+# the (tenant, source, email) index gone (every email look-up is served by (tenant, email)).
+_MIGRATIONS[10] = [
+    """CREATE TABLE codec_dicts (tenant TEXT NOT NULL, kind TEXT NOT NULL, no INTEGER NOT NULL, data $blob NOT NULL,
+    created_at TEXT NOT NULL, PRIMARY KEY (tenant, kind, no))""",
+    """CREATE TABLE contacts_v10 (tenant TEXT NOT NULL, source TEXT NOT NULL, id TEXT NOT NULL,
+    object_type TEXT NOT NULL, email TEXT, archived INTEGER NOT NULL DEFAULT 0, data $blob NOT NULL,
+    hash TEXT NOT NULL, updated_at TEXT, seen_run TEXT, PRIMARY KEY (tenant, source, id)) $without_rowid""",
+    """CREATE TABLE scores_v10 (tenant TEXT NOT NULL, source TEXT NOT NULL, contact_id TEXT NOT NULL, fit INTEGER,
+    engagement INTEGER, total INTEGER, stage TEXT, crm_stage TEXT, detail $blob NOT NULL, hold TEXT,
+    scored_at TEXT NOT NULL, PRIMARY KEY (tenant, source, contact_id)) $without_rowid""",
+    _pack_payloads,
+    "DROP TABLE contacts",
+    "ALTER TABLE contacts_v10 RENAME TO contacts",
+    "CREATE INDEX contacts_email_any ON contacts (tenant, email)",
+    "DROP TABLE scores",
+    "ALTER TABLE scores_v10 RENAME TO scores",
+    """CREATE TABLE crm_stage_history_v10 (tenant TEXT NOT NULL, source TEXT NOT NULL, contact_id TEXT NOT NULL,
+    stage TEXT NOT NULL, entered_at TEXT NOT NULL, origin TEXT NOT NULL, run_id TEXT NOT NULL,
+    PRIMARY KEY (tenant, source, contact_id, stage, origin, entered_at)) $without_rowid""",
+    """INSERT INTO crm_stage_history_v10 (tenant, source, contact_id, stage, entered_at, origin, run_id)
+    SELECT tenant, source, contact_id, stage, entered_at, origin, run_id FROM crm_stage_history""",
+    "DROP TABLE crm_stage_history",
+    "ALTER TABLE crm_stage_history_v10 RENAME TO crm_stage_history",
 ]
 
 _META_DDL = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"

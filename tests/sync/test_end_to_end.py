@@ -85,10 +85,9 @@ def test_plan_writes_nothing_and_lists_changes(sandbox_env):
 def test_explain_gives_points_and_reasons(sandbox_env):
     cli("backfill", "--source", "hubspot")
     state = State(Settings().state_url)
-    email = state.db.execute(
-        "SELECT json_extract(detail, '$.contact.email') FROM scores WHERE tenant='default' AND stage='sql' "
-        "AND json_extract(detail, '$.contact.email') IS NOT NULL LIMIT 1"
-    ).fetchone()[0]
+    sql = [cid for (cid,) in state.db.execute(
+        "SELECT contact_id FROM scores WHERE tenant='default' AND source='hubspot' AND stage='sql' ORDER BY contact_id")]
+    email = next(e for cid in sql if (e := (state.score_detail("hubspot", cid) or {}).get("contact", {}).get("email")))
     state.close()
     out = cli("explain", email)
     (c,) = [c for c in out["contacts"] if c["source"] == "hubspot"]

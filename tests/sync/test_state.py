@@ -156,6 +156,7 @@ def test_score_reasons_are_stored_once_and_read_back_whole(tmp_path):
     fresh = State(url)  # no texts cached: read from the table
     assert fresh.score_detail("hubspot", "1") == detail == fresh.score_detail("hubspot", "2")
     assert b.score_detail("hubspot", "1") == {"total": 5, "reasons": reasons[:1]}
-    stored = a.db.execute("SELECT detail FROM scores WHERE tenant='default' AND contact_id='2'").fetchone()[0]
-    assert "works in marketing" not in stored and json.loads(stored)["reason_ids"]
+    stored = a.codec.unpack("scores:hubspot", a.db.execute(
+        "SELECT detail FROM scores WHERE tenant='default' AND contact_id='2'").fetchone()[0])
+    assert b"works in marketing" not in stored and json.loads(stored)["reason_ids"]
     assert a.db.execute("SELECT count(*) FROM texts WHERE tenant='default'").fetchone()[0] == 2

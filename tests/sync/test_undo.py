@@ -109,12 +109,13 @@ def test_undo_plan_writes_nothing_and_undo_asks_first(sandbox_env):
 
 def local_state(db_path) -> tuple:
     """What leadsync's own state says after an undo: snapshots' managed values, holds, ledger, dirty set."""
+    state = State(f"sqlite:///{db_path}")  # snapshots are stored packed: read them through the State
+    managed = {cid: json.loads(data).get("managed", {}) for _, cid, _, _, data in state.identity_refs()}
+    state.close()
     db = sqlite3.connect(db_path)
-    managed = {cid: json.loads(data)["managed"]
-               for cid, data in db.execute("SELECT id, data FROM contacts WHERE tenant='default'")}
     holds = {}
-    for cid, detail, crm_stage in db.execute("SELECT contact_id, detail, crm_stage FROM scores WHERE tenant='default'"):
-        hold = json.loads(detail).get("undo_hold")
+    for cid, hold, crm_stage in db.execute("SELECT contact_id, hold, crm_stage FROM scores WHERE tenant='default'"):
+        hold = hold and json.loads(hold)
         holds[cid] = (crm_stage, hold and {k: v for k, v in hold.items() if k not in ("undo", "run")})  # ids differ per setup
     ledger = sorted(db.execute("SELECT key, status, crm_id IS NOT NULL FROM task_ledger WHERE tenant='default'"))
     dirty = sorted(db.execute("SELECT contact_id FROM dirty WHERE tenant='default'"))

@@ -1,0 +1,136 @@
+"""Packed state rows (sync/state_codec.py) and migration 10, which packs what an older state holds.
+
+A packed value reads back byte for byte whatever dictionary wrote it (none, this process's, another's); a
+dictionary a rolled-back transaction stored is forgotten with it; and a version-9 state keeps every snapshot,
+score, hold and stage entry, on SQLite and on PostgreSQL (`url` runs a test on both).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from sync.db import Database, StateError, connect
+from sync.state import _MIGRATIONS, State, snapshot
+from sync.state_codec import TRAIN_AT, Codec
+from tests.sync.test_state import T0, contact
+from tests.sync.test_state_postgres import pg_server, pg_url, url  # noqa: F401  (fixtures)
+
+
+def texts(n: int, start: int = 0) -> list[str]:
+    return [snapshot(contact(str(i), company=f"Company {i % 17}", extra={"hs_analytics_source": "ORGANIC_SEARCH",
+                                                                         "hs_latest_source_data_1": f"page {i}"}))[0]
+            for i in range(start, start + n)]
+
+
+def stored_dicts(db: Database) -> list[tuple[str, str, int]]:
+    return sorted(tuple(r) for r in db.execute("SELECT tenant, kind, no FROM codec_dicts"))
+
+
+def test_rows_read_back_before_and_after_the_dictionary_and_from_another_process(url):  # noqa: F811
+    s = State(url)
+    first = s.codec.pack("contacts:hubspot", texts(10))  # too few to train on: packed without a dictionary
+    assert {p[0] for p in first} == {0} and stored_dicts(s.db) == []
+    rest = s.codec.pack("contacts:hubspot", texts(TRAIN_AT, start=10))  # the sample is complete: trained, used
+    assert {p[0] for p in rest} == {1} and stored_dicts(s.db) == [("default", "contacts:hubspot", 1)]
+    other = State(url)  # another process: no dictionary in memory, reads it from codec_dicts
+    assert [other.codec.unpack("contacts:hubspot", p).decode() for p in first + rest] == texts(10 + TRAIN_AT)
+    assert other.codec.pack("contacts:hubspot", texts(1))[0][0] == 1  # and writes with the stored one
+    plain = sum(map(len, texts(TRAIN_AT, start=10)))
+    assert sum(map(len, rest)) < plain / 4, "a trained dictionary packs a snapshot to a fraction of its JSON"
+
+
+def test_a_dictionary_stored_in_a_rolled_back_transaction_is_forgotten(tmp_path):
+    path = f"sqlite:///{tmp_path}/s.db"
+    s = State(path)
+    with pytest.raises(RuntimeError), s.tx():
+        s.upsert_contacts([contact(str(i)) for i in range(TRAIN_AT)], "r1")
+        assert stored_dicts(s.db) == [("default", "contacts:hubspot", 1)]
+        raise RuntimeError("the batch fails")
+    assert stored_dicts(s.db) == [] and s.count_contacts() == 0
+    with s.tx():  # the next batch must not write rows naming a dictionary that is gone
+        s.upsert_contacts([contact(str(i)) for i in range(TRAIN_AT + 5)], "r2")
+    fresh = State(path)
+    assert fresh.contacts("hubspot", [str(i) for i in range(TRAIN_AT + 5)]) == {
+        str(i): contact(str(i)) for i in range(TRAIN_AT + 5)}
+
+
+def test_values_older_than_packing_read_as_they_are_and_a_missing_dictionary_is_named(tmp_path):
+    codec = Codec(connect(f"sqlite:///{tmp_path}/s.db"), "acme")
+    assert codec.unpack("contacts:hubspot", '{"id":"1"}') == '{"id":"1"}'
+    assert codec.unpack("contacts:hubspot", b'{"id":"1"}') == b'{"id":"1"}'
+    State(f"sqlite:///{tmp_path}/s.db")  # the schema, codec_dicts included
+    with pytest.raises(StateError, match=r"contacts:hubspot names packing dictionary 7.*tenant acme"):
+        codec.unpack("contacts:hubspot", b"\x07whatever")
+
+
+def test_tenants_train_their_own_dictionaries(url):  # noqa: F811
+    a, b = State(url), State(url, tenant="acme")
+    a.upsert_contacts([contact(str(i)) for i in range(TRAIN_AT)], "r1")
+    b.upsert_contacts([contact(str(i), title="CTO") for i in range(TRAIN_AT)], "r1")
+    assert stored_dicts(a.db) == [("acme", "contacts:hubspot", 1), ("default", "contacts:hubspot", 1)]
+    assert a.contacts("hubspot", ["3"])["3"].title == "VP Marketing" and b.contacts("hubspot", ["3"])["3"].title == "CTO"
+
+
+# ----------------------------------------------------------------------------- v9 -> v10
+
+N = TRAIN_AT + 150  # enough rows of one kind for the migration to train a dictionary
+
+
+def build_v9(url_: str) -> list[tuple[str, str, str]]:
+    """A version-9 state as the released migrations made it: two tenants' snapshots (some archived), scores
+    with an undo hold in the detail, stage entries. Returns the (tenant, source, id) of every contact."""
+    db = connect(url_)
+    keys = []
+    with db.transaction():
+        db.execute(db.dialect.ddl("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
+        for version in range(1, 10):
+            for statement in _MIGRATIONS[version]:
+                db.execute(db.dialect.ddl(statement))
+        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '9')")
+        for tenant, n in (("default", N), ("acme", 3)):
+            for i in range(n):
+                c = contact(str(i), archived=i == 1, extra={"hs_analytics_source": "DIRECT_TRAFFIC"})
+                if i == 2:  # the same address as the archived one: the live record must win the look-up
+                    c = replace(c, email="p1@acme.com")
+                db.execute("INSERT INTO contacts VALUES (?,?,?,?,?,?,?,?,?)",
+                           (tenant, "hubspot", c.id, "contacts", c.email, *snapshot(c), T0.isoformat(), "r1"))
+                keys.append((tenant, "hubspot", c.id))
+            detail = {"total": 42, "reasons": [{"points": 42, "text": "read pricing"}]}
+            db.execute("INSERT INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       (tenant, "hubspot", "0", 30, 12, 42, "mql", "lead", json.dumps(detail), T0.isoformat()))
+            db.execute("INSERT INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       (tenant, "hubspot", "1", None, None, None, None, "sql",
+                        json.dumps({"undo_hold": {"run": "r0", "undo": "u1"}}), T0.isoformat()))
+            db.execute("INSERT INTO crm_stage_history VALUES (?,?,?,?,?,?,?)",
+                       (tenant, "hubspot", "0", "mql", T0.isoformat(), "hubspot_history", "r1"))
+    db.close()
+    return keys
+
+
+def test_v9_state_is_packed_with_nothing_lost(url):  # noqa: F811
+    build_v9(url)
+    s, acme = State(url), State(url, tenant="acme")
+    ids = [str(i) for i in range(N)]
+    found = s.contacts("hubspot", ids)
+    assert len(found) == N and found["1"].archived and found["5"] == contact(
+        "5", extra={"hs_analytics_source": "DIRECT_TRAFFIC"})
+    assert acme.contacts("hubspot", ["0", "1", "2"])["1"].archived
+    assert s.ids_by_email("hubspot", ["p1@acme.com"]) == {"p1@acme.com": "2"}  # live over archived, from a column
+    assert {p[0] for (p,) in s.db.execute("SELECT data FROM contacts WHERE tenant='default'")} == {1}  # trained first
+    assert stored_dicts(s.db) == [("default", "contacts:hubspot", 1)]  # acme's 3 rows: too few to train on
+    assert s.score_detail("hubspot", "0") == {"total": 42, "reasons": [{"points": 42, "text": "read pricing"}]}
+    assert s.undo_holds("hubspot", ["0", "1"]) == {"1": {"run": "r0", "undo": "u1"}}
+    assert s.count_undo_holds("hubspot") == 1 and s.undo_held_by("hubspot", "r0") == ["1"]
+    assert [e.stage for e in s.stage_history("hubspot", ["0"])] == ["mql"]
+    assert acme.undo_held_by("hubspot", "r0") == ["1"] and acme.score_detail("hubspot", "0")["total"] == 42
+    # the migrated rows take writes as before: an unchanged record is no change, a new one is stored packed
+    assert s.upsert_contacts([found["5"]], "r2") == []
+    assert s.upsert_contacts([replace(found["5"], title="CEO")], "r2") == ["5"]
+    assert State(url).contacts("hubspot", ["5"])["5"].title == "CEO"
+    if s.engine == "sqlite":
+        indexes = {r[0] for r in s.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert "contacts_email_any" in indexes and "contacts_email" not in indexes
+        assert not any(name.startswith("sqlite_autoindex_crm_stage_history") for name in indexes)

@@ -296,7 +296,7 @@ class State(RecordsMixin, LedgersMixin):
             self.db.execute(
                 "INSERT INTO scores (tenant, source, contact_id, crm_stage, detail, hold, scored_at) "
                 "VALUES (?,?,?,?,?,?,?)", (self.tenant, source, contact_id, crm_stage,
-                                           self.codec.pack(f"scores:{source}", ["{}"])[0], _dumps(hold),
+                                           b"{}", _dumps(hold),
                                            _iso(datetime.now(timezone.utc))))
             return
         self.db.execute("UPDATE scores SET hold=?, crm_stage=? WHERE tenant=? AND source=? AND contact_id=?",

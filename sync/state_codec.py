@@ -75,8 +75,7 @@ class Codec:
             return self._packers[kind]
         if kind not in self._looked:
             self._looked.add(kind)
-            row = self.db.execute("SELECT no, data FROM codec_dicts WHERE tenant=? AND kind=? ORDER BY no DESC",
-                                  (self.tenant, kind)).fetchone()
+            row = self._newest(kind)
             if row is not None:
                 return self._use(kind, row[0], bytes(row[1]))
         samples = self._samples.setdefault(kind, [])
@@ -90,9 +89,12 @@ class Codec:
             return self._packers[kind]
         # Another process may have stored one first (or be storing it): theirs wins, ours is dropped.
         self.db.execute(_ADD_DICT, (self.tenant, kind, 1, trained, datetime.now(timezone.utc).isoformat()))
-        row = self.db.execute("SELECT no, data FROM codec_dicts WHERE tenant=? AND kind=? ORDER BY no DESC",
-                              (self.tenant, kind)).fetchone()
+        row = self._newest(kind)
         return self._use(kind, row[0], bytes(row[1]))
+
+    def _newest(self, kind: str) -> tuple[int, bytes] | None:
+        return self.db.execute("SELECT no, data FROM codec_dicts WHERE tenant=? AND kind=? ORDER BY no DESC",
+                               (self.tenant, kind)).fetchone()
 
     def _use(self, kind: str, no: int, data: bytes) -> tuple[int, zstandard.ZstdCompressor]:
         d = zstandard.ZstdCompressionDict(data)

@@ -200,9 +200,9 @@ class RecordsMixin:
     def contacts(self, source: str, ids: Iterable[str]) -> dict[str, Contact]:
         ids = list(ids)
         out: dict[str, Contact] = {}
+        kind = f"contacts:{source}"
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
-            kind = f"contacts:{source}"
             for (data,) in self.db.execute(
                 f"SELECT data FROM contacts WHERE tenant=? AND source=? AND id IN ({marks(len(part))})",
                 (self.tenant, source, *part),

@@ -273,7 +273,7 @@ def _pack_payloads(db: Database) -> None:
         out = []
         for (tenant, source), group in groupby(rows, key=lambda r: (r[0], r[1])):
             part = list(group)
-            codec = codecs.setdefault(tenant, Codec(db, tenant))
+            codec = codecs.get(tenant) or codecs.setdefault(tenant, Codec(db, tenant))
             packed = codec.pack(f"contacts:{source}", [r[5] for r in part])
             out += [(*r[:5], int('"archived":true' in r[5]), p, *r[6:]) for r, p in zip(part, packed, strict=True)]
         db.executemany("INSERT INTO contacts_v10 (tenant, source, id, object_type, email, archived, data, hash, "
@@ -285,7 +285,7 @@ def _pack_payloads(db: Database) -> None:
             part = list(group)
             details = [orjson.loads(r[8]) for r in part]
             holds = [d.pop("undo_hold", None) for d in details]
-            codec = codecs.setdefault(tenant, Codec(db, tenant))
+            codec = codecs.get(tenant) or codecs.setdefault(tenant, Codec(db, tenant))
             packed = codec.pack(f"scores:{source}", [orjson.dumps(d, option=orjson.OPT_SORT_KEYS) for d in details])
             out += [(*r[:8], p, orjson.dumps(h, option=orjson.OPT_SORT_KEYS).decode() if h else None, r[9])
                     for r, p, h in zip(part, packed, holds, strict=True)]

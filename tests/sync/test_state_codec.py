@@ -1,7 +1,8 @@
 """Packed state rows (sync/state_codec.py) and migration 10, which packs what an older state holds.
 
 A packed value reads back byte for byte whatever dictionary wrote it (none, this process's, another's); a
-dictionary a rolled-back transaction stored is forgotten with it; and a version-9 state keeps every snapshot,
+dictionary a rolled-back transaction stored is forgotten with it; one outgrown by a payload's new shape is
+followed by a better generation; and a version-9 state keeps every snapshot,
 score, hold and stage entry, on SQLite and on PostgreSQL (`url` runs a test on both).
 """
 
@@ -40,6 +41,31 @@ def test_rows_read_back_before_and_after_the_dictionary_and_from_another_process
     assert other.codec.pack("contacts:hubspot", texts(1))[0][0] == 1  # and writes with the stored one
     plain = sum(map(len, texts(TRAIN_AT, start=10)))
     assert sum(map(len, rest)) < plain / 4, "a trained dictionary packs a snapshot to a fraction of its JSON"
+
+
+PHRASES = ["+8 enterprise (10,000+ employees)", "+5 works in revenue, sales or marketing", "+3 asked to be contacted",
+           "+2 clicked marketing emails", "+1 read product, security or comparison pages", "-5 personal email domain"]
+
+
+def scored(n: int, start: int = 0) -> list[str]:
+    """Snapshots of a later shape: what a write-back adds (reasons the first rows' dictionary never saw)."""
+    return [snapshot(contact(str(i), company=f"Company {i % 17}", extra={
+        "leadsync_reason": "; ".join(PHRASES[j] for j in range(6) if (i >> j) & 1),
+        "leadsync_score": str(i % 90), "hs_latest_source_data_1": f"page {i}"}))[0] for i in range(start, start + n)]
+
+
+def test_a_dictionary_outgrown_by_its_rows_gets_a_next_generation_and_a_steady_one_does_not(url):  # noqa: F811
+    s = State(url)
+    s.codec.pack("contacts:hubspot", texts(TRAIN_AT * 4))  # one shape: the first dictionary serves it throughout
+    assert stored_dicts(s.db) == [("default", "contacts:hubspot", 1)]
+    later = s.codec.pack("contacts:hubspot", scored(TRAIN_AT * 3))  # the shape drifts: a better one is trained
+    assert stored_dicts(s.db) == [("default", "contacts:hubspot", 1), ("default", "contacts:hubspot", 2)]
+    before, after = [p for p in later if p[0] == 1], [p for p in later if p[0] == 2]
+    assert len(before) == TRAIN_AT and len(after) == TRAIN_AT * 2  # the window that showed the drift, then the rest
+    assert sum(map(len, after)) / len(after) < 0.8 * sum(map(len, before)) / len(before)
+    other = State(url)
+    assert [other.codec.unpack("contacts:hubspot", p).decode() for p in later] == scored(TRAIN_AT * 3)
+    assert other.codec.pack("contacts:hubspot", scored(1))[0][0] == 2  # the newest generation is the one written
 
 
 def test_a_dictionary_stored_in_a_rolled_back_transaction_is_forgotten(tmp_path):

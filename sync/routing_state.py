@@ -73,11 +73,9 @@ def counters(state: State) -> dict[str, dict[str, int]]:
 def owner_written(state: State, source: str, record_id: str, field_name: str) -> str | None:
     """The owner leadsync itself last set on this record (audited write, or the hand-off that created it);
     any other owner was set by someone else and is never overwritten."""
-    row = state.db.execute(
-        "SELECT after FROM audit WHERE tenant=? AND source=? AND record_id=? AND field=? AND status='ok' "
-        "ORDER BY seq DESC LIMIT 1", (state.tenant, source, record_id, field_name)).fetchone()
-    if row:
-        return row[0]
+    written = state.audited_value(source, record_id, field_name)
+    if written is not None:
+        return written
     row = state.db.execute("SELECT payload FROM handoffs WHERE tenant=? AND target=? AND crm_id=? AND status='created'",
                            (state.tenant, source, record_id)).fetchone()
     if row:

@@ -9,16 +9,21 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from itertools import groupby
 from typing import Any
 
 from sync.db import Database, marks, upsert_sql
+from sync.state_codec import Codec
 from sync.state_rows import (
     _AUDIT_COLUMNS,
     _EMAIL_JOIN,
     _FAILURE_COLUMNS,
+    _audit_text,
     _dicts,
     _dt,
+    _from_ms,
     _iso,
+    _ms,
 )
 
 
@@ -27,6 +32,7 @@ class LedgersMixin:
 
     db: Database
     tenant: str
+    codec: Codec
 
     # ------------------------------------------------------------- hand-off ledger
     def handoff_plan(self, key: str, origin: str, target: str, object_type: str, run_id: str,
@@ -81,20 +87,28 @@ class LedgersMixin:
     # ------------------------------------------------------------- audit
     def audit(self, run_id: str, source: str, object_type: str, record_id: str,
               changes: dict[str, tuple[str | None, str | None]]) -> None:
-        at = _iso(datetime.now(timezone.utc))
-        self.db.executemany(
-            f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,'ok')",
-            [(self.tenant, run_id, source, object_type, record_id, f, b, a, at) for f, (b, a) in changes.items()],
-        )
+        self._audit_writes(run_id, "ok", [(source, object_type, record_id,
+                                           [(f, b, a) for f, (b, a) in changes.items()])])
 
     def audit_intent(self, run_id: str, changes: Sequence[Any]) -> None:
         """Written before the CRM call, so even a write whose answer a crash swallowed is traceable."""
-        at = _iso(datetime.now(timezone.utc))
-        self.db.executemany(
-            f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,'pending')",
-            [(self.tenant, run_id, c.source, c.object_type, c.record_id, f, fc.before, fc.after, at)
-             for c in changes for f, fc in c.fields.items()],
-        )
+        self._audit_writes(run_id, "pending", [(c.source, c.object_type, c.record_id,
+                                                [(f, fc.before, fc.after) for f, fc in c.fields.items()])
+                                               for c in changes])
+
+    def _audit_writes(self, run_id: str, status: str, writes: Sequence[tuple[str, str, str, list[Any]]]) -> None:
+        """One audit row per record write, its field changes packed together (one dictionary per source)."""
+        at = _ms(datetime.now(timezone.utc))
+        rows = []
+        for source, group in groupby((w for w in writes if w[3]), key=lambda w: w[0]):
+            part = list(group)
+            packed = self.codec.pack(f"audit:{source}", [_audit_text(w[3]) for w in part])
+            rows += [(self.tenant, run_id, source, o, r, p, at, status) for (_, o, r, _), p in zip(part, packed,
+                                                                                                    strict=True)]
+        self.db.executemany(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows)
+
+    def _audit_changes(self, source: str, packed: bytes) -> list[list[str | None]]:
+        return json.loads(self.codec.unpack(f"audit:{source}", packed))
 
     def audit_settle(self, run_id: str, record_id: str, status: str) -> None:
         self.audit_settle_many(run_id, [record_id], status)
@@ -105,12 +119,27 @@ class LedgersMixin:
             [(status, self.tenant, run_id, r) for r in record_ids])
 
     def audit_for_run(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's accepted (and still-pending) writes in the order they were made."""
-        return _dicts(self.db.execute(
-            "SELECT a.source, a.object_type, a.record_id, a.field, a.before, a.after, a.at, a.status, c.email "
-            f"FROM audit a {_EMAIL_JOIN.format(t='a', id='record_id')} WHERE a.tenant=? AND a.run_id=? "
-            "AND a.status != 'rejected' ORDER BY a.seq", (self.tenant, run_id)
-        ))
+        """The run's accepted (and still-pending) writes in the order they were made, one entry per field."""
+        out = []
+        for source, object_type, record_id, changes, at, status, email in self.db.execute(
+                "SELECT a.source, a.object_type, a.record_id, a.changes, a.at, a.status, c.email "
+                f"FROM audit a {_EMAIL_JOIN.format(t='a', id='record_id')} WHERE a.tenant=? AND a.run_id=? "
+                "AND a.status != 'rejected' ORDER BY a.seq", (self.tenant, run_id)):
+            when = _iso(_from_ms(at))
+            out += [{"source": source, "object_type": object_type, "record_id": record_id, "field": f,
+                     "before": before, "after": after, "at": when, "status": status, "email": email}
+                    for f, before, after in self._audit_changes(source, changes)]
+        return out
+
+    def audited_value(self, source: str, record_id: str, field_name: str) -> str | None:
+        """What leadsync's last accepted write set this field of this record to (None: it never wrote it)."""
+        for (changes,) in self.db.execute(
+                "SELECT changes FROM audit WHERE tenant=? AND source=? AND record_id=? AND status='ok' "
+                "ORDER BY seq DESC", (self.tenant, source, record_id)):
+            for f, _, after in reversed(self._audit_changes(source, changes)):
+                if f == field_name:
+                    return after
+        return None
 
     def undo_runs_of(self, run_id: str) -> list[str]:
         """The undo runs (finished or killed) that marked themselves as undoing `run_id`, oldest first."""

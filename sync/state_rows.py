@@ -35,7 +35,7 @@ _HISTORY_COLUMNS = ["tenant", "source", "contact_id", "stage", "entered_at", "or
 _OPPORTUNITY_COLUMNS = ["tenant", "source", "id", "contact_id", "created_at", "close_date", "is_closed", "is_won",
                         "stage_name", "amount", "owner_id", "run_id"]
 _OWNER_COLUMNS = ["tenant", "source", "id", "name", "email", "active", "updated_at"]
-_AUDIT_COLUMNS = "tenant, run_id, source, object_type, record_id, field, before, after, at, status"
+_AUDIT_COLUMNS = "tenant, run_id, source, object_type, record_id, changes, at, status"
 _UPSERT_CONTACT = upsert_sql("contacts", _CONTACT_COLUMNS, ["tenant", "source", "id"])
 _REWRITE_SNAPSHOT = "UPDATE contacts SET archived=?, data=?, hash=? WHERE tenant=? AND source=? AND id=?"
 _DIRTY_KEY = ["tenant", "source", "contact_id"]
@@ -102,6 +102,11 @@ def _contact_dict(c: Contact) -> dict[str, Any]:
             v = sorted(v)
         d[name] = v
     return d
+
+
+def _audit_text(changes: Sequence[tuple[str, str | None, str | None]]) -> bytes:
+    """One record write's field changes, in write order, as the JSON an audit row packs: [[field, before, after]]."""
+    return orjson.dumps([[f, None if b is None else str(b), None if a is None else str(a)] for f, b, a in changes])
 
 
 def _dumps(d: dict[str, Any]) -> str:

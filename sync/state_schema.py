@@ -6,15 +6,17 @@ Kept apart from the store's queries so each stays readable; versions 1-8 moved h
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from itertools import groupby
 from typing import Any
 
 import orjson
 
-from sync.db import Database
+from sync.db import Database, StateError
 from sync.state_codec import Codec
+from sync.state_rows import _audit_text, _ms
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 # Each migration is a list of statements in the SQL both engines share; `$name` slots are
 # the dialect's words (sync/db.py). A step SQL cannot spell is a function of the database, run
@@ -319,6 +321,51 @@ _MIGRATIONS[10] = [
     SELECT tenant, source, contact_id, stage, entered_at, origin, run_id FROM crm_stage_history""",
     "DROP TABLE crm_stage_history",
     "ALTER TABLE crm_stage_history_v10 RENAME TO crm_stage_history",
+]
+
+
+
+def _pack_audit(db: Database) -> None:
+    """Migration 11's data step: an audit row per field becomes one per record write (its first `seq`, its fields
+    packed in write order), the time epoch milliseconds. Part of a released migration."""
+    codecs: dict[str, Codec] = {}
+    for rows in _rows_in_key_order(db, "SELECT seq, tenant, run_id, source, object_type, record_id, field, before, "
+                                   "after, at, status FROM audit", ("seq",)):
+        writes = [(group[0][0], *key, [(r[6], r[7], r[8]) for r in group]) for key, group in _consecutive(rows)]
+        for (tenant, source), group in groupby(writes, key=lambda w: (w[1], w[3])):
+            part = list(group)
+            codec = codecs.get(tenant) or codecs.setdefault(tenant, Codec(db, tenant))
+            packed = codec.pack(f"audit:{source}", [_audit_text(w[-1]) for w in part])
+            out = [(w[0], *w[1:6], p, _audit_ms(w[0], w[6]), w[7]) for w, p in zip(part, packed, strict=True)]
+            db.executemany("INSERT INTO audit_v11 (seq, tenant, run_id, source, object_type, record_id, changes, at, "
+                           "status) VALUES (?,?,?,?,?,?,?,?,?)", out)
+
+
+def _consecutive(rows: Sequence[Any]) -> Iterator[tuple[tuple[Any, ...], list[Any]]]:
+    """Runs of audit rows one record write made: same tenant, run, record, time and status."""
+    for key, group in groupby(rows, key=lambda r: (r[1], r[2], r[3], r[4], r[5], r[9], r[10])):
+        yield key, list(group)
+
+
+def _audit_ms(seq: int, at: str) -> int:
+    try:
+        return _ms(datetime.fromisoformat(at))
+    except (TypeError, ValueError):
+        raise StateError(f"audit row {seq}: its time {at!r} is not an ISO 8601 time; correct it, then "
+                         "start leadsync again to finish the upgrade") from None
+
+
+# Lean audit (a hundred tenants on one machine): one row per record write instead of one per field, its field
+# changes packed like snapshots (a write-back's reason text repeats across records), its time in epoch ms.
+_MIGRATIONS[11] = [
+    """CREATE TABLE audit_v11 (tenant TEXT NOT NULL, seq $autoid, run_id TEXT NOT NULL, source TEXT NOT NULL,
+    object_type TEXT NOT NULL, record_id TEXT NOT NULL, changes $blob NOT NULL, at BIGINT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'ok')""",
+    _pack_audit,
+    "DROP TABLE audit",
+    "ALTER TABLE audit_v11 RENAME TO audit",
+    "CREATE INDEX audit_run ON audit (tenant, run_id, record_id)",
+    "SELECT $identity_past_max FROM (SELECT 'audit' AS t, 'seq' AS c, max(seq) AS m FROM audit) AS x",
 ]
 
 _META_DDL = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"

@@ -34,6 +34,12 @@ def leadsync_tasks(sb: Sandbox) -> list[dict[str, Any]]:
     return [t for t in sb.salesforce.records("Task") if t.get("LeadSync_Key__c")]
 
 
+def audited(st: State) -> list[dict[str, Any]]:
+    """Every field write of every run, as the audit trail reads them back."""
+    return [a for (run_id,) in st.db.execute("SELECT id FROM runs WHERE tenant=?", (st.tenant,))
+            for a in st.audit_for_run(run_id)]
+
+
 def salesforce(sb: Sandbox) -> Salesforce:
     s = requests.Session()
     s.verify = str(sb.salesforce.ca_pem_path)
@@ -68,8 +74,7 @@ def test_round_robin_by_weight_skips_inactive_and_away_and_alerts_once(sandbox_e
     assert created and all(r["OwnerId"] == next(t["OwnerId"] for t in tasks if t["WhoId"] == r["Id"])
                            for r in created)
     # … and an existing record's owner changes only from a queue or nobody: never over a person's choice
-    owner_writes = st.db.execute(
-        "SELECT record_id, before, after FROM audit WHERE tenant='default' AND field='OwnerId'").fetchall()
+    owner_writes = [(a["record_id"], a["before"], a["after"]) for a in audited(st) if a["field"] == "OwnerId"]
     assert all(before in (None, "", SF_QUEUE_ID) for _, before, _ in owner_writes), owner_writes
     manual = [t for t in tasks if t["WhoId"] in leads and not leads[t["WhoId"]].get("LeadSync_Person_Key__c")
               and leads[t["WhoId"]]["OwnerId"] != t["OwnerId"]]
@@ -113,7 +118,7 @@ def test_existing_active_owners_are_kept_and_owner_writes_can_be_off(sandbox_env
         if "kept the existing owner" in t["Description"]:
             assert REP_OF.get(t["OwnerId"]) not in ("pat", "leo")  # kept only when active and not away
     # nobody's owner was written: not on existing records, not on created Leads (no OwnerId sent)
-    assert st.db.execute("SELECT count(*) FROM audit WHERE tenant='default' AND field='OwnerId'").fetchone()[0] == 0
+    assert not [a for a in audited(st) if a["field"] == "OwnerId"]
     running_user = OWNERS[0].salesforce_id
     assert all(r["OwnerId"] == running_user for r in sb.salesforce.records("Lead") if r.get("LeadSync_Person_Key__c"))
 

@@ -1,4 +1,4 @@
-"""Packed state rows (sync/state_codec.py) and migration 10, which packs what an older state holds.
+"""Packed state rows (sync/state_codec.py) and migrations 10 and 11, which pack what an older state holds.
 
 A packed value reads back byte for byte whatever dictionary wrote it (none, this process's, another's); a
 dictionary a rolled-back transaction stored is forgotten with it; one outgrown by a payload's new shape is
@@ -160,3 +160,42 @@ def test_v9_state_is_packed_with_nothing_lost(url):  # noqa: F811
         indexes = {r[0] for r in s.db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert "contacts_email_any" in indexes and "contacts_email" not in indexes
         assert not any(name.startswith("sqlite_autoindex_crm_stage_history") for name in indexes)
+
+
+# ----------------------------------------------------------------------------- v10 -> v11
+
+AT10 = "2026-01-05T10:00:00.123000+00:00"
+V10_AUDIT = [  # (tenant, run, source, object_type, record, field, before, after, at, status): a row per field
+    *[("default", "r1", "hubspot", "contacts", "7", f, None, v, AT10, "ok")
+      for f, v in (("leadsync_score", "20"), ("leadsync_fit", "13"), ("leadsync_reason", "+8 enterprise"))],
+    ("default", "r1", "hubspot", "contacts", "8", "leadsync_score", "3", "40", AT10, "rejected"),
+    ("acme", "r1", "salesforce", "Lead", "00Q1", "OwnerId", "00G1", "005A", AT10, "ok"),
+    ("default", "r2", "hubspot", "undo", "r1", "undone_run", None, "r1", AT10, "ok"),
+    ("default", "r1", "hubspot", "contacts", "7", "leadsync_score", "20", "25", "2026-01-05T11:00:00+00:00", "ok"),
+]
+
+
+def test_v10_audit_becomes_one_row_per_record_write_with_nothing_lost(url):  # noqa: F811
+    db = connect(url)
+    with db.transaction():
+        db.execute(db.dialect.ddl("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
+        for version in range(1, 11):
+            for step in _MIGRATIONS[version]:
+                step(db) if callable(step) else db.execute(db.dialect.ddl(step))
+        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '10')")
+        db.executemany("INSERT INTO audit (tenant, run_id, source, object_type, record_id, field, before, after, at, "
+                       "status) VALUES (?,?,?,?,?,?,?,?,?,?)", V10_AUDIT)
+    db.close()
+    s, acme = State(url), State(url, tenant="acme")
+    assert [r[0] for r in s.db.execute("SELECT seq FROM audit ORDER BY seq")] == [1, 4, 5, 6, 7]  # first seq kept
+    assert [(a["record_id"], a["field"], a["before"], a["after"], a["at"], a["status"])
+            for a in s.audit_for_run("r1")] == [
+        (r[4], r[5], r[6], r[7], r[8], r[9]) for r in V10_AUDIT if r[0] == "default" and r[1] == "r1"
+        and r[9] != "rejected"]
+    assert acme.audit_for_run("r1")[0]["after"] == "005A" and acme.audited_value("salesforce", "00Q1", "OwnerId") == "005A"
+    assert s.audited_value("hubspot", "7", "leadsync_score") == "25"  # the last accepted write of the field
+    assert s.audited_value("hubspot", "8", "leadsync_score") is None  # rejected: never written
+    assert s.undo_runs_of("r1") == ["r2"]
+    s.audit("r3", "hubspot", "contacts", "9", {"leadsync_score": (None, "1"), "leadsync_fit": (None, "2")})
+    assert [r[0] for r in s.db.execute("SELECT seq FROM audit ORDER BY seq")][-1] == 8  # numbered on past them
+    assert [a["field"] for a in s.audit_for_run("r3")] == ["leadsync_score", "leadsync_fit"]

@@ -16,6 +16,7 @@ from mapping.model import Engagement, EngagementKind
 from sync.db import Database, connect
 from sync.lock import AdvisoryLock, LockBusy, SourceLock, lock_is_free, writer_lock
 from sync.state import _MIGRATIONS, SCHEMA_VERSION, State, StateError, snapshot
+from sync.state_rows import _from_ms, _iso
 from tests.sync.test_state import T0, contact
 from tests.sync.test_state_postgres import pg_server, pg_url, url  # noqa: F401  (fixtures)
 
@@ -111,7 +112,12 @@ def build_v8(url_: str) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
 
 def unpacked(s: State, table: str, columns: list[str]) -> list[tuple[Any, ...]]:
     """A table's rows of tenant default in `columns`, as migration 9 left them: since migration 10 snapshots
-    and score details are packed (sync/state_codec.py) and a score's undo hold has a column of its own."""
+    and score details are packed (sync/state_codec.py) and a score's undo hold has a column of its own; since 11
+    an audit row is one record write."""
+    if table == "audit":  # since migration 11 one row per record write, its fields packed, its time in ms
+        return [(seq, *row, f, b, a, _iso(_from_ms(at)), status) for seq, *row, changes, at, status in s.db.execute(
+            "SELECT seq, run_id, source, object_type, record_id, changes, at, status FROM audit WHERE tenant='default'")
+            for f, b, a in json.loads(s.codec.unpack(f"audit:{row[1]}", changes))]
     extra = ", hold" if table == "scores" else ""
     rows = s.db.execute(f"SELECT {', '.join(columns)}{extra} FROM {table} WHERE tenant='default'").fetchall()
     if table not in ("contacts", "scores"):

@@ -4,7 +4,7 @@ Backfills HubSpot then Salesforce from one seeded sandbox (BENCH_DISK_PEOPLE, de
 SQLite state, copies it with VACUUM INTO (free pages would measure SQLite's allocator, not the schema), and sums
 SQLite's `dbstat` page sizes per table with its indexes. An engagement's bytes are the engagements table and
 its index; a contact's are everything else (snapshots, scores, audit trail, stage history, ledgers, texts and
-dictionaries) over the contacts stored. Targets (issue 15): <= 200 B per engagement, <= 1 KB per contact.
+dictionaries) over the contacts stored. BENCH_DISK_KEEP=path keeps the measured copy for inspection. Targets (issue 15): <= 200 B per engagement, <= 1 KB per contact.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def main() -> None:
             db = sqlite3.connect(state)
             db.execute("VACUUM INTO ?", (str(packed),))
             db.close()
+            if keep := os.environ.get("BENCH_DISK_KEEP"):
+                Path(keep).write_bytes(packed.read_bytes())
             by_table = table_bytes(packed)
             contacts, engagements = rows(packed, "contacts"), rows(packed, "engagements")
             engagement_bytes = sum(v for k, v in by_table.items() if k in ENGAGEMENT_TABLES)

@@ -54,7 +54,9 @@ from sync.state_rows import (
     _dicts,
     _dt,
     _dumps,
+    _from_ms,
     _iso,
+    _ms,
     _record_filter,
     contact_from_json,
     contact_to_json,
@@ -197,7 +199,7 @@ class State(RecordsMixin, LedgersMixin):
     def save_scores(self, rows: Sequence[tuple[str, str, int, int, int, str, str | None, str | dict[str, Any], str]]
                     ) -> None:
         """Rows of (source, contact_id, fit, engagement, total, stage, crm_stage, detail, scored_at); the detail
-        as a dict, or as its JSON text."""
+        as a dict, or as its JSON text; scored_at an ISO 8601 time (stored as epoch ms)."""
         details = [dict(r[7]) if isinstance(r[7], dict) else orjson.loads(r[7]) for r in rows]
         holds = [d.pop("undo_hold", None) for d in details]  # kept in a column: runs ask who is held
         spelt = [[_dumps(x) for x in d.get("reasons") or ()] for d in details]
@@ -210,7 +212,8 @@ class State(RecordsMixin, LedgersMixin):
         for source, at in by_source.items():
             packed = self.codec.pack(f"scores:{source}", [stored[i] for i in at])
             self.db.executemany(upsert_sql("scores", _SCORE_COLUMNS, ["tenant", "source", "contact_id"]), [
-                (self.tenant, *rows[i][:7], data, _dumps(holds[i]) if holds[i] else None, rows[i][8])
+                (self.tenant, *rows[i][:7], data, _dumps(holds[i]) if holds[i] else None,
+                 _ms(datetime.fromisoformat(rows[i][8])))
                 for i, data in zip(at, packed, strict=True)])
 
     def score_detail(self, source: str, contact_id: str) -> dict[str, Any] | None:
@@ -296,8 +299,7 @@ class State(RecordsMixin, LedgersMixin):
             self.db.execute(
                 "INSERT INTO scores (tenant, source, contact_id, crm_stage, detail, hold, scored_at) "
                 "VALUES (?,?,?,?,?,?,?)", (self.tenant, source, contact_id, crm_stage,
-                                           b"{}", _dumps(hold),
-                                           _iso(datetime.now(timezone.utc))))
+                                           b"{}", _dumps(hold), _ms(datetime.now(timezone.utc))))
             return
         self.db.execute("UPDATE scores SET hold=?, crm_stage=? WHERE tenant=? AND source=? AND contact_id=?",
                         (_dumps(hold), crm_stage or row[0], self.tenant, source, contact_id))
@@ -457,7 +459,7 @@ class State(RecordsMixin, LedgersMixin):
         """Keep each (record, stage, origin, time) once: re-pulled history and overlapping windows add nothing."""
         self.db.executemany(
             upsert_sql("crm_stage_history", _HISTORY_COLUMNS, _HISTORY_COLUMNS[:6], update=()),
-            [(self.tenant, e.source, e.contact_id, e.stage, _iso(e.entered_at), e.origin, run_id) for e in entries])
+            [(self.tenant, e.source, e.contact_id, e.stage, _ms(e.entered_at), e.origin, run_id) for e in entries])
 
     def upsert_opportunities(self, opportunities: Sequence[Opportunity], run_id: str) -> None:
         self.db.executemany(upsert_sql("opportunities", _OPPORTUNITY_COLUMNS, ["tenant", "source", "id"]), [
@@ -480,11 +482,10 @@ class State(RecordsMixin, LedgersMixin):
         """Every stage entry of the chosen records, CRM history and leadsync's own writes (origin
         `leadsync_write`) together, by (source, contact, time, stage, origin)."""
         where, args = _record_filter(self.tenant, source, contact_ids)
-        rows = self.db.execute(
-            f"SELECT source, contact_id, stage, entered_at, origin FROM crm_stage_history{where}", args).fetchall()
-        rows += [(s, c, to, at, "leadsync_write") for s, c, to, at in self.db.execute(
-            f"SELECT source, contact_id, to_stage, at FROM stage_history{where}", args).fetchall()]
-        out = [StageEntry(s, c, st, at, o) for s, c, st, t, o in rows if (at := _dt(t)) is not None]
+        out = [StageEntry(s, c, st, _from_ms(ms), o) for s, c, st, ms, o in self.db.execute(
+            f"SELECT source, contact_id, stage, entered_at, origin FROM crm_stage_history{where}", args)]
+        out += [StageEntry(s, c, to, at, "leadsync_write") for s, c, to, t in self.db.execute(
+            f"SELECT source, contact_id, to_stage, at FROM stage_history{where}", args) if (at := _dt(t)) is not None]
         return sorted(out, key=lambda e: (e.source, e.contact_id, e.entered_at, e.stage, e.origin))
 
     def opportunities(self, source: str | None = None, contact_ids: Sequence[str] | None = None

@@ -82,7 +82,7 @@ class RecordsMixin:
             return []
         packed = self.codec.pack(f"contacts:{snapshots[0][0].source}", [text for _, text, _ in snapshots])
         return [(self.tenant, c.source, c.id, c.object_type, c.email.strip().lower() if c.email else None,
-                 int(c.archived), data, h, _iso(c.updated_at), run_id)
+                 int(c.archived), data, h, run_id)
                 for (c, _, h), data in zip(snapshots, packed, strict=True)]
 
     def _rewrite_rows(self, source: str, contacts: Sequence[Contact]) -> list[tuple[Any, ...]]:

@@ -25,8 +25,7 @@ _SET_VERSION = upsert_sql("meta", ["key", "value"], ["key"])
 _SET_META = upsert_sql("tenant_meta", ["tenant", "key", "value"], ["tenant", "key"])
 
 # Every row leads with its tenant; the upserts' conflict targets are the tables' keys (sync/state_schema.py, v9).
-_CONTACT_COLUMNS = ["tenant", "source", "id", "object_type", "email", "archived", "data", "hash", "updated_at",
-                    "seen_run"]
+_CONTACT_COLUMNS = ["tenant", "source", "id", "object_type", "email", "archived", "data", "hash", "seen_run"]
 _SCORE_COLUMNS = ["tenant", "source", "contact_id", "fit", "engagement", "total", "stage", "crm_stage", "detail",
                   "hold", "scored_at"]
 _FAILURE_COLUMNS = ["tenant", "source", "change_key", "record_id", "kind", "error_code", "message", "fields",
@@ -132,7 +131,12 @@ def snapshot(c: Contact) -> tuple[str, str]:
     d = _contact_dict(c)
     text = _dumps({k: v for k, v in d.items() if _JSON_DEFAULTS.get(k, _KEEP) != v})
     d.pop("updated_at", None)  # `updated_at` alone changing is an echo, not a change
-    return text, hashlib.blake2b(_dumps(d).encode(), digest_size=16).hexdigest()
+    return text, hashlib.blake2b(_dumps(d).encode(), digest_size=16).hexdigest()[:HASH_CHARS]
+
+
+#: A content hash is compared only with the same record's previous one: 64 bits rule out a missed change.
+#: The first half of the 128-bit digest older states stored, so migration 12 can shorten theirs in place.
+HASH_CHARS = 16
 
 
 _KEEP = object()

@@ -14,9 +14,9 @@ import orjson
 
 from sync.db import Database, StateError
 from sync.state_codec import Codec
-from sync.state_rows import _audit_text, _ms
+from sync.state_rows import HASH_CHARS, _audit_text, _ms
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 # Each migration is a list of statements in the SQL both engines share; `$name` slots are
 # the dialect's words (sync/db.py). A step SQL cannot spell is a function of the database, run
@@ -348,10 +348,15 @@ def _consecutive(rows: Sequence[Any]) -> Iterator[tuple[tuple[Any, ...], list[An
 
 
 def _audit_ms(seq: int, at: str) -> int:
+    return _upgrade_ms(at, f"audit row {seq}")
+
+
+def _upgrade_ms(at: str, row: str) -> int:
+    """An ISO 8601 time as epoch ms; one a migration cannot read names its row (the upgrade then rolls back)."""
     try:
         return _ms(datetime.fromisoformat(at))
     except (TypeError, ValueError):
-        raise StateError(f"audit row {seq}: its time {at!r} is not an ISO 8601 time; correct it, then "
+        raise StateError(f"{row}: its time {at!r} is not an ISO 8601 time; correct it, then "
                          "start leadsync again to finish the upgrade") from None
 
 
@@ -366,6 +371,48 @@ _MIGRATIONS[11] = [
     "ALTER TABLE audit_v11 RENAME TO audit",
     "CREATE INDEX audit_run ON audit (tenant, run_id, record_id)",
     "SELECT $identity_past_max FROM (SELECT 'audit' AS t, 'seq' AS c, max(seq) AS m FROM audit) AS x",
+]
+
+def _times_ms(db: Database) -> None:
+    """Migration 12's data step: every CRM stage entry and score row copied with its time as epoch milliseconds
+    (a CRM's stage times are whole milliseconds at most; a score's time says when, not to the microsecond).
+    Part of a released migration."""
+    key = ("tenant", "source", "contact_id", "stage", "origin", "entered_at")
+    for rows in _rows_in_key_order(db, f"SELECT {', '.join(key)}, run_id FROM crm_stage_history", key):
+        db.executemany("INSERT INTO crm_stage_history_v12 (tenant, source, contact_id, stage, origin, entered_at, "
+                       "run_id) VALUES (?,?,?,?,?,?,?)", [(*r[:5], _upgrade_ms(
+                           r[5], f"crm_stage_history {r[1]}:{r[2]} ({r[3]}, {r[4]})"), r[6]) for r in rows])
+    columns = "tenant, source, contact_id, fit, engagement, total, stage, crm_stage, detail, hold, scored_at"
+    for rows in _rows_in_key_order(db, f"SELECT {columns} FROM scores", ("tenant", "source", "contact_id")):
+        db.executemany(f"INSERT INTO scores_v12 ({columns}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                       [(*r[:10], _upgrade_ms(r[10], f"score {r[1]}:{r[2]}")) for r in rows])
+
+
+# Lean contact and stage rows (a hundred tenants on one machine): a contact's modification time is in its
+# snapshot already (the column was a second copy no query read); its content hash is 64 bits, the first half of
+# the old one (it is only compared with the same record's previous hash); a CRM stage entry's and a score's time
+# are epoch ms, as an engagement's is.
+_MIGRATIONS[12] = [
+    """CREATE TABLE contacts_v12 (tenant TEXT NOT NULL, source TEXT NOT NULL, id TEXT NOT NULL,
+    object_type TEXT NOT NULL, email TEXT, archived INTEGER NOT NULL DEFAULT 0, data $blob NOT NULL,
+    hash TEXT NOT NULL, seen_run TEXT, PRIMARY KEY (tenant, source, id)) $without_rowid""",
+    f"""INSERT INTO contacts_v12 (tenant, source, id, object_type, email, archived, data, hash, seen_run)
+    SELECT tenant, source, id, object_type, email, archived, data, substr(hash, 1, {HASH_CHARS}), seen_run
+    FROM contacts""",
+    "DROP TABLE contacts",
+    "ALTER TABLE contacts_v12 RENAME TO contacts",
+    "CREATE INDEX contacts_email_any ON contacts (tenant, email)",
+    """CREATE TABLE crm_stage_history_v12 (tenant TEXT NOT NULL, source TEXT NOT NULL, contact_id TEXT NOT NULL,
+    stage TEXT NOT NULL, entered_at BIGINT NOT NULL, origin TEXT NOT NULL, run_id TEXT NOT NULL,
+    PRIMARY KEY (tenant, source, contact_id, stage, origin, entered_at)) $without_rowid""",
+    """CREATE TABLE scores_v12 (tenant TEXT NOT NULL, source TEXT NOT NULL, contact_id TEXT NOT NULL, fit INTEGER,
+    engagement INTEGER, total INTEGER, stage TEXT, crm_stage TEXT, detail $blob NOT NULL, hold TEXT,
+    scored_at BIGINT NOT NULL, PRIMARY KEY (tenant, source, contact_id)) $without_rowid""",
+    _times_ms,
+    "DROP TABLE crm_stage_history",
+    "ALTER TABLE crm_stage_history_v12 RENAME TO crm_stage_history",
+    "DROP TABLE scores",
+    "ALTER TABLE scores_v12 RENAME TO scores",
 ]
 
 _META_DDL = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"

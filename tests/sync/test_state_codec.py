@@ -1,4 +1,4 @@
-"""Packed state rows (sync/state_codec.py) and migrations 10 and 11, which pack what an older state holds.
+"""Packed state rows (sync/state_codec.py) and migrations 10-12, which pack what an older state holds.
 
 A packed value reads back byte for byte whatever dictionary wrote it (none, this process's, another's); a
 dictionary a rolled-back transaction stored is forgotten with it; one outgrown by a payload's new shape is
@@ -8,14 +8,18 @@ score, hold and stage entry, on SQLite and on PostgreSQL (`url` runs a test on b
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
+from datetime import datetime, timezone
 
 import pytest
 
+from mapping.model import Contact
 from sync.db import Database, StateError, connect
 from sync.state import _MIGRATIONS, State, snapshot
 from sync.state_codec import TRAIN_AT, Codec
+from sync.state_rows import _contact_dict, _dumps
 from tests.sync.test_state import T0, contact
 from tests.sync.test_state_postgres import pg_server, pg_url, url  # noqa: F401  (fixtures)
 
@@ -199,3 +203,60 @@ def test_v10_audit_becomes_one_row_per_record_write_with_nothing_lost(url):  # n
     s.audit("r3", "hubspot", "contacts", "9", {"leadsync_score": (None, "1"), "leadsync_fit": (None, "2")})
     assert [r[0] for r in s.db.execute("SELECT seq FROM audit ORDER BY seq")][-1] == 8  # numbered on past them
     assert [a["field"] for a in s.audit_for_run("r3")] == ["leadsync_score", "leadsync_fit"]
+
+
+# ----------------------------------------------------------------------------- v11 -> v12
+
+
+def build_v11(url_: str, stage_at: str) -> Contact:
+    """A version-11 state holding one contact (its 32-character hash and time column), its score and one CRM
+    stage entry."""
+    db = connect(url_)
+    c = contact("7", title="CFO")
+    with db.transaction():
+        db.execute(db.dialect.ddl("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
+        for version in range(1, 12):
+            for step in _MIGRATIONS[version]:
+                step(db) if callable(step) else db.execute(db.dialect.ddl(step))
+        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '11')")
+        text, h = snapshot(c)
+        fields = _contact_dict(c)
+        del fields["updated_at"]
+        old_hash = hashlib.blake2b(_dumps(fields).encode(), digest_size=16).hexdigest()  # as version 11 spelt it
+        assert len(old_hash) == 32 and old_hash.startswith(h)
+        db.execute("INSERT INTO contacts (tenant, source, id, object_type, email, archived, data, hash, updated_at, "
+                   "seen_run) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                   ("default", "hubspot", c.id, "contacts", c.email, 0, text.encode(), old_hash, T0.isoformat(), "r1"))
+        db.execute("INSERT INTO crm_stage_history VALUES (?,?,?,?,?,?,?)",
+                   ("default", "salesforce", "00Q1", "sql", stage_at, "converted", "r1"))
+        db.execute("INSERT INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?)", ("default", "hubspot", "7", 30, 12, 42, "mql",
+                   "lead", b'{"total":42}', '{"run":"r0"}', "2026-01-05T12:00:00.250000+00:00"))
+    db.close()
+    return c
+
+
+def test_v11_contacts_keep_their_time_in_the_snapshot_and_stage_and_score_times_become_ms(url):  # noqa: F811
+    c = build_v11(url, "2025-04-12T05:43:42.166000+00:00")
+    s = State(url)
+    assert s.contacts("hubspot", ["7"])["7"] == c  # the time column's value was the snapshot's own
+    assert s.upsert_contacts([c], "r2") == []  # the shortened hash still recognises the unchanged record
+    assert s.upsert_contacts([replace(c, title="CEO")], "r2") == ["7"]
+    (entry,) = s.stage_history("salesforce")
+    assert (entry.stage, entry.origin, entry.entered_at) == (
+        "sql", "converted", datetime(2025, 4, 12, 5, 43, 42, 166000, tzinfo=timezone.utc))
+    s.add_stage_entries([entry], "r2")  # re-pulled: the same entry, kept once
+    assert len(s.stage_history("salesforce")) == 1
+    assert s.score_detail("hubspot", "7") == {"total": 42} and s.undo_holds("hubspot", ["7"]) == {"7": {"run": "r0"}}
+    assert s.db.execute("SELECT scored_at FROM scores").fetchone()[0] == 1767614400250
+    columns = [d[0] for d in s.db.execute("SELECT * FROM contacts LIMIT 0").description]
+    assert "updated_at" not in columns and len(s.db.execute("SELECT hash FROM contacts").fetchone()[0]) == 16
+
+
+def test_a_stage_time_the_upgrade_cannot_read_is_named_and_nothing_is_changed(tmp_path):
+    url_ = f"sqlite:///{tmp_path}/s.db"
+    build_v11(url_, "last tuesday")
+    with pytest.raises(StateError, match=r"crm_stage_history salesforce:00Q1 \(sql, converted\).*'last tuesday'"):
+        State(url_)
+    db = connect(url_)
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "11"
+    assert db.execute("SELECT entered_at FROM crm_stage_history").fetchone()[0] == "last tuesday"

@@ -16,7 +16,7 @@ from mapping.model import Engagement, EngagementKind
 from sync.db import Database, connect
 from sync.lock import AdvisoryLock, LockBusy, SourceLock, lock_is_free, writer_lock
 from sync.state import _MIGRATIONS, SCHEMA_VERSION, State, StateError, snapshot
-from sync.state_rows import _from_ms, _iso
+from sync.state_rows import HASH_CHARS, _from_ms, _iso
 from tests.sync.test_state import T0, contact
 from tests.sync.test_state_postgres import pg_server, pg_url, url  # noqa: F401  (fixtures)
 
@@ -113,7 +113,14 @@ def build_v8(url_: str) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
 def unpacked(s: State, table: str, columns: list[str]) -> list[tuple[Any, ...]]:
     """A table's rows of tenant default in `columns`, as migration 9 left them: since migration 10 snapshots
     and score details are packed (sync/state_codec.py) and a score's undo hold has a column of its own; since 11
-    an audit row is one record write."""
+    an audit row is one record write; since 12 a contact's modification time is its snapshot's alone, its hash
+    the first 16 characters, and a CRM stage entry's and a score's time epoch ms."""
+    if table == "crm_stage_history":
+        t = columns.index("entered_at")
+        return [(*r[:t], _iso(_from_ms(r[t])), *r[t + 1:]) for r in s.db.execute(
+            f"SELECT {', '.join(columns)} FROM crm_stage_history WHERE tenant='default'")]
+    if table == "contacts":
+        columns = [c if c != "updated_at" else "NULL" for c in columns]
     if table == "audit":  # since migration 11 one row per record write, its fields packed, its time in ms
         return [(seq, *row, f, b, a, _iso(_from_ms(at)), status) for seq, *row, changes, at, status in s.db.execute(
             "SELECT seq, run_id, source, object_type, record_id, changes, at, status FROM audit WHERE tenant='default'")
@@ -131,7 +138,10 @@ def unpacked(s: State, table: str, columns: list[str]) -> list[tuple[Any, ...]]:
             if row[-1]:
                 detail["undo_hold"] = json.loads(row[-1])
             text = json.dumps(detail)
-        out.append((*row[:at], json.loads(text), *row[at + 1:len(columns)]))
+        rest = list(row[at + 1:len(columns)])
+        if table == "scores":
+            rest[-1] = _iso(_from_ms(rest[-1]))
+        out.append((*row[:at], json.loads(text), *rest))
     return out
 
 
@@ -145,6 +155,9 @@ def test_v8_state_becomes_tenant_default_with_nothing_lost(url):  # noqa: F811
         if table in ("contacts", "scores"):  # payloads compared as JSON values: packing keeps values, not spelling
             at = columns.index("data" if table == "contacts" else "detail")
             rows = sorted([(*r[:at], json.loads(r[at]), *r[at + 1:]) for r in rows], key=repr)
+        if table == "contacts":  # migration 12: the time is the snapshot's alone, the hash its first half
+            h, t = columns.index("hash"), columns.index("updated_at")
+            rows = sorted([(*r[:h], r[h][:HASH_CHARS], *r[h + 1:t], None, *r[t + 1:]) for r in rows], key=repr)
         after = unpacked(s, table, columns)
         assert sorted(after, key=repr) == rows, table
         assert s.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == len(rows), table

@@ -34,6 +34,15 @@ def stored_dicts(db: Database) -> list[tuple[str, str, int]]:
     return sorted(tuple(r) for r in db.execute("SELECT tenant, kind, no FROM codec_dicts"))
 
 
+def schema_at(db: Database, version: int) -> None:
+    """The schema as the released migrations 1..version left it, stamped with that version."""
+    db.execute(db.dialect.ddl("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
+    for v in range(1, version + 1):
+        for step in _MIGRATIONS[v]:
+            step(db) if callable(step) else db.execute(db.dialect.ddl(step))
+    db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(version),))
+
+
 def test_rows_read_back_before_and_after_the_dictionary_and_from_another_process(url):  # noqa: F811
     s = State(url)
     first = s.codec.pack("contacts:hubspot", texts(10))  # too few to train on: packed without a dictionary
@@ -115,11 +124,7 @@ def build_v9(url_: str) -> list[tuple[str, str, str]]:
     db = connect(url_)
     keys = []
     with db.transaction():
-        db.execute(db.dialect.ddl("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
-        for version in range(1, 10):
-            for statement in _MIGRATIONS[version]:
-                db.execute(db.dialect.ddl(statement))
-        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '9')")
+        schema_at(db, 9)
         for tenant, n in (("default", N), ("acme", 3)):
             for i in range(n):
                 c = contact(str(i), archived=i == 1, extra={"hs_analytics_source": "DIRECT_TRAFFIC"})
@@ -182,11 +187,7 @@ V10_AUDIT = [  # (tenant, run, source, object_type, record, field, before, after
 def test_v10_audit_becomes_one_row_per_record_write_with_nothing_lost(url):  # noqa: F811
     db = connect(url)
     with db.transaction():
-        db.execute(db.dialect.ddl("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
-        for version in range(1, 11):
-            for step in _MIGRATIONS[version]:
-                step(db) if callable(step) else db.execute(db.dialect.ddl(step))
-        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '10')")
+        schema_at(db, 10)
         db.executemany("INSERT INTO audit (tenant, run_id, source, object_type, record_id, field, before, after, at, "
                        "status) VALUES (?,?,?,?,?,?,?,?,?,?)", V10_AUDIT)
     db.close()
@@ -214,11 +215,7 @@ def build_v11(url_: str, stage_at: str) -> Contact:
     db = connect(url_)
     c = contact("7", title="CFO")
     with db.transaction():
-        db.execute(db.dialect.ddl("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"))
-        for version in range(1, 12):
-            for step in _MIGRATIONS[version]:
-                step(db) if callable(step) else db.execute(db.dialect.ddl(step))
-        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '11')")
+        schema_at(db, 11)
         text, h = snapshot(c)
         fields = _contact_dict(c)
         del fields["updated_at"]

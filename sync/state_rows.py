@@ -135,7 +135,7 @@ def snapshot(c: Contact) -> tuple[str, str]:
 
 
 #: A content hash is compared only with the same record's previous one: 64 bits rule out a missed change.
-#: The first half of the 128-bit digest older states stored, so migration 12 can shorten theirs in place.
+#: The first half of the 128-bit digest older states stored, so migration 12 shortens theirs in place (to 16).
 HASH_CHARS = 16
 
 

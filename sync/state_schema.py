@@ -14,7 +14,7 @@ import orjson
 
 from sync.db import Database, StateError
 from sync.state_codec import Codec
-from sync.state_rows import HASH_CHARS, _audit_text, _ms
+from sync.state_rows import _audit_text, _ms
 
 SCHEMA_VERSION = 12
 
@@ -373,6 +373,7 @@ _MIGRATIONS[11] = [
     "SELECT $identity_past_max FROM (SELECT 'audit' AS t, 'seq' AS c, max(seq) AS m FROM audit) AS x",
 ]
 
+
 def _times_ms(db: Database) -> None:
     """Migration 12's data step: every CRM stage entry and score row copied with its time as epoch milliseconds
     (a CRM's stage times are whole milliseconds at most; a score's time says when, not to the microsecond).
@@ -396,9 +397,8 @@ _MIGRATIONS[12] = [
     """CREATE TABLE contacts_v12 (tenant TEXT NOT NULL, source TEXT NOT NULL, id TEXT NOT NULL,
     object_type TEXT NOT NULL, email TEXT, archived INTEGER NOT NULL DEFAULT 0, data $blob NOT NULL,
     hash TEXT NOT NULL, seen_run TEXT, PRIMARY KEY (tenant, source, id)) $without_rowid""",
-    f"""INSERT INTO contacts_v12 (tenant, source, id, object_type, email, archived, data, hash, seen_run)
-    SELECT tenant, source, id, object_type, email, archived, data, substr(hash, 1, {HASH_CHARS}), seen_run
-    FROM contacts""",
+    """INSERT INTO contacts_v12 (tenant, source, id, object_type, email, archived, data, hash, seen_run)
+    SELECT tenant, source, id, object_type, email, archived, data, substr(hash, 1, 16), seen_run FROM contacts""",
     "DROP TABLE contacts",
     "ALTER TABLE contacts_v12 RENAME TO contacts",
     "CREATE INDEX contacts_email_any ON contacts (tenant, email)",

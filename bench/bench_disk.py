@@ -4,7 +4,8 @@ Backfills HubSpot then Salesforce from one seeded sandbox (BENCH_DISK_PEOPLE, de
 SQLite state, copies it with VACUUM INTO (free pages would measure SQLite's allocator, not the schema), and sums
 SQLite's `dbstat` page sizes per table with its indexes. An engagement's bytes are the engagements table and
 its index; a contact's are everything else (snapshots, scores, audit trail, stage history, ledgers, texts and
-dictionaries) over the contacts stored. BENCH_DISK_KEEP=path keeps the measured copy for inspection. Targets (issue 15): <= 200 B per engagement, <= 1 KB per contact.
+dictionaries) over the contacts stored. Targets (issue 15): <= 200 B per engagement, <= 1 KB per contact.
+BENCH_DISK_KEEP=path keeps the measured copy for inspection.
 """
 
 from __future__ import annotations

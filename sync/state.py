@@ -209,11 +209,11 @@ class State(RecordsMixin, LedgersMixin):
         by_source: dict[str, list[int]] = {}
         for i, r in enumerate(rows):
             by_source.setdefault(r[0], []).append(i)
+        times = {t: _ms(datetime.fromisoformat(t)) for t in {r[8] for r in rows}}  # a batch shares one time
         for source, at in by_source.items():
             packed = self.codec.pack(f"scores:{source}", [stored[i] for i in at])
             self.db.executemany(upsert_sql("scores", _SCORE_COLUMNS, ["tenant", "source", "contact_id"]), [
-                (self.tenant, *rows[i][:7], data, _dumps(holds[i]) if holds[i] else None,
-                 _ms(datetime.fromisoformat(rows[i][8])))
+                (self.tenant, *rows[i][:7], data, _dumps(holds[i]) if holds[i] else None, times[rows[i][8]])
                 for i, data in zip(at, packed, strict=True)])
 
     def score_detail(self, source: str, contact_id: str) -> dict[str, Any] | None:

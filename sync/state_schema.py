@@ -336,7 +336,8 @@ def _pack_audit(db: Database) -> None:
             part = list(group)
             codec = codecs.get(tenant) or codecs.setdefault(tenant, Codec(db, tenant))
             packed = codec.pack(f"audit:{source}", [_audit_text(w[-1]) for w in part])
-            out = [(w[0], *w[1:6], p, _audit_ms(w[0], w[6]), w[7]) for w, p in zip(part, packed, strict=True)]
+            out = [(w[0], *w[1:6], p, _upgrade_ms(w[6], f"audit row {w[0]}"), w[7])
+                   for w, p in zip(part, packed, strict=True)]
             db.executemany("INSERT INTO audit_v11 (seq, tenant, run_id, source, object_type, record_id, changes, at, "
                            "status) VALUES (?,?,?,?,?,?,?,?,?)", out)
 
@@ -345,10 +346,6 @@ def _consecutive(rows: Sequence[Any]) -> Iterator[tuple[tuple[Any, ...], list[An
     """Runs of audit rows one record write made: same tenant, run, record, time and status."""
     for key, group in groupby(rows, key=lambda r: (r[1], r[2], r[3], r[4], r[5], r[9], r[10])):
         yield key, list(group)
-
-
-def _audit_ms(seq: int, at: str) -> int:
-    return _upgrade_ms(at, f"audit row {seq}")
 
 
 def _upgrade_ms(at: str, row: str) -> int:

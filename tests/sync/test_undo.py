@@ -71,8 +71,12 @@ def test_an_undone_backfill_stays_undone_through_later_syncs(sandbox_env):
     assert state.dirty("hubspot") == []
     assert {s for (s,) in state.db.execute("SELECT status FROM task_ledger WHERE tenant='default'")} == {"undone"}
 
-    # a person changes one contact's inputs: that contact alone is decided afresh (its hand-off key stays used)
-    cid = next(iter(written_ids(state, first["run_id"])))
+    # a person changes one contact's inputs: that contact alone is decided afresh (its hand-off key stays used).
+    # One whose undone task was at SQL: no later stage, and so no task of a new stage, is open to it (a set's
+    # first item was taken before, and a contact the backfill only scored may reach SQL on a new title).
+    cid = min(c for (c,) in state.db.execute(
+        "SELECT contact_id FROM task_ledger WHERE tenant='default' AND source='hubspot' AND stage='sql'"))
+    assert cid in written_ids(state, first["run_id"])
     patch_contact(sb, cid, {"jobtitle": "VP Engineering"})
     changed = cli("sync", "--once", "--source", "hubspot")
     assert written_ids(state, changed["runs"][0]["run_id"]) == {cid} and changed["tasks_created"] == 0

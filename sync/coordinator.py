@@ -17,7 +17,7 @@ A source that is not part of this run keeps its dirty records and its planned ha
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from connectors.base import chunks
 from mapping.model import Contact, CreateRecord, Engagement, Membership, Stage
 from scoring import Score, ScoringModel
 from sync import nurture
+from sync.ahead import Ahead, run_through
 from sync.decide import Handoff, PersonDecision, PersonPolicy, decide, handoff_task
 from sync.engine import Engine, PlanOutput, RunSummary, Stopped, _Skip, _task_payload, mapping_for
 from sync.guard import MoveGuard, Refused, model_fingerprint
@@ -34,6 +35,10 @@ from sync.plan import ContactPlan
 from sync.whole_runs import WholeRuns
 
 log = logging.getLogger("leadsync.sync")
+#: Persons decided between two looks at whether a write's answer is in (about a millisecond each).
+DECIDE_STEP = 8
+FIRST_BATCH_SHARE = 5  # the first batch of a run is this fraction of the batch size
+Decisions = list[tuple[Any, list[Contact], PersonDecision]]
 
 
 class Sync(WholeRuns):
@@ -57,6 +62,9 @@ class Sync(WholeRuns):
         self.policy = policy or first.policy
         self.batch_size = first.batch_size
         self.stop = first.stop
+        self._ahead: Ahead[Decisions] | None = None  # the next batch's decisions, stepped during writes
+        for e in self.engines.values():
+            e.idle = self._work_ahead
 
     def run(self, kind: str, resume: bool = False, since: datetime | None = None,
             check: Callable[[list[str]], str | None] | None = None) -> dict[str, tuple[RunSummary, PlanOutput]]:
@@ -179,17 +187,41 @@ class Sync(WholeRuns):
             return
         keys = [f"{src}:{rid}" for src, e in self._live().items() for rid in self._to_decide(e, everyone)]
         self.decided: set[str] = set()
-        for part in chunks(keys, self.batch_size):
-            self._decide([k for k in part if k not in self.decided])
+        # A small first batch: nothing is on the wire while it is decided, so the writes start sooner.
+        first = max(1, self.batch_size // FIRST_BATCH_SHARE)
+        parts = [keys[:first], *(list(part) for part in chunks(keys[first:], self.batch_size))] if keys else []
+        ahead: Ahead[Decisions] | None = None
+        for i, part in enumerate(parts):
+            decisions = ahead.result() if ahead else run_through(self._deciding(part, self.decided))
+            # The next batch is decided while this one's writes are on the wire (sync/ahead.py). Its records
+            # are filtered at its first step, once this batch's persons are in `decided`.
+            self._ahead = ahead = Ahead(self._deciding(parts[i + 1], self.decided)) if i + 1 < len(parts) else None
+            try:
+                self._decide(part, decisions)
+            finally:
+                self._ahead = None
             if self.stop.is_set():
                 raise Stopped()
 
-    def _decisions(self, keys: Sequence[str]) -> list[tuple[Any, list[Contact], PersonDecision]]:
+    def _work_ahead(self) -> bool:
+        """One step of the next batch's decisions (called while a write is on the wire); False: none left."""
+        return self._ahead is not None and self._ahead.step()
+
+    def _decisions(self, keys: Sequence[str]) -> Decisions:
         """The persons behind these records, each decided once; reads the state, writes nothing."""
+        return run_through(self._deciding(keys))
+
+    def _deciding(self, keys: Sequence[str], skip: set[str] | frozenset[str] = frozenset()
+                  ) -> Generator[None, None, Decisions]:
+        """`_decisions` in steps (records of `skip` left out when it starts): each yield is a point where a
+        write's answer may be taken in."""
+        keys = [k for k in keys if k not in skip]
         if not keys:
             return []
         seeds = list(self.state.records(keys).values())
+        yield
         batch = gather(self.state, seeds)
+        yield
         person_of, conflicted = batch.person_of(), batch.conflicted()
         persons = {}
         for k in keys:
@@ -197,7 +229,9 @@ class Sync(WholeRuns):
                 persons.setdefault(person_of[k].key, person_of[k])
         engagements = self._engagements([k for p in persons.values() for k in p.records], batch.records)
         out = []
-        for person in persons.values():
+        for n, person in enumerate(persons.values(), 1):
+            if n % DECIDE_STEP == 0:
+                yield
             records = [batch.records[k] for k in person.records]
             d = decide(records, engagements, self.model, self.now, self.wall_now, mapping_for, self.policy,
                        anchor=person.records[0], conflicted=any(k in conflicted for k in person.records))
@@ -213,12 +247,13 @@ class Sync(WholeRuns):
         held, _ = e.held(ids)
         return [i for i in ids if i not in held]
 
-    def _decide(self, keys: Sequence[str]) -> list[Handoff]:
+    def _decide(self, keys: Sequence[str], decisions: Decisions | None = None) -> list[Handoff]:
+        """Decide these records' persons (or take `decisions` made for them), and write or plan each share."""
         plans: dict[str, list[ContactPlan]] = {}
         scores: dict[str, dict[str, Score]] = {}
         details: dict[str, dict[str, dict[str, Any]]] = {}
         handoffs = []
-        for person, records, d in self._decisions(keys):
+        for person, records, d in self._decisions(keys) if decisions is None else decisions:
             if self.router is not None:  # after the guard's dry pass, which needs no owner: routing persists
                 d = self.router.apply(d, records)
             detail = _detail(d, person.records)

@@ -28,6 +28,7 @@ from mapping.identity import OTHER_CRM
 from mapping.model import STAGE_RANK, ChangeResult, CreateTask, SetFields, Stage
 from scoring import Score, ScoringModel
 from sync import outcome
+from sync.ahead import WriteLane
 from sync.decide import PersonPolicy
 from sync.logs import run_id_var
 from sync.plan import ContactPlan
@@ -79,6 +80,7 @@ class RunSummary:
     missing_fields: list[str] = field(default_factory=list)
     streams: dict[str, dict[str, int]] = field(default_factory=dict)  # per stream: pages, records
     calls_by_phase: dict[str, int] = field(default_factory=dict)  # setup, pull, write
+    seconds_by_phase: dict[str, float] = field(default_factory=dict)  # wall time in each (the rest: deciding)
     alerts: dict[str, int] = field(default_factory=dict)  # hand-off alerts / escalations by outcome (sent, queued…)
     message: str | None = None
     quota: dict[str, int] | None = None  # the CRM's daily API allocation left at the end (connector.quota())
@@ -88,6 +90,7 @@ class RunSummary:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["stage_changes"] = dict(sorted(self.stage_changes.items()))
+        d["seconds_by_phase"] = {k: round(v, 2) for k, v in self.seconds_by_phase.items()}
         return d
 
 
@@ -134,6 +137,8 @@ class Engine:
         self.stop = stop or threading.Event()
         self.policy = policy or PersonPolicy(create_tasks=create_tasks, due_days=due_days)
         self.alive = True
+        self.lane = WriteLane(self.source)  # write calls go out on it while `idle` steps the work ahead
+        self.idle: Callable[[], bool] | None = None  # set by the coordinator: the next batch's decisions
 
     # ------------------------------------------------------------------ entry
     def run(self, kind: str, resume: bool = False, since: datetime | None = None) -> tuple[RunSummary, PlanOutput]:
@@ -220,6 +225,7 @@ class Engine:
         return replace(task, owner_id=route(task.owner_id)) if route else task
 
     def finish(self, summary: RunSummary) -> None:
+        self.lane.close()
         self._save_cache()
         if summary.status == "running":
             summary.status = "ok" if not summary.failed else "ok with failures"
@@ -273,11 +279,12 @@ class Engine:
     @contextmanager
     def _phase(self, summary: RunSummary, name: str) -> Iterator[None]:
         """Count the API calls each phase spends, so benchmarks compare like with like."""
-        before = self.connector.api_calls
+        before, started = self.connector.api_calls, time.perf_counter()
         try:
             yield
         finally:
             summary.calls_by_phase[name] = summary.calls_by_phase.get(name, 0) + self.connector.api_calls - before
+            summary.seconds_by_phase[name] = summary.seconds_by_phase.get(name, 0.0) + time.perf_counter() - started
 
     def _check_stop(self) -> None:
         if self.stop.is_set():
@@ -299,7 +306,8 @@ class Engine:
         rows, since = 0, time.monotonic()
         try:
             # the next page is pulled while this one is stored (sync/prefetch.py)
-            for page in prefetched(self.connector.pull({s: c for s, c in watermarks.items() if s != PULL_DONE})):
+            for page in prefetched(self.connector.pull({s: c for s, c in watermarks.items() if s != PULL_DONE}),
+                                   depth=PULL_AHEAD_PAGES):
                 in_hand.append(page)
                 rows += len(page.records)
                 if rows >= PULL_COMMIT_ROWS or time.monotonic() - since >= PULL_COMMIT_S or self.stop.is_set():
@@ -447,13 +455,11 @@ class Engine:
             for t in tasks:
                 self.state.task_intent(t.idempotency_key, self.source, t.contact_id, t.stage_to.value,
                                        summary.run_id, _task_payload(t))
-        results = self.connector.apply(changes) if changes else []
-        ok_ids: set[str] = set()
+        results = self.lane.call(self.idle, self.connector.apply, changes) if changes else []
+        accepted = [res.change for res in results if res.ok]
+        ok_ids = {ch.record_id for ch in accepted}  # type: ignore[union-attr]
         keep_dirty: set[str] = set()
         with self.state.tx():
-            accepted = [res.change for res in results if res.ok]
-            self._record_writes(accepted, summary)  # type: ignore[arg-type]
-            ok_ids.update(ch.record_id for ch in accepted)  # type: ignore[union-attr]
             for res in results:
                 ch = res.change
                 assert isinstance(ch, SetFields)
@@ -475,10 +481,17 @@ class Engine:
             for t in tasks:
                 if t.contact_id not in written:
                     self.state.task_cancel(t.idempotency_key)
-        self._apply_tasks([t for t in tasks if t.contact_id in written], summary)
-        with self.state.tx():
-            self._save_scores(plans, scores, ok_ids, now, details or {})
-            self.state.clear_dirty(self.source, [p.contact.id for p in plans if p.contact.id not in keep_dirty])
+
+        def settle() -> None:
+            """The accepted writes, the scores and the dirty set: nothing the task call's answer changes, so
+            settled while it is on the wire. A kill before this commits is a kill between the write and its
+            settle: the audit intents stay pending, the records dirty, the tasks pending in the ledger."""
+            with self.state.tx():
+                self._record_writes(accepted, summary)  # type: ignore[arg-type]
+                self._save_scores(plans, scores, ok_ids, now, details or {})
+                self.state.clear_dirty(self.source, [p.contact.id for p in plans if p.contact.id not in keep_dirty])
+
+        self._apply_tasks([t for t in tasks if t.contact_id in written], summary, meanwhile=settle)
 
     def _task_wanted(self, task: CreateTask) -> bool:
         """A key is used once: not again once created, nor once undone (the person undid that hand-off), nor
@@ -522,14 +535,18 @@ class Engine:
         other = OTHER_CRM.get(self.source)
         return f"{other}:{value}" if value and other else None
 
-    def _apply_tasks(self, tasks: list[CreateTask], summary: RunSummary) -> None:
+    def _apply_tasks(self, tasks: list[CreateTask], summary: RunSummary,
+                     meanwhile: Callable[[], None] | None = None) -> None:
         """Stamp the send, create, settle. A failed create stays pending in the ledger; one whose answer was
-        lost (AMBIGUOUS) is then left alone until it has settled (`_settling`), so it is never sent twice."""
+        lost (AMBIGUOUS) is then left alone until it has settled (`_settling`), so it is never sent twice.
+        `meanwhile`: the caller's own settling, done once the stamp is committed, while the call is out."""
         if not tasks:
+            if meanwhile is not None:
+                meanwhile()
             return
         with self.state.tx():
             self.state.tasks_sent([t.idempotency_key for t in tasks], datetime.now(timezone.utc))
-        results: list[ChangeResult] = self.connector.apply(tasks)
+        results: list[ChangeResult] = self.lane.call(self.idle, self.connector.apply, tasks, meanwhile=meanwhile)
         with self.state.tx():
             for res in results:
                 t = res.change
@@ -704,6 +721,9 @@ def _payload_task(payload: dict[str, Any]) -> CreateTask:
 #: Pulled pages are stored together once they hold this many records, or were pulled over this long.
 PULL_COMMIT_ROWS = 5000
 PULL_COMMIT_S = 2.0
+#: Pages the pull may run ahead of the store: enough to cover storing a commit's worth of rows (a few hundred
+#: ms), so the pull never waits on the store; at most a few MB of raw pages in hand.
+PULL_AHEAD_PAGES = 8
 PULL_DONE = "~pull-done"  # checkpoint marker: this backfill's pull finished (its value: the run that did it)
 DUPLICATE_CHECK = "tasks:duplicate-check"  # watermark: when duplicate tasks were last looked for
 TASK_READ_BACK = "tasks:read-back"  # watermark: when closed hand-off tasks were last looked for

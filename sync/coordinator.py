@@ -6,7 +6,9 @@ Order of work, each step committed before the next:
 2. each source's task recovery;
 3. the dirty records of every source, in batches: the records around them are gathered, grouped into persons,
    each person decided once (sync/decide.py), and each source writes its records' share (nurture memberships
-   gather into full batches first; a record whose membership is still unwritten stays dirty);
+   gather into full batches first; a record whose membership is still unwritten stays dirty). The next batch
+   is decided while this one's writes are on the wire, and each source settles a batch during its next call
+   (sync/ahead.py); the last batch is settled before the hand-offs;
 4. hand-offs: records created in another CRM, through a ledger (planned → pending → created), exactly once:
    the create is an upsert on an External ID holding the hand-off key, looked up before it is ever re-sent;
    then the origin records are decided again, so the link back is written in the same sync;
@@ -201,7 +203,20 @@ class Sync(WholeRuns):
             finally:
                 self._ahead = None
             if self.stop.is_set():
+                self._settle()
                 raise Stopped()
+        self._settle()
+
+    def _settle(self) -> None:
+        """Each source's last batch, settled (an engine settles a batch during its next call)."""
+        for src, e in self.engines.items():
+            if e.alive:
+                self._step(self._settle_one, e, self.summaries[src])
+
+    @staticmethod
+    def _settle_one(e: Engine, summary: RunSummary) -> None:
+        with e.guard(summary), e._phase(summary, "write"):
+            e.settle_pending()
 
     def _work_ahead(self) -> bool:
         """One step of the next batch's decisions (called while a write is on the wire); False: none left."""
@@ -274,6 +289,8 @@ class Sync(WholeRuns):
             if plans.get(src):
                 refused = self._nurture(e, plans[src])  # before the field writes clear the records from dirty
                 self._step(e.take, plans[src], scores[src], details[src], self.summaries[src])
+                if self._nurture_buffer.get(src):  # the hold reads what the settle clears from the dirty set
+                    self._step(self._settle_one, e, self.summaries[src])
                 self._hold_nurture(src, refused)
         self._defer([p for src, ps in plans.items() if src not in live for p in ps])
         return handoffs
@@ -490,6 +507,7 @@ class Sync(WholeRuns):
         keys = [k for k in origins if k.partition(":")[0] in self._live()]
         for part in chunks(keys, self.batch_size):
             self._decide(list(part))
+        self._settle()
 
 
 def _count(summary: RunSummary, stage: Stage) -> None:

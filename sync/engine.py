@@ -3,8 +3,13 @@
 Order of work in a run, each step committed before the next:
 pull pages (store snapshot, advance watermark) → score the contacts that
 changed → diff against the CRM's current values → apply field changes →
-create hand-off tasks through the ledger. A crash anywhere leaves the dirty
-set and the ledger saying exactly what is left to do.
+create hand-off tasks through the ledger → settle (snapshots, audit, scores,
+dirty set). A crash anywhere leaves the dirty set and the ledger saying
+exactly what is left to do.
+
+The calls overlap the local work (sync/ahead.py): the pull runs pages ahead
+of the store, the next batch is decided while this batch's writes are on the
+wire, and a batch is settled while the next batch's first call is out.
 """
 
 from __future__ import annotations
@@ -138,6 +143,7 @@ class Engine:
         self.policy = policy or PersonPolicy(create_tasks=create_tasks, due_days=due_days)
         self.alive = True
         self.lane = WriteLane(self.source)  # write calls go out on it while `idle` steps the work ahead
+        self._unsettled: Callable[[], None] | None = None  # the last batch's settle, done during the next call
         self.idle: Callable[[], bool] | None = None  # set by the coordinator: the next batch's decisions
 
     # ------------------------------------------------------------------ entry
@@ -225,6 +231,10 @@ class Engine:
         return replace(task, owner_id=route(task.owner_id)) if route else task
 
     def finish(self, summary: RunSummary) -> None:
+        try:  # the coordinator settles after its batches; this is for a run that ended in one (an error)
+            self.settle_pending()
+        except Exception:  # the state store failing: the records stay dirty and are decided again next run
+            log.exception("run %s: the last batch written was not settled", summary.run_id)
         self.lane.close()
         self._save_cache()
         if summary.status == "running":
@@ -455,7 +465,11 @@ class Engine:
             for t in tasks:
                 self.state.task_intent(t.idempotency_key, self.source, t.contact_id, t.stage_to.value,
                                        summary.run_id, _task_payload(t))
-        results = self.lane.call(self.idle, self.connector.apply, changes) if changes else []
+        if changes:  # the last batch's settle is done while this batch's call is out
+            results = self.lane.call(self.idle, self.connector.apply, changes, meanwhile=self.settle_pending)
+        else:
+            self.settle_pending()
+            results = []
         accepted = [res.change for res in results if res.ok]
         ok_ids = {ch.record_id for ch in accepted}  # type: ignore[union-attr]
         keep_dirty: set[str] = set()
@@ -483,15 +497,24 @@ class Engine:
                     self.state.task_cancel(t.idempotency_key)
 
         def settle() -> None:
-            """The accepted writes, the scores and the dirty set: nothing the task call's answer changes, so
-            settled while it is on the wire. A kill before this commits is a kill between the write and its
-            settle: the audit intents stay pending, the records dirty, the tasks pending in the ledger."""
+            """The accepted writes, the scores and the dirty set: nothing a task call's answer changes, so
+            settled while the next call is on the wire (`settle_pending`). A kill before this commits is a
+            kill between the write and its settle: the audit intents stay pending, the records dirty, and
+            the tasks are in the ledger."""
             with self.state.tx():
                 self._record_writes(accepted, summary)  # type: ignore[arg-type]
                 self._save_scores(plans, scores, ok_ids, now, details or {})
                 self.state.clear_dirty(self.source, [p.contact.id for p in plans if p.contact.id not in keep_dirty])
 
-        self._apply_tasks([t for t in tasks if t.contact_id in written], summary, meanwhile=settle)
+        self._unsettled = settle  # pending before the task call: a call that raises leaves it to finish()
+        self._apply_tasks([t for t in tasks if t.contact_id in written], summary)
+
+    def settle_pending(self) -> None:
+        """Settle the last batch written, if it is not yet: before anything reads its records' dirty marks,
+        snapshots or scores (the coordinator's nurture hold, the hand-offs, the run's end)."""
+        settle, self._unsettled = self._unsettled, None
+        if settle is not None:
+            settle()
 
     def _task_wanted(self, task: CreateTask) -> bool:
         """A key is used once: not again once created, nor once undone (the person undid that hand-off), nor

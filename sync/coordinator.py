@@ -193,19 +193,21 @@ class Sync(WholeRuns):
         first = max(1, self.batch_size // FIRST_BATCH_SHARE)
         parts = [keys[:first], *(list(part) for part in chunks(keys[first:], self.batch_size))] if keys else []
         ahead: Ahead[Decisions] | None = None
-        for i, part in enumerate(parts):
-            decisions = ahead.result() if ahead else run_through(self._deciding(part, self.decided))
-            # The next batch is decided while this one's writes are on the wire (sync/ahead.py). Its records
-            # are filtered at its first step, once this batch's persons are in `decided`.
-            self._ahead = ahead = Ahead(self._deciding(parts[i + 1], self.decided)) if i + 1 < len(parts) else None
-            try:
-                self._decide(part, decisions)
-            finally:
-                self._ahead = None
-            if self.stop.is_set():
-                self._settle()
-                raise Stopped()
-        self._settle()
+        try:
+            for i, part in enumerate(parts):
+                decisions = ahead.result() if ahead else run_through(self._deciding(part, self.decided))
+                # The next batch is decided while this one's writes are on the wire (sync/ahead.py). Its
+                # records are filtered at its first step, once this batch's persons are in `decided`.
+                ahead = Ahead(self._deciding(parts[i + 1], self.decided)) if i + 1 < len(parts) else None
+                self._ahead = ahead
+                try:
+                    self._decide(part, decisions)
+                finally:
+                    self._ahead = None
+                if self.stop.is_set():
+                    raise Stopped()
+        finally:
+            self._settle()
 
     def _settle(self) -> None:
         """Each source's last batch, settled (an engine settles a batch during its next call)."""

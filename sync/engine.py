@@ -558,18 +558,14 @@ class Engine:
         other = OTHER_CRM.get(self.source)
         return f"{other}:{value}" if value and other else None
 
-    def _apply_tasks(self, tasks: list[CreateTask], summary: RunSummary,
-                     meanwhile: Callable[[], None] | None = None) -> None:
+    def _apply_tasks(self, tasks: list[CreateTask], summary: RunSummary) -> None:
         """Stamp the send, create, settle. A failed create stays pending in the ledger; one whose answer was
-        lost (AMBIGUOUS) is then left alone until it has settled (`_settling`), so it is never sent twice.
-        `meanwhile`: the caller's own settling, done once the stamp is committed, while the call is out."""
+        lost (AMBIGUOUS) is then left alone until it has settled (`_settling`), so it is never sent twice."""
         if not tasks:
-            if meanwhile is not None:
-                meanwhile()
             return
         with self.state.tx():
             self.state.tasks_sent([t.idempotency_key for t in tasks], datetime.now(timezone.utc))
-        results: list[ChangeResult] = self.lane.call(self.idle, self.connector.apply, tasks, meanwhile=meanwhile)
+        results: list[ChangeResult] = self.lane.call(self.idle, self.connector.apply, tasks)
         with self.state.tx():
             for res in results:
                 t = res.change
